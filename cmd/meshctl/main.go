@@ -1,0 +1,19 @@
+// Command meshctl installs and operates a service mesh on Kubernetes.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/meshctl/meshctl/pkg/cmd/root"
+	"github.com/meshctl/meshctl/pkg/iostreams"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := root.Execute(ctx, iostreams.System(), os.Args[1:])
+	stop()
+	os.Exit(code)
+}

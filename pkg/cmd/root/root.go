@@ -1,0 +1,189 @@
+// Package root builds the meshctl command tree and runs it.
+package root
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/meshctl/meshctl/pkg/cmd/completion"
+	versioncmd "github.com/meshctl/meshctl/pkg/cmd/version"
+	"github.com/meshctl/meshctl/pkg/cmdutil"
+	"github.com/meshctl/meshctl/pkg/iostreams"
+)
+
+// Command groups, so that --help reads like a manual.
+const (
+	GroupInstall  = "install"
+	GroupConfig   = "config"
+	GroupWorkload = "workload"
+	GroupDebug    = "debug"
+)
+
+// NewCmdRoot builds the whole command tree around one factory.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "meshctl",
+		Short: "Install and operate a service mesh on Kubernetes",
+		Long: `meshctl installs and operates a service mesh that speaks the Istio traffic API
+(networking.istio.io, security.istio.io): install the mesh, inject sidecars,
+check routing config in CI, and open the dashboards.
+
+Flags can also be set in a config file ($XDG_CONFIG_HOME/meshctl/config.yaml,
+or --config) and in MESHCTL_* environment variables (MESHCTL_MESH_NAMESPACE for
+--mesh-namespace). A flag on the command line wins over the environment, which
+wins over the file. Keys in the file are flag names, at the top level or under
+the name of a command:
+
+  mesh-namespace: mesh-system
+  analyze:
+    failure-threshold: Warning`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return applyConfig(cmd, configFile)
+		},
+	}
+	cmd.SetIn(f.IOStreams.In)
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.SetErr(f.IOStreams.ErrOut)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	})
+
+	pf := cmd.PersistentFlags()
+	f.ConfigFlags.AddFlags(pf)
+	pf.StringVar(&f.MeshNamespace, "mesh-namespace", f.MeshNamespace, "Namespace of the mesh control plane and addons")
+	pf.StringVar(&configFile, "config", "", "meshctl config file (default $XDG_CONFIG_HOME/meshctl/config.yaml)")
+	_ = cmd.RegisterFlagCompletionFunc("mesh-namespace", cobra.NoFileCompletions)
+
+	cmd.AddGroup(
+		&cobra.Group{ID: GroupInstall, Title: "Install and upgrade:"},
+		&cobra.Group{ID: GroupConfig, Title: "Check and explain mesh configuration:"},
+		&cobra.Group{ID: GroupWorkload, Title: "Workloads:"},
+		&cobra.Group{ID: GroupDebug, Title: "Observe and debug:"},
+	)
+	cmd.AddCommand(
+		versioncmd.NewCmdVersion(f),
+		completion.NewCmdCompletion(f),
+	)
+	return cmd
+}
+
+// Execute runs meshctl with args and returns the process exit code. Errors
+// are printed once, here, without stack traces.
+func Execute(ctx context.Context, streams *iostreams.IOStreams, args []string) int {
+	f := cmdutil.NewFactory(streams)
+	cmd := NewCmdRoot(f)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	code := cmdutil.ExitCode(err)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		fmt.Fprintln(streams.ErrOut, "Interrupted.")
+		return cmdutil.ExitCancelled
+	}
+	var ee *cmdutil.ExitError
+	if errors.As(err, &ee) && ee.Silent {
+		return code
+	}
+	fmt.Fprintf(streams.ErrOut, "Error: %v\n", err)
+	if isUsageError(err) {
+		code = cmdutil.ExitUsage
+		fmt.Fprintf(streams.ErrOut, "Run '%s --help' for usage.\n", commandPath(cmd, args))
+	}
+	return code
+}
+
+// isUsageError recognises the command-line errors cobra returns as plain
+// errors (unknown commands) as well as those meshctl marks itself.
+func isUsageError(err error) bool {
+	return cmdutil.ExitCode(err) == cmdutil.ExitUsage ||
+		strings.HasPrefix(err.Error(), "unknown command") ||
+		strings.HasPrefix(err.Error(), "unknown flag") ||
+		strings.HasPrefix(err.Error(), "unknown shorthand flag")
+}
+
+func commandPath(root *cobra.Command, args []string) string {
+	c, _, err := root.Find(args)
+	if err != nil || c == nil {
+		return root.CommandPath()
+	}
+	return c.CommandPath()
+}
+
+// applyConfig fills every flag the user did not set from MESHCTL_* variables
+// and then from the config file, giving flag > env > file > default.
+func applyConfig(cmd *cobra.Command, explicitFile string) error {
+	v := viper.New()
+	v.SetEnvPrefix("MESHCTL")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
+	v.AutomaticEnv()
+
+	file := explicitFile
+	if file == "" {
+		if env := os.Getenv("MESHCTL_CONFIG"); env != "" {
+			file = env
+		}
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("reading config file %s: %w", file, err))
+		}
+	} else if dir, err := os.UserConfigDir(); err == nil {
+		v.SetConfigFile(filepath.Join(dir, "meshctl", "config.yaml"))
+		if err := v.ReadInConfig(); err != nil && !errors.Is(err, os.ErrNotExist) {
+			var nf viper.ConfigFileNotFoundError
+			if !errors.As(err, &nf) && !isNotExist(err) {
+				return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("reading config file %s: %w", v.ConfigFileUsed(), err))
+			}
+		}
+	}
+
+	var firstErr error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || firstErr != nil || fl.Name == "config" || fl.Name == "help" {
+			return
+		}
+		// A command-scoped key ("analyze.failure-threshold") beats a global one.
+		for _, key := range []string{cmd.Name() + "." + fl.Name, fl.Name} {
+			if !v.IsSet(key) {
+				continue
+			}
+			val := v.Get(key)
+			var s string
+			switch t := val.(type) {
+			case []any:
+				parts := make([]string, len(t))
+				for i, p := range t {
+					parts[i] = fmt.Sprint(p)
+				}
+				s = strings.Join(parts, ",")
+			default:
+				s = fmt.Sprint(t)
+			}
+			if err := fl.Value.Set(s); err != nil {
+				firstErr = cmdutil.WithExitCode(cmdutil.ExitUsage,
+					fmt.Errorf("invalid value %q for %s from the environment or config file: %w", s, fl.Name, err))
+			}
+			return
+		}
+	})
+	return firstErr
+}
+
+func isNotExist(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe) && errors.Is(pe.Err, os.ErrNotExist)
+}

@@ -1,0 +1,171 @@
+// Package output is the one printer of meshctl: ✔/✘/! status lines in the
+// style users know from istioctl, tables, and -o yaml|json for data. Color is
+// decided by the IOStreams (off for NO_COLOR and for non-terminals).
+package output
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/fatih/color"
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/printers"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshctl/meshctl/pkg/iostreams"
+)
+
+// Symbols of the status lines.
+const (
+	SymbolSuccess = "✔"
+	SymbolFailure = "✘"
+	SymbolWarning = "!"
+)
+
+// Printer writes human-oriented output for one command invocation.
+type Printer struct {
+	streams *iostreams.IOStreams
+	green   *color.Color
+	red     *color.Color
+	yellow  *color.Color
+	bold    *color.Color
+}
+
+// New returns a printer for streams.
+func New(streams *iostreams.IOStreams) *Printer {
+	p := &Printer{
+		streams: streams,
+		green:   color.New(color.FgGreen),
+		red:     color.New(color.FgRed),
+		yellow:  color.New(color.FgYellow),
+		bold:    color.New(color.Bold),
+	}
+	for _, c := range []*color.Color{p.green, p.red, p.yellow, p.bold} {
+		// fatih/color decides globally from os.Stdout; the streams know better
+		// (a test buffer, a pipe, NO_COLOR), so set every color explicitly.
+		if streams.ColorEnabled() {
+			c.EnableColor()
+		} else {
+			c.DisableColor()
+		}
+	}
+	return p
+}
+
+// Success prints "✔ message" to standard output.
+func (p *Printer) Success(format string, args ...any) {
+	fmt.Fprintf(p.streams.Out, "%s %s\n", p.green.Sprint(SymbolSuccess), fmt.Sprintf(format, args...))
+}
+
+// Failure prints "✘ message" to standard output.
+func (p *Printer) Failure(format string, args ...any) {
+	fmt.Fprintf(p.streams.Out, "%s %s\n", p.red.Sprint(SymbolFailure), fmt.Sprintf(format, args...))
+}
+
+// Warning prints "! message" to standard error, so that it never mixes with
+// data on standard output.
+func (p *Printer) Warning(format string, args ...any) {
+	fmt.Fprintf(p.streams.ErrOut, "%s %s\n", p.yellow.Sprint(SymbolWarning), fmt.Sprintf(format, args...))
+}
+
+// Info prints a plain line to standard error (progress and reports that are
+// not the command's data).
+func (p *Printer) Info(format string, args ...any) {
+	fmt.Fprintf(p.streams.ErrOut, format+"\n", args...)
+}
+
+// Colorize helpers for callers that compose their own lines.
+func (p *Printer) Red(s string) string    { return p.red.Sprint(s) }
+func (p *Printer) Yellow(s string) string { return p.yellow.Sprint(s) }
+func (p *Printer) Green(s string) string  { return p.green.Sprint(s) }
+func (p *Printer) Bold(s string) string   { return p.bold.Sprint(s) }
+
+// Table prints rows under headers in the plain, borderless style of kubectl
+// get, so that the output stays greppable and awk-friendly.
+func (p *Printer) Table(headers []string, rows [][]string) error {
+	return WriteTable(p.streams.Out, headers, rows)
+}
+
+// WriteTable writes a kubectl-style table to w.
+func WriteTable(w io.Writer, headers []string, rows [][]string) error {
+	t := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders: tw.BorderNone,
+			Symbols: tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{
+				Separators: tw.Separators{BetweenRows: tw.Off, BetweenColumns: tw.Off},
+				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
+			},
+		})),
+		tablewriter.WithConfig(tablewriter.Config{
+			Header: tw.CellConfig{
+				Formatting: tw.CellFormatting{AutoFormat: tw.Off},
+				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
+				Padding:    tw.CellPadding{Global: tw.Padding{Left: "", Right: "   "}},
+			},
+			Row: tw.CellConfig{
+				Formatting: tw.CellFormatting{AutoWrap: tw.WrapNone},
+				Alignment:  tw.CellAlignment{Global: tw.AlignLeft},
+				Padding:    tw.CellPadding{Global: tw.Padding{Left: "", Right: "   "}},
+			},
+		}),
+	)
+	t.Header(headers)
+	for _, r := range rows {
+		if err := t.Append(r); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+// Formats accepted by -o for data.
+const (
+	FormatYAML = "yaml"
+	FormatJSON = "json"
+)
+
+// ValidateFormat checks an -o value against the formats a command supports.
+func ValidateFormat(format string, allowed ...string) error {
+	for _, a := range allowed {
+		if format == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("unsupported output format %q: use one of %s", format, strings.Join(allowed, ", "))
+}
+
+// PrintData writes v as yaml or json. Kubernetes objects go through
+// cli-runtime's printers so they look exactly as kubectl prints them.
+func PrintData(w io.Writer, format string, v any) error {
+	if obj, ok := v.(runtime.Object); ok {
+		switch format {
+		case FormatYAML:
+			return (&printers.YAMLPrinter{}).PrintObj(obj, w)
+		case FormatJSON:
+			return (&printers.JSONPrinter{}).PrintObj(obj, w)
+		}
+	}
+	switch format {
+	case FormatJSON:
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	case FormatYAML:
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	return fmt.Errorf("unsupported output format %q", format)
+}
