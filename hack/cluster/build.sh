@@ -10,23 +10,26 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { printf 'cluster-build: %s\n' "$*" >&2; }
 
 build_kube() {
-	local want=(kube-apiserver kube-controller-manager kube-scheduler) missing=0
-	for b in "${want[@]}"; do [[ -x "$KUBE_BIN/$b" ]] || missing=1; done
-	((missing)) || { log "kubernetes $KUBE_VERSION cached in $KUBE_BIN"; return; }
-	log "building kubernetes $KUBE_VERSION control plane into $KUBE_BIN"
+	# kubectl is not needed by the cluster itself; make demo pipes kube-inject
+	# output into it, as users do, and a fresh machine may not have it.
+	local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl) missing=()
+	for b in "${want[@]}"; do [[ -x "$KUBE_BIN/$b" ]] || missing+=("$b"); done
+	((${#missing[@]})) || { log "kubernetes $KUBE_VERSION cached in $KUBE_BIN"; return; }
+	log "building kubernetes $KUBE_VERSION (${missing[*]}) into $KUBE_BIN"
 	log "the first build takes about 15 minutes on 2 cores (and ~5 GB of Go build cache); later runs reuse it"
 	local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
 	local ld="-s -w"
 	for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 		ld+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
 	done
-	local tmp="$KUBE_BIN.tmp"
-	mkdir -p "$tmp"
-	(cd "$here/tools/kube" && for b in "${want[@]}"; do
+	mkdir -p "$KUBE_BIN"
+	(cd "$here/tools/kube" && for b in "${missing[@]}"; do
 		log "  go build $b"
-		go build -trimpath -ldflags "$ld" -o "$tmp/$b" "k8s.io/kubernetes/cmd/$b"
+		# Build to a temporary name so an interrupted build is never mistaken
+		# for a finished one.
+		go build -trimpath -ldflags "$ld" -o "$KUBE_BIN/$b.tmp" "k8s.io/kubernetes/cmd/$b"
+		mv "$KUBE_BIN/$b.tmp" "$KUBE_BIN/$b"
 	done)
-	rm -rf "$KUBE_BIN" && mv "$tmp" "$KUBE_BIN"
 }
 
 build_etcd() {
