@@ -1,0 +1,125 @@
+package root
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/meshctl/meshctl/pkg/cmdutil"
+	"github.com/meshctl/meshctl/pkg/iostreams"
+)
+
+// run executes meshctl in-process with a config home of its own, so the
+// developer's real config file never leaks into a test.
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	streams, _, out, errOut := iostreams.Test()
+	code = Execute(context.Background(), streams, args)
+	return code, out.String(), errOut.String()
+}
+
+func TestVersionOutputs(t *testing.T) {
+	code, out, _ := run(t, "version", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"version"`) || !strings.Contains(out, `"goVersion"`) {
+		t.Fatalf("version -o json: code %d, output %q", code, out)
+	}
+	code, out, _ = run(t, "version", "-o", "short")
+	if code != 0 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("version -o short: code %d, output %q", code, out)
+	}
+	code, out, _ = run(t, "version", "-o", "yaml")
+	if code != 0 || !strings.HasPrefix(out, "goVersion:") {
+		t.Fatalf("version -o yaml: code %d, output %q", code, out)
+	}
+}
+
+func TestUsageErrorsExit64(t *testing.T) {
+	for _, args := range [][]string{
+		{"version", "-o", "xml"},
+		{"no-such-command"},
+		{"version", "--no-such-flag"},
+		{"version", "extra-arg"},
+		{"completion"},
+	} {
+		code, out, errOut := run(t, args...)
+		if code != cmdutil.ExitUsage {
+			t.Errorf("%v: exit code %d, want %d (stderr %q)", args, code, cmdutil.ExitUsage, errOut)
+		}
+		if !strings.HasPrefix(errOut, "Error: ") || !strings.Contains(errOut, "--help") {
+			t.Errorf("%v: stderr %q should give the error and point at --help", args, errOut)
+		}
+		if out != "" {
+			t.Errorf("%v: unexpected stdout %q", args, out)
+		}
+	}
+}
+
+func TestCompletionScripts(t *testing.T) {
+	for shell, marker := range map[string]string{
+		"bash":       "__start_meshctl",
+		"zsh":        "#compdef meshctl",
+		"fish":       "complete -c meshctl",
+		"powershell": "Register-ArgumentCompleter",
+	} {
+		code, out, _ := run(t, "completion", shell)
+		if code != 0 || !strings.Contains(out, marker) {
+			t.Errorf("completion %s: code %d, missing %q", shell, code, marker)
+		}
+	}
+}
+
+// The precedence users expect: flag > MESHCTL_* env > config file > default.
+func TestFlagPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(file, []byte("mesh-namespace: from-file\nversion:\n  output: short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(env string, args ...string) (string, string) {
+		t.Helper()
+		if env != "" {
+			t.Setenv("MESHCTL_MESH_NAMESPACE", env)
+		} else {
+			os.Unsetenv("MESHCTL_MESH_NAMESPACE")
+		}
+		streams, _, out, _ := iostreams.Test()
+		f := cmdutil.NewFactory(streams)
+		cmd := NewCmdRoot(f)
+		cmd.SetArgs(append([]string{"version"}, args...))
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		return f.MeshNamespace, out.String()
+	}
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	if got, _ := resolve(""); got != cmdutil.DefaultMeshNamespace {
+		t.Errorf("default: %q", got)
+	}
+	if got, out := resolve("", "--config", file); got != "from-file" || strings.Contains(out, "git commit") {
+		t.Errorf("file: namespace %q, output %q (the command-scoped output: short should apply)", got, out)
+	}
+	if got, _ := resolve("from-env", "--config", file); got != "from-env" {
+		t.Errorf("env over file: %q", got)
+	}
+	if got, _ := resolve("from-env", "--config", file, "--mesh-namespace", "from-flag"); got != "from-flag" {
+		t.Errorf("flag over env: %q", got)
+	}
+	// The default file location is used without --config.
+	home := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", home)
+	os.MkdirAll(filepath.Join(home, "meshctl"), 0o755)
+	os.WriteFile(filepath.Join(home, "meshctl", "config.yaml"), []byte("mesh-namespace: xdg\n"), 0o600)
+	if got, _ := resolve(""); got != "xdg" {
+		t.Errorf("XDG config file: %q", got)
+	}
+}
+
+func TestBadConfigFileIsAUsageError(t *testing.T) {
+	code, _, errOut := run(t, "version", "--config", filepath.Join(t.TempDir(), "missing.yaml"))
+	if code != cmdutil.ExitUsage || !strings.Contains(errOut, "missing.yaml") {
+		t.Fatalf("code %d, stderr %q", code, errOut)
+	}
+}
