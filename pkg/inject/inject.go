@@ -1,0 +1,482 @@
+package inject
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+// Workload names what owns a pod template, for canonical names, messages and
+// the workload name the agent reports.
+type Workload struct {
+	Kind      string
+	Name      string
+	Namespace string
+}
+
+func (w Workload) String() string {
+	kind := strings.ToLower(w.Kind)
+	if w.Namespace != "" {
+		return fmt.Sprintf("%s %q in namespace %q", kind, w.Name, w.Namespace)
+	}
+	return fmt.Sprintf("%s %q", kind, w.Name)
+}
+
+// Action is what injection did to one pod template.
+type Action string
+
+const (
+	ActionInjected        Action = "injected"
+	ActionSkipped         Action = "skipped"
+	ActionAlreadyInjected Action = "unchanged"
+	ActionUninjected      Action = "uninjected"
+)
+
+// Result of injecting one pod template.
+type Result struct {
+	Action Action
+	// Reason says why a template was skipped or left unchanged.
+	Reason string
+	// Template is the injected template; nil unless Action is ActionInjected.
+	Template *corev1.PodTemplateSpec
+	// Status is what was added, also recorded in AnnotationStatus.
+	Status *Status
+}
+
+// Status is the record, kept on the pod in AnnotationStatus, of exactly what
+// injection added or changed, so that uninject and analyze need no guessing.
+type Status struct {
+	Revision       string   `json:"revision"`
+	InitContainers []string `json:"initContainers"`
+	Containers     []string `json:"containers"`
+	Volumes        []string `json:"volumes"`
+	// Labels and Annotations map each key injection set to the value it had
+	// before (null when it was absent).
+	Labels      map[string]*string `json:"labels,omitempty"`
+	Annotations map[string]*string `json:"annotations,omitempty"`
+	// RewrittenProbes lists "container/kind" of probes sent through the agent;
+	// their originals are in the proxy's EnvAppProbers.
+	RewrittenProbes []string `json:"rewrittenProbes,omitempty"`
+}
+
+// Prober is an app probe's original handler, which the agent runs for a
+// rewritten probe and uninject puts back.
+type Prober struct {
+	HTTPGet        *corev1.HTTPGetAction   `json:"httpGet,omitempty"`
+	TCPSocket      *corev1.TCPSocketAction `json:"tcpSocket,omitempty"`
+	TimeoutSeconds int32                   `json:"timeoutSeconds,omitempty"`
+}
+
+// settings are the effective per-pod values: Config with the pod's
+// annotations applied.
+type settings struct {
+	cfg          Config
+	native       bool
+	hold         bool
+	rewrite      bool
+	proxyConfig  map[string]any
+	proxyMetaEnv map[string]string
+	redirect     Redirect
+}
+
+// Inject adds the sidecar to a copy of tmpl. It does no I/O; every error
+// names the workload and the offending annotation or field.
+func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error) {
+	if tmpl == nil {
+		return Result{}, fmt.Errorf("%s has no pod template", w)
+	}
+	if reason := alreadyInjected(tmpl); reason != "" {
+		return Result{Action: ActionAlreadyInjected, Reason: reason}, nil
+	}
+	if reason := optOut(tmpl); reason != "" {
+		return Result{Action: ActionSkipped, Reason: reason}, nil
+	}
+	if len(tmpl.Spec.Containers) == 0 {
+		return Result{}, fmt.Errorf("%s: spec.containers is empty: a pod needs at least one container", w)
+	}
+	s, err := resolveSettings(w, tmpl, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+
+	out := tmpl.DeepCopy()
+	st := &Status{Revision: s.cfg.Revision}
+	if st.Revision == "" {
+		st.Revision = DefaultRevision
+	}
+	appContainers := make([]string, 0, len(out.Spec.Containers))
+	for _, c := range out.Spec.Containers {
+		appContainers = append(appContainers, c.Name)
+	}
+
+	probers := map[string]Prober{}
+	if s.rewrite {
+		for i := range out.Spec.Containers {
+			c := &out.Spec.Containers[i]
+			for _, p := range []struct {
+				kind  string
+				probe *corev1.Probe
+			}{{"livez", c.LivenessProbe}, {"readyz", c.ReadinessProbe}, {"startupz", c.StartupProbe}} {
+				if p.probe == nil || (p.probe.HTTPGet == nil && p.probe.TCPSocket == nil) {
+					continue
+				}
+				path := AppHealthPath(c.Name, p.kind)
+				probers[path] = Prober{HTTPGet: p.probe.HTTPGet, TCPSocket: p.probe.TCPSocket, TimeoutSeconds: p.probe.TimeoutSeconds}
+				p.probe.TCPSocket = nil
+				p.probe.HTTPGet = &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(AgentPort), Scheme: corev1.URISchemeHTTP}
+				st.RewrittenProbes = append(st.RewrittenProbes, c.Name+"/"+p.kind)
+			}
+		}
+	}
+
+	var promOrig map[string]string
+	annotations := map[string]string{}
+	labels := map[string]string{}
+	if s.cfg.PrometheusMerge && tmpl.Annotations[AnnotationPrometheusScrape] != "false" {
+		for _, k := range []string{AnnotationPrometheusScrape, AnnotationPrometheusPort, AnnotationPrometheusPath} {
+			if v, ok := tmpl.Annotations[k]; ok {
+				if promOrig == nil {
+					promOrig = map[string]string{}
+				}
+				promOrig[k] = v
+			}
+		}
+		annotations[AnnotationPrometheusScrape] = "true"
+		annotations[AnnotationPrometheusPort] = strconv.Itoa(AgentPort)
+		annotations[AnnotationPrometheusPath] = PrometheusMergedPath
+	}
+	if _, ok := tmpl.Annotations[AnnotationDefaultContainer]; !ok {
+		annotations[AnnotationDefaultContainer] = appContainers[0]
+	}
+	if _, ok := tmpl.Annotations[AnnotationDefaultLogsContainer]; !ok {
+		annotations[AnnotationDefaultLogsContainer] = appContainers[0]
+	}
+	labels[LabelTLSMode] = TLSModeIstio
+	if _, ok := tmpl.Labels[LabelCanonicalName]; !ok {
+		labels[LabelCanonicalName] = canonicalName(w, tmpl)
+	}
+	if _, ok := tmpl.Labels[LabelCanonicalRevision]; !ok {
+		labels[LabelCanonicalRevision] = canonicalRevision(tmpl)
+	}
+
+	proxy, err := proxyContainer(w, tmpl, s, appContainers, probers, promOrig)
+	if err != nil {
+		return Result{}, err
+	}
+	initC := initContainer(s)
+
+	switch {
+	case s.native:
+		out.Spec.InitContainers = append([]corev1.Container{initC, proxy}, out.Spec.InitContainers...)
+		st.InitContainers = []string{InitContainerName, ProxyContainerName}
+		st.Containers = []string{}
+	case s.hold:
+		out.Spec.InitContainers = append([]corev1.Container{initC}, out.Spec.InitContainers...)
+		out.Spec.Containers = append([]corev1.Container{proxy}, out.Spec.Containers...)
+		st.InitContainers = []string{InitContainerName}
+		st.Containers = []string{ProxyContainerName}
+	default:
+		out.Spec.InitContainers = append([]corev1.Container{initC}, out.Spec.InitContainers...)
+		out.Spec.Containers = append(out.Spec.Containers, proxy)
+		st.InitContainers = []string{InitContainerName}
+		st.Containers = []string{ProxyContainerName}
+	}
+	vols := volumes(s.cfg)
+	for _, v := range vols {
+		for _, existing := range tmpl.Spec.Volumes {
+			if existing.Name == v.Name {
+				return Result{}, fmt.Errorf("%s: volume %q already exists; rename it, meshctl needs that name for the sidecar", w, v.Name)
+			}
+		}
+		st.Volumes = append(st.Volumes, v.Name)
+	}
+	out.Spec.Volumes = append(out.Spec.Volumes, vols...)
+
+	st.Labels = setAll(&out.Labels, labels)
+	st.Annotations = setAll(&out.Annotations, annotations)
+	statusJSON, err := json.Marshal(st)
+	if err != nil {
+		return Result{}, err
+	}
+	out.Annotations[AnnotationStatus] = string(statusJSON)
+	return Result{Action: ActionInjected, Template: out, Status: st}, nil
+}
+
+// setAll sets every key of add in *m and returns each key's previous value.
+func setAll(m *map[string]string, add map[string]string) map[string]*string {
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	prev := make(map[string]*string, len(add))
+	for k, v := range add {
+		if old, ok := (*m)[k]; ok {
+			if old == v {
+				continue
+			}
+			o := old
+			prev[k] = &o
+		} else {
+			prev[k] = nil
+		}
+		(*m)[k] = v
+	}
+	return prev
+}
+
+func alreadyInjected(tmpl *corev1.PodTemplateSpec) string {
+	if _, ok := tmpl.Annotations[AnnotationStatus]; ok {
+		return "already injected"
+	}
+	if _, ok := tmpl.Annotations[IstioAnnotationStatus]; ok {
+		return "already injected by Istio"
+	}
+	for _, cs := range [][]corev1.Container{tmpl.Spec.Containers, tmpl.Spec.InitContainers} {
+		for _, c := range cs {
+			if c.Name == ProxyContainerName {
+				return "already has a " + ProxyContainerName + " container"
+			}
+			if c.Name == "istio-proxy" {
+				return "already has an istio-proxy container"
+			}
+		}
+	}
+	return ""
+}
+
+func optOut(tmpl *corev1.PodTemplateSpec) string {
+	if tmpl.Spec.HostNetwork {
+		return "hostNetwork pod: redirecting the node's traffic would break it"
+	}
+	for _, key := range []string{LabelInject, IstioLabelInject} {
+		for _, m := range []map[string]string{tmpl.Labels, tmpl.Annotations} {
+			if v, ok := m[key]; ok && strings.EqualFold(strings.TrimSpace(v), "false") {
+				return fmt.Sprintf("%s: %q", key, v)
+			}
+		}
+	}
+	return ""
+}
+
+// OptedOut reports why a pod template asks not to be injected ("" if it does not).
+func OptedOut(tmpl *corev1.PodTemplateSpec) string { return optOut(tmpl) }
+
+// IsInjected reports whether a pod template already carries a sidecar.
+func IsInjected(tmpl *corev1.PodTemplateSpec) bool { return alreadyInjected(tmpl) != "" }
+
+func canonicalName(w Workload, tmpl *corev1.PodTemplateSpec) string {
+	for _, k := range []string{"app.kubernetes.io/name", "app"} {
+		if v := tmpl.Labels[k]; v != "" {
+			return v
+		}
+	}
+	if w.Name != "" {
+		return w.Name
+	}
+	return "unknown"
+}
+
+func canonicalRevision(tmpl *corev1.PodTemplateSpec) string {
+	for _, k := range []string{"app.kubernetes.io/version", "version"} {
+		if v := tmpl.Labels[k]; v != "" {
+			return v
+		}
+	}
+	return "latest"
+}
+
+var logLevels = map[string]bool{"trace": true, "debug": true, "info": true, "warning": true, "warn": true, "error": true, "critical": true, "off": true}
+
+func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (settings, error) {
+	s := settings{cfg: cfg, native: cfg.NativeSidecars, hold: cfg.HoldApplicationUntilProxyStarts, rewrite: cfg.RewriteAppProbes}
+	ann, lab := tmpl.Annotations, tmpl.Labels
+	side := [2]string{sidecarPrefix, istioSidecarPrefix}
+	traffic := [2]string{trafficPrefix, istioTrafficPrefix}
+	bad := func(key, value, want string) error {
+		return fmt.Errorf("%s: annotation %s: %q is not %s", w, key, value, want)
+	}
+	boolOverride := func(name string, dst *bool) error {
+		if key, v, ok := lookupOverride(ann, lab, side, name); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return bad(key, v, "true or false")
+			}
+			*dst = b
+		}
+		return nil
+	}
+
+	if raw, ok := ann[AnnotationProxyConfig]; ok {
+		var pc map[string]any
+		if err := yaml.Unmarshal([]byte(raw), &pc); err != nil {
+			return s, fmt.Errorf("%s: annotation %s is not valid YAML: %v", w, AnnotationProxyConfig, err)
+		}
+		s.proxyConfig = pc
+		if v, ok := pc["holdApplicationUntilProxyStarts"]; ok {
+			b, isBool := v.(bool)
+			if !isBool {
+				return s, fmt.Errorf("%s: annotation %s: holdApplicationUntilProxyStarts must be true or false", w, AnnotationProxyConfig)
+			}
+			s.hold = b
+		}
+		if v, ok := pc["concurrency"]; ok {
+			n, isNum := v.(float64)
+			if !isNum || n < 0 || n != float64(int(n)) {
+				return s, fmt.Errorf("%s: annotation %s: concurrency must be a whole number", w, AnnotationProxyConfig)
+			}
+			s.cfg.ProxyConcurrency = int(n)
+		}
+		if v, ok := pc["proxyMetadata"]; ok {
+			m, isMap := v.(map[string]any)
+			if !isMap {
+				return s, fmt.Errorf("%s: annotation %s: proxyMetadata must be a map of strings", w, AnnotationProxyConfig)
+			}
+			s.proxyMetaEnv = map[string]string{}
+			for k, val := range m {
+				s.proxyMetaEnv[k] = fmt.Sprint(val)
+			}
+		}
+	}
+	for _, o := range []struct {
+		name string
+		dst  *bool
+	}{{OverrideHoldApplication, &s.hold}, {OverrideNativeSidecar, &s.native}, {OverrideRewriteAppHTTPProbers, &s.rewrite}} {
+		if err := boolOverride(o.name, o.dst); err != nil {
+			return s, err
+		}
+	}
+	if key, v, ok := lookupOverride(ann, lab, side, OverrideProxyImage); ok {
+		if v == "" {
+			return s, bad(key, v, "an image reference")
+		}
+		s.cfg.ProxyImage = v
+	}
+	if key, v, ok := lookupOverride(ann, lab, side, OverrideLogLevel); ok {
+		if !logLevels[strings.ToLower(v)] {
+			return s, bad(key, v, "a log level (trace, debug, info, warning, error, critical, off)")
+		}
+		s.cfg.LogLevel = strings.ToLower(v)
+	}
+	if _, v, ok := lookupOverride(ann, lab, side, OverrideComponentLogLevel); ok {
+		s.cfg.ComponentLogLevel = v
+	}
+	if key, v, ok := lookupOverride(ann, lab, side, OverrideInterceptionMode); ok && !strings.EqualFold(v, InterceptionModeRedirect) {
+		return s, bad(key, v, "supported: meshctl redirects with REDIRECT only")
+	}
+	for _, q := range []struct {
+		name string
+		dst  *string
+	}{
+		{OverrideProxyCPU, &s.cfg.ProxyResources.Requests.CPU},
+		{OverrideProxyMemory, &s.cfg.ProxyResources.Requests.Memory},
+		{OverrideProxyCPULimit, &s.cfg.ProxyResources.Limits.CPU},
+		{OverrideProxyMemoryLimit, &s.cfg.ProxyResources.Limits.Memory},
+	} {
+		if key, v, ok := lookupOverride(ann, lab, side, q.name); ok {
+			if _, err := resource.ParseQuantity(v); err != nil {
+				return s, bad(key, v, "a Kubernetes quantity such as 100m or 128Mi")
+			}
+			*q.dst = v
+		}
+	}
+
+	s.redirect = Redirect{
+		IncludeOutboundIPRanges: cfg.IncludeOutboundIPRanges,
+		ExcludeOutboundIPRanges: cfg.ExcludeOutboundIPRanges,
+		IncludeInboundPorts:     cfg.IncludeInboundPorts,
+		ExcludeInboundPorts:     joinLists(DefaultExcludeInboundPorts, cfg.ExcludeInboundPorts),
+		ExcludeOutboundPorts:    cfg.ExcludeOutboundPorts,
+	}
+	for _, t := range []struct {
+		name  string
+		dst   *string
+		check func(string) bool
+		want  string
+		base  string
+	}{
+		{TrafficIncludeOutboundIPRanges, &s.redirect.IncludeOutboundIPRanges, validCIDRs(true), "a comma-separated list of CIDRs or *", ""},
+		{TrafficExcludeOutboundIPRanges, &s.redirect.ExcludeOutboundIPRanges, validCIDRs(false), "a comma-separated list of CIDRs", ""},
+		{TrafficIncludeInboundPorts, &s.redirect.IncludeInboundPorts, validPorts(true), "a comma-separated list of ports or *", ""},
+		{TrafficExcludeInboundPorts, &s.redirect.ExcludeInboundPorts, validPorts(false), "a comma-separated list of ports", DefaultExcludeInboundPorts},
+		{TrafficExcludeOutboundPorts, &s.redirect.ExcludeOutboundPorts, validPorts(false), "a comma-separated list of ports", ""},
+	} {
+		if key, v, ok := lookupOverride(ann, lab, traffic, t.name); ok {
+			if !t.check(v) {
+				return s, bad(key, v, t.want)
+			}
+			// The proxy's own ports stay excluded whatever the pod says, or
+			// health checks and metrics would loop through the proxy.
+			*t.dst = joinLists(t.base, v)
+		}
+	}
+	if s.native {
+		// A native sidecar already starts before the app; holding the app
+		// with a postStart hook would be redundant.
+		s.hold = false
+	}
+	return s, nil
+}
+
+func joinLists(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range strings.Split(a+","+b, ",") {
+		p = strings.TrimSpace(p)
+		if p != "" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func validCIDRs(allowStar bool) func(string) bool {
+	return func(v string) bool {
+		if v == "" || (allowStar && v == "*") {
+			return true
+		}
+		for _, p := range strings.Split(v, ",") {
+			if _, _, err := net.ParseCIDR(strings.TrimSpace(p)); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func validPorts(allowStar bool) func(string) bool {
+	return func(v string) bool {
+		if v == "" || (allowStar && v == "*") {
+			return true
+		}
+		for _, p := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || n < 1 || n > 65535 {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,275 @@
+package inject
+
+import (
+	"encoding/json"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Redirect is what `meshctl proxy-init` programs into the pod's iptables.
+// Args and the flag names below are the contract between the injected
+// mesh-init container and proxy-init.
+type Redirect struct {
+	IncludeOutboundIPRanges string
+	ExcludeOutboundIPRanges string
+	IncludeInboundPorts     string
+	ExcludeInboundPorts     string
+	ExcludeOutboundPorts    string
+}
+
+// Flags of `meshctl proxy-init`.
+const (
+	FlagProxyPort               = "proxy-port"
+	FlagInboundCapturePort      = "inbound-capture-port"
+	FlagProxyUID                = "proxy-uid"
+	FlagProxyGID                = "proxy-gid"
+	FlagInterceptionMode        = "mode"
+	FlagIncludeOutboundIPRanges = "include-outbound-ip-ranges"
+	FlagExcludeOutboundIPRanges = "exclude-outbound-ip-ranges"
+	FlagIncludeInboundPorts     = "include-inbound-ports"
+	FlagExcludeInboundPorts     = "exclude-inbound-ports"
+	FlagExcludeOutboundPorts    = "exclude-outbound-ports"
+)
+
+// Args are the arguments of the mesh-init container after the image's
+// `meshctl` entrypoint.
+func (r Redirect) Args() []string {
+	return []string{
+		"proxy-init",
+		"--" + FlagProxyPort + "=" + strconv.Itoa(OutboundPort),
+		"--" + FlagInboundCapturePort + "=" + strconv.Itoa(InboundPort),
+		"--" + FlagProxyUID + "=" + strconv.Itoa(ProxyUID),
+		"--" + FlagProxyGID + "=" + strconv.Itoa(ProxyGID),
+		"--" + FlagInterceptionMode + "=" + InterceptionModeRedirect,
+		"--" + FlagIncludeOutboundIPRanges + "=" + r.IncludeOutboundIPRanges,
+		"--" + FlagExcludeOutboundIPRanges + "=" + r.ExcludeOutboundIPRanges,
+		"--" + FlagIncludeInboundPorts + "=" + r.IncludeInboundPorts,
+		"--" + FlagExcludeInboundPorts + "=" + r.ExcludeInboundPorts,
+		"--" + FlagExcludeOutboundPorts + "=" + r.ExcludeOutboundPorts,
+	}
+}
+
+func resources(r Resources) corev1.ResourceRequirements {
+	list := func(a ResourceAmounts) corev1.ResourceList {
+		if a.CPU == "" && a.Memory == "" {
+			return nil
+		}
+		l := corev1.ResourceList{}
+		// Values were validated when read; a bad one in Config is skipped
+		// rather than crashing the webhook.
+		if q, err := resource.ParseQuantity(a.CPU); err == nil && a.CPU != "" {
+			l[corev1.ResourceCPU] = q
+		}
+		if q, err := resource.ParseQuantity(a.Memory); err == nil && a.Memory != "" {
+			l[corev1.ResourceMemory] = q
+		}
+		return l
+	}
+	return corev1.ResourceRequirements{Requests: list(r.Requests), Limits: list(r.Limits)}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func initContainer(s settings) corev1.Container {
+	return corev1.Container{
+		Name:            InitContainerName,
+		Image:           s.cfg.InitImage,
+		Args:            s.redirect.Args(),
+		Resources:       resources(s.cfg.InitResources),
+		ImagePullPolicy: corev1.PullPolicy(s.cfg.ImagePullPolicy),
+		SecurityContext: &corev1.SecurityContext{
+			// iptables needs NET_ADMIN and NET_RAW, and root to use them;
+			// nothing else is granted.
+			AllowPrivilegeEscalation: ptr(false),
+			Capabilities: &corev1.Capabilities{
+				Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
+				Drop: []corev1.Capability{"ALL"},
+			},
+			Privileged:             ptr(false),
+			ReadOnlyRootFilesystem: ptr(false),
+			RunAsGroup:             ptr(int64(0)),
+			RunAsNonRoot:           ptr(false),
+			RunAsUser:              ptr(int64(0)),
+		},
+	}
+}
+
+func fieldEnv(name, path string) corev1.EnvVar {
+	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path}}}
+}
+
+func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appContainers []string, probers map[string]Prober, promOrig map[string]string) (corev1.Container, error) {
+	env := []corev1.EnvVar{
+		fieldEnv(EnvPodName, "metadata.name"),
+		fieldEnv(EnvPodNamespace, "metadata.namespace"),
+		fieldEnv(EnvInstanceIP, "status.podIP"),
+		fieldEnv(EnvServiceAccount, "spec.serviceAccountName"),
+		fieldEnv(EnvHostIP, "status.hostIP"),
+		fieldEnv(EnvNodeName, "spec.nodeName"),
+		{Name: EnvDiscoveryAddress, Value: s.cfg.DiscoveryAddress},
+		{Name: EnvClusterID, Value: s.cfg.ClusterID},
+		{Name: EnvTrustDomain, Value: s.cfg.TrustDomain},
+	}
+	add := func(name, value string) {
+		if value != "" {
+			env = append(env, corev1.EnvVar{Name: name, Value: value})
+		}
+	}
+	add(EnvMeshID, s.cfg.MeshID)
+	add(EnvNetwork, s.cfg.Network)
+	rev := s.cfg.Revision
+	if rev == "" {
+		rev = DefaultRevision
+	}
+	add(EnvRevision, rev)
+	add(EnvLogLevel, s.cfg.LogLevel)
+	add(EnvComponentLogLevel, s.cfg.ComponentLogLevel)
+	add(EnvConcurrency, strconv.Itoa(s.cfg.ProxyConcurrency))
+	add(EnvTokenAudience, s.cfg.TokenAudience)
+	add(EnvWorkloadName, w.Name)
+	add(EnvAppContainers, joinLists("", joinNames(appContainers)))
+	var ports []map[string]any
+	for _, c := range tmpl.Spec.Containers {
+		for _, p := range c.Ports {
+			m := map[string]any{"containerPort": p.ContainerPort}
+			if p.Name != "" {
+				m["name"] = p.Name
+			}
+			if p.Protocol != "" {
+				m["protocol"] = p.Protocol
+			}
+			ports = append(ports, m)
+		}
+	}
+	if len(ports) > 0 {
+		b, err := json.Marshal(ports)
+		if err != nil {
+			return corev1.Container{}, err
+		}
+		add(EnvPodPorts, string(b))
+	}
+	if len(probers) > 0 {
+		b, err := json.Marshal(probers)
+		if err != nil {
+			return corev1.Container{}, err
+		}
+		add(EnvAppProbers, string(b))
+	}
+	if len(promOrig) > 0 {
+		b, err := json.Marshal(promOrig)
+		if err != nil {
+			return corev1.Container{}, err
+		}
+		add(EnvPrometheusScrape, string(b))
+	}
+	if len(s.proxyConfig) > 0 {
+		b, err := json.Marshal(s.proxyConfig)
+		if err != nil {
+			return corev1.Container{}, err
+		}
+		add(EnvProxyConfig, string(b))
+	}
+	if s.hold {
+		add(EnvHoldApplication, "true")
+	}
+	for _, k := range sortedKeys(s.cfg.ProxyEnv) {
+		add(k, s.cfg.ProxyEnv[k])
+	}
+	for _, k := range sortedKeys(s.proxyMetaEnv) {
+		add(k, s.proxyMetaEnv[k])
+	}
+
+	ready := &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: "/healthz/ready", Port: intstr.FromInt32(HealthPort), Scheme: corev1.URISchemeHTTP,
+		}},
+		FailureThreshold: 4,
+		PeriodSeconds:    15,
+		TimeoutSeconds:   3,
+	}
+	c := corev1.Container{
+		Name:  ProxyContainerName,
+		Image: s.cfg.ProxyImage,
+		Args:  []string{"agent", "proxy", "sidecar"},
+		Ports: []corev1.ContainerPort{
+			{Name: "http-envoy-prom", ContainerPort: PrometheusPort, Protocol: corev1.ProtocolTCP},
+			{Name: "mesh-health", ContainerPort: HealthPort, Protocol: corev1.ProtocolTCP},
+			{Name: "mesh-agent", ContainerPort: AgentPort, Protocol: corev1.ProtocolTCP},
+		},
+		Env:             env,
+		Resources:       resources(s.cfg.ProxyResources),
+		ImagePullPolicy: corev1.PullPolicy(s.cfg.ImagePullPolicy),
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: VolumeSDS, MountPath: MountSDS},
+			{Name: VolumeEnvoy, MountPath: MountEnvoy},
+			{Name: VolumeData, MountPath: MountData},
+			{Name: VolumeToken, MountPath: MountToken, ReadOnly: true},
+			{Name: VolumeRootCert, MountPath: MountRootCert, ReadOnly: true},
+			{Name: VolumePodInfo, MountPath: MountPodInfo, ReadOnly: true},
+		},
+		ReadinessProbe: ready,
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			Privileged:               ptr(false),
+			ReadOnlyRootFilesystem:   ptr(true),
+			RunAsGroup:               ptr(int64(ProxyGID)),
+			RunAsNonRoot:             ptr(true),
+			RunAsUser:                ptr(int64(ProxyUID)),
+		},
+	}
+	if s.native {
+		// A native sidecar keeps running beside the app and, unlike a
+		// regular container, does not keep a Job's pod alive when the app is
+		// done. The startup probe makes the kubelet start the app only once
+		// the proxy is ready.
+		c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
+		startup := *ready
+		startup.FailureThreshold, startup.PeriodSeconds, startup.TimeoutSeconds = 600, 1, 3
+		c.StartupProbe = &startup
+	}
+	if s.hold {
+		// The kubelet starts the next container only when postStart returns,
+		// so the app starts with a ready proxy.
+		c.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{
+			Exec: &corev1.ExecAction{Command: []string{"meshctl", "agent", "wait"}},
+		}}
+	}
+	return c, nil
+}
+
+func joinNames(names []string) string {
+	out := ""
+	for i, n := range names {
+		if i > 0 {
+			out += ","
+		}
+		out += n
+	}
+	return out
+}
+
+func volumes(cfg Config) []corev1.Volume {
+	return []corev1.Volume{
+		{Name: VolumeSDS, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: VolumeEnvoy, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+		{Name: VolumeData, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+				Audience: cfg.TokenAudience, ExpirationSeconds: ptr(int64(TokenExpirationSeconds)), Path: TokenPath,
+			}}},
+		}}},
+		{Name: VolumeRootCert, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: cfg.RootCertConfigMap},
+		}}},
+		{Name: VolumePodInfo, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+			Items: []corev1.DownwardAPIVolumeFile{
+				{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+				{Path: "annotations", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations"}},
+			},
+		}}},
+	}
+}

@@ -1,0 +1,434 @@
+package inject
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Mode is what Process does to every workload.
+type Mode int
+
+const (
+	ModeInject Mode = iota
+	ModeUninject
+)
+
+// Options of Process.
+type Options struct {
+	Mode   Mode
+	Config Config
+	// Source names the input in errors ("bookinfo.yaml", "-").
+	Source string
+	// Report, when set, is called once per resource in document order.
+	Report func(Record)
+}
+
+// Record is what happened to one resource of the input.
+type Record struct {
+	Kind      string
+	Name      string
+	Namespace string
+	Action    Action
+	Reason    string
+}
+
+func (r Record) String() string {
+	s := fmt.Sprintf("%s %q %s", strings.ToLower(r.Kind), r.Name, r.Action)
+	if r.Reason != "" {
+		s += " (" + r.Reason + ")"
+	}
+	return s
+}
+
+// InputError is bad input: invalid YAML or a malformed workload, located by
+// source and line.
+type InputError struct {
+	Source string
+	Line   int
+	Err    error
+}
+
+func (e *InputError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.Source, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Source, e.Err)
+}
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+// templatePaths says where each workload kind keeps its pod template; an
+// empty path means the object is the pod itself.
+var templatePaths = map[string][]string{
+	"Pod":                   nil,
+	"Deployment":            {"spec", "template"},
+	"StatefulSet":           {"spec", "template"},
+	"DaemonSet":             {"spec", "template"},
+	"ReplicaSet":            {"spec", "template"},
+	"ReplicationController": {"spec", "template"},
+	"Job":                   {"spec", "template"},
+	"CronJob":               {"spec", "jobTemplate", "spec", "template"},
+}
+
+// IsWorkloadKind reports whether kind has a pod template meshctl injects.
+func IsWorkloadKind(kind string) bool { _, ok := templatePaths[kind]; return ok }
+
+// Process reads a stream of YAML documents from r and writes it to w with
+// every workload injected (or uninjected). Documents are handled one at a
+// time, so memory stays bounded by the largest document; documents without a
+// workload are copied byte-for-byte, and in workloads only the added parts
+// are new text.
+func Process(r io.Reader, w io.Writer, opts Options) error {
+	if opts.Source == "" {
+		opts.Source = "<input>"
+	}
+	br := bufio.NewReaderSize(r, 64*1024)
+	var chunk []byte
+	chunkLine, line := 1, 0
+	out := make([]byte, 0, 64*1024)
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		var err error
+		out, err = processDoc(out[:0], chunk, chunkLine, opts)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(out)
+		return err
+	}
+	for {
+		l, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer: collect it whole.
+			full := append([]byte(nil), l...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				l, err = br.ReadSlice('\n')
+				full = append(full, l...)
+			}
+			l = full
+		}
+		if len(l) > 0 {
+			line++
+			if isDocStart(l) && len(chunk) > 0 && !onlyDirectives(chunk) {
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+				chunk, chunkLine = chunk[:0], line
+			}
+			chunk = append(chunk, l...)
+			if isDocEnd(l) {
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+				chunk, chunkLine = chunk[:0], line+1
+			}
+		}
+		if err == io.EOF {
+			return flush()
+		}
+		if err != nil {
+			return &InputError{Source: opts.Source, Err: err}
+		}
+	}
+}
+
+func isDocStart(l []byte) bool {
+	return bytes.HasPrefix(l, []byte("---")) && (len(l) == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\n' || l[3] == '\r')
+}
+
+// onlyDirectives reports whether chunk is directives (%YAML, %TAG) that
+// belong to the document its "---" starts, with comments and blank lines.
+func onlyDirectives(chunk []byte) bool {
+	directive := false
+	for _, l := range bytes.Split(chunk, []byte{'\n'}) {
+		l = bytes.TrimSpace(l)
+		switch {
+		case len(l) == 0 || l[0] == '#':
+		case l[0] == '%':
+			directive = true
+		default:
+			return false
+		}
+	}
+	return directive
+}
+
+func isDocEnd(l []byte) bool {
+	return bytes.HasPrefix(l, []byte("...")) && len(bytes.TrimRight(l[3:], " \t\r\n")) == 0
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// yamlError locates a yaml.v3 error in the whole input.
+func yamlError(source string, firstLine int, err error) error {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return &InputError{Source: source, Line: firstLine + n - 1, Err: errors.New("invalid YAML: " + msg[len(m[0]):])}
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return &InputError{Source: source, Line: firstLine, Err: fmt.Errorf("invalid YAML: %s", strings.Join(te.Errors, "; "))}
+	}
+	return &InputError{Source: source, Line: firstLine, Err: fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))}
+}
+
+// workload is one pod template found in a document.
+type workload struct {
+	id       Workload
+	line     int
+	tmplNode *yaml.Node // the pod template (or the pod)
+	end      int        // where the template's text ends
+	old, new []byte     // template JSON before and after
+}
+
+func processDoc(dst, chunk []byte, firstLine int, opts Options) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(chunk, &doc); err != nil {
+		return nil, yamlError(opts.Source, firstLine, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return append(dst, chunk...), nil
+	}
+	t := newTextEditor(chunk)
+	root := doc.Content[0]
+	var wls []*workload
+	if err := collect(t, root, t.backOver(len(chunk), root.Column-1), firstLine, opts, &wls, 0); err != nil {
+		return nil, err
+	}
+	if len(wls) == 0 {
+		return append(dst, chunk...), nil
+	}
+	detectLayout(t, root)
+	for _, wl := range wls {
+		err := t.diffMap(wl.tmplNode, wl.old, wl.new, wl.end)
+		if errors.Is(err, errFallback) {
+			return rerender(dst, &doc, wls, opts, firstLine)
+		}
+		if err != nil {
+			return nil, &InputError{Source: opts.Source, Line: firstLine + wl.line - 1, Err: fmt.Errorf("%s: %v", wl.id, err)}
+		}
+	}
+	out, err := t.apply(dst)
+	if errors.Is(err, errFallback) {
+		return rerender(dst, &doc, wls, opts, firstLine)
+	}
+	return out, err
+}
+
+// rerender writes the whole document anew, for layouts the text editor
+// does not handle (JSON input, flow style): correct, but comments inside the
+// document and its original formatting are not kept.
+func rerender(dst []byte, doc *yaml.Node, wls []*workload, opts Options, firstLine int) ([]byte, error) {
+	for _, wl := range wls {
+		var n yaml.Node
+		if err := yaml.Unmarshal(wl.new, &n); err != nil {
+			return nil, err
+		}
+		*wl.tmplNode = *n.Content[0]
+	}
+	clearFlow(doc)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return nil, &InputError{Source: opts.Source, Line: firstLine, Err: err}
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(buf.Bytes(), []byte("---")) && firstLine > 1 {
+		dst = append(dst, "---\n"...)
+	}
+	return append(dst, buf.Bytes()...), nil
+}
+
+// clearFlow lets the encoder choose block style and quoting, so that JSON
+// input comes out as ordinary YAML.
+func clearFlow(n *yaml.Node) {
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		n.Style = 0
+	}
+	for _, c := range n.Content {
+		clearFlow(c)
+	}
+}
+
+func mapGet(m *yaml.Node, key string) (k, v *yaml.Node, next *yaml.Node) {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil, nil, nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			if i+2 < len(m.Content) {
+				next = m.Content[i+2]
+			}
+			return m.Content[i], m.Content[i+1], next
+		}
+	}
+	return nil, nil, nil
+}
+
+func scalar(m *yaml.Node, key string) string {
+	_, v, _ := mapGet(m, key)
+	if v == nil || v.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return v.Value
+}
+
+// collect finds the workloads of object obj, whose text ends at end, runs
+// the injector on each and records them in wls.
+func collect(t *textEditor, obj *yaml.Node, end, firstLine int, opts Options, wls *[]*workload, depth int) error {
+	kind := scalar(obj, "kind")
+	_, meta, _ := mapGet(obj, "metadata")
+	name, ns := scalar(meta, "name"), scalar(meta, "namespace")
+	report := func(a Action, reason string) {
+		if opts.Report != nil && kind != "" {
+			opts.Report(Record{Kind: kind, Name: name, Namespace: ns, Action: a, Reason: reason})
+		}
+	}
+	if kind == "List" || (strings.HasSuffix(kind, "List") && scalar(obj, "apiVersion") == "v1") {
+		_, items, _ := mapGet(obj, "items")
+		if items == nil || items.Kind != yaml.SequenceNode || depth > 0 {
+			return nil
+		}
+		for i, it := range items.Content {
+			if it.Kind != yaml.MappingNode {
+				continue
+			}
+			itemEnd := end
+			if i+1 < len(items.Content) {
+				next := items.Content[i+1]
+				itemEnd = t.backOver(t.lineStart(next.Line), items.Column-1)
+			}
+			if err := collect(t, it, itemEnd, firstLine, opts, wls, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	path, ok := templatePaths[kind]
+	if !ok {
+		report(ActionSkipped, "")
+		return nil
+	}
+	id := Workload{Kind: kind, Name: name, Namespace: ns}
+	bad := func(line int, format string, args ...any) error {
+		return &InputError{Source: opts.Source, Line: firstLine + line - 1, Err: fmt.Errorf("%s: %s", id, fmt.Sprintf(format, args...))}
+	}
+	node, nodeEnd := obj, end
+	for i, key := range path {
+		k, v, next := mapGet(node, key)
+		if v == nil || v.Kind != yaml.MappingNode {
+			return bad(node.Line, "%s is missing or not a mapping", strings.Join(path[:i+1], "."))
+		}
+		if next != nil {
+			nodeEnd = t.backOver(t.lineStart(next.Line), node.Column-1)
+		}
+		_ = k
+		node = v
+	}
+	raw, err := nodeJSON(nil, node, 0)
+	if err != nil {
+		return bad(node.Line, "%v", err)
+	}
+	var tmpl corev1.PodTemplateSpec
+	if err := jsonUnmarshal(raw, &tmpl); err != nil {
+		return bad(node.Line, "malformed pod template: %v", err)
+	}
+	if kind == "Pod" && tmpl.Name == "" {
+		tmpl.Name = name
+	}
+	var newTmpl *corev1.PodTemplateSpec
+	switch opts.Mode {
+	case ModeUninject:
+		out, changed, err := Uninject(id, &tmpl)
+		if err != nil {
+			return bad(node.Line, "%v", err)
+		}
+		if !changed {
+			report(ActionSkipped, "not injected")
+			return nil
+		}
+		newTmpl = out
+		report(ActionUninjected, "")
+	default:
+		res, err := Inject(id, &tmpl, opts.Config)
+		if err != nil {
+			// Inject's errors already name the workload.
+			return &InputError{Source: opts.Source, Line: firstLine + node.Line - 1, Err: err}
+		}
+		if res.Action != ActionInjected {
+			report(res.Action, res.Reason)
+			return nil
+		}
+		newTmpl = res.Template
+		report(ActionInjected, "")
+	}
+	oldJSON, err := marshalJSON(&tmpl)
+	if err != nil {
+		return err
+	}
+	newJSON, err := marshalJSON(newTmpl)
+	if err != nil {
+		return err
+	}
+	*wls = append(*wls, &workload{id: id, line: node.Line, tmplNode: node, end: nodeEnd, old: oldJSON, new: newJSON})
+	return nil
+}
+
+// detectLayout makes inserted text look like the document around it: the
+// indent of nested mappings and whether lists are indented under their key.
+func detectLayout(t *textEditor, root *yaml.Node) {
+	unit, seq := 0, -1
+	var walk func(m *yaml.Node, depth int)
+	walk = func(m *yaml.Node, depth int) {
+		if depth > 8 || (unit > 0 && seq >= 0) {
+			return
+		}
+		switch m.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(m.Content); i += 2 {
+				k, v := m.Content[i], m.Content[i+1]
+				if !isBlock(v) || v.Line == k.Line {
+					continue
+				}
+				switch v.Kind {
+				case yaml.MappingNode:
+					if unit == 0 && v.Column > k.Column {
+						unit = v.Column - k.Column
+					}
+				case yaml.SequenceNode:
+					if seq < 0 {
+						seq = v.Column - k.Column
+					}
+				}
+				walk(v, depth+1)
+			}
+		case yaml.SequenceNode:
+			for _, c := range m.Content {
+				walk(c, depth+1)
+			}
+		}
+	}
+	walk(root, 0)
+	if unit <= 0 {
+		unit = 2
+	}
+	if seq < 0 {
+		seq = 0
+	}
+	t.emit = emitter{unit: unit, seqOffset: seq}
+}
