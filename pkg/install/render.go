@@ -1,0 +1,642 @@
+package install
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshctl/meshctl/manifests"
+	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/profiles"
+)
+
+// Component is one installable part of the mesh and the objects it renders
+// to, in apply order.
+type Component struct {
+	Name    string
+	Objects []*unstructured.Unstructured
+}
+
+// Manifest is a rendered install: its components in the order they are
+// applied (CRDs, control plane, gateways, addons).
+type Manifest struct {
+	Spec       *profiles.MeshInstall
+	Components []Component
+}
+
+// Objects returns every object of every component, in apply order.
+func (m *Manifest) Objects() []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, c := range m.Components {
+		out = append(out, c.Objects...)
+	}
+	return out
+}
+
+// Component returns the component with name, or nil.
+func (m *Manifest) Component(name string) *Component {
+	for i := range m.Components {
+		if m.Components[i].Name == name {
+			return &m.Components[i]
+		}
+	}
+	return nil
+}
+
+// YAML is the whole manifest as a YAML stream; identical input gives
+// byte-identical output.
+func (m *Manifest) YAML() ([]byte, error) {
+	return ObjectsYAML(m.Objects())
+}
+
+// ObjectsYAML writes objects as one YAML stream.
+func ObjectsYAML(objs []*unstructured.Unstructured) ([]byte, error) {
+	var buf bytes.Buffer
+	size := 0
+	for _, o := range objs {
+		if v, _ := encoded.Load(o); v != nil {
+			size += len(v.([]byte)) + 4
+		}
+	}
+	buf.Grow(size + 4096)
+	for i, o := range objs {
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		v, cached := encoded.Load(o)
+		if b, _ := v.([]byte); b != nil {
+			buf.Write(b)
+			continue
+		}
+		b, err := yaml.Marshal(o.Object)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s: %w", Ref(o), err)
+		}
+		if cached {
+			encoded.Store(o, b)
+		}
+		buf.Write(b)
+	}
+	return buf.Bytes(), nil
+}
+
+// AddonComponents are the addon component names in install order.
+var AddonComponents = []string{ComponentPrometheus, ComponentGrafana, ComponentJaeger, ComponentKiali, ComponentZipkin}
+
+// InstallName is the value of LabelInstall: installs are told apart by
+// revision within a mesh namespace (where the inventory lives).
+func InstallName(s *profiles.Spec) string { return s.RevisionName() }
+
+// renderer holds the embedded manifests in the in-memory filesystem krusty
+// reads. Building it (and rendering the ~850 KB of CRD schemas) is paid once
+// per process, on the first render, never at start-up.
+type renderer struct {
+	mu    sync.Mutex
+	fs    filesys.FileSystem
+	k     *krusty.Kustomizer
+	cache map[[32]byte][]*unstructured.Unstructured
+}
+
+var (
+	rendererOnce sync.Once
+	theRenderer  *renderer
+	rendererErr  error
+)
+
+func getRenderer() (*renderer, error) {
+	rendererOnce.Do(func() {
+		mfs := filesys.MakeFsInMemory()
+		rendererErr = fs.WalkDir(manifests.FS, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := manifests.FS.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return mfs.WriteFile(path.Join("/manifests", p), b)
+		})
+		theRenderer = &renderer{
+			fs:    mfs,
+			k:     krusty.MakeKustomizer(krusty.MakeDefaultOptions()),
+			cache: map[[32]byte][]*unstructured.Unstructured{},
+		}
+	})
+	return theRenderer, rendererErr
+}
+
+// Render turns a resolved spec into the objects to install. The spec becomes
+// kustomize inputs (namespace, labels, images, patches, generated config),
+// never text substitution into the manifests.
+func Render(mi *profiles.MeshInstall) (*Manifest, error) {
+	r, err := getRenderer()
+	if err != nil {
+		return nil, fmt.Errorf("loading embedded manifests: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	s := &mi.Spec
+	out := &Manifest{Spec: mi}
+	add := func(name string, objs []*unstructured.Unstructured) {
+		if len(objs) > 0 {
+			objs = slices.Clone(objs)
+			sortObjects(objs)
+			out.Components = append(out.Components, Component{Name: name, Objects: objs})
+		}
+	}
+
+	if s.Components.Base.Enabled {
+		objs, err := r.renderCached(overlay{dir: "base", resources: []string{"../../base"}, labels: commonLabels(s, ComponentBase)})
+		if err != nil {
+			return nil, err
+		}
+		add(ComponentBase, objs)
+	}
+	if s.Components.Server.Enabled {
+		objs, err := r.renderCached(serverOverlay(mi))
+		if err != nil {
+			return nil, err
+		}
+		add(ComponentServer, objs)
+	}
+	for _, kind := range []struct {
+		component, base string
+		list            []profiles.Gateway
+	}{
+		{ComponentIngressGateway, "mesh-ingressgateway", s.Components.IngressGateways},
+		{ComponentEgressGateway, "mesh-egressgateway", s.Components.EgressGateways},
+	} {
+		var objs []*unstructured.Unstructured
+		for _, g := range kind.list {
+			if !g.Enabled {
+				continue
+			}
+			o, err := r.renderCached(gatewayOverlay(s, kind.component, kind.base, g))
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, o...)
+		}
+		add(kind.component, objs)
+	}
+	addons := s.Addons.ByName()
+	for _, name := range AddonComponents {
+		a := addons[name]
+		if !a.Enabled {
+			continue
+		}
+		objs, err := r.renderCached(addonOverlay(s, name, *a))
+		if err != nil {
+			return nil, err
+		}
+		add(name, objs)
+	}
+	return out, nil
+}
+
+// overlay is a kustomization generated from the spec (written as JSON, which
+// kustomize reads as YAML and which is much cheaper to encode), placed next to the
+// embedded bases.
+type overlay struct {
+	dir          string
+	resources    []string
+	components   []string
+	labels       []labelSet
+	namespace    string
+	nameSuffix   string
+	clusterNames bool // suffix cluster-scoped names with the namespace
+	images       []image
+	patches      []patch
+	files        map[string][]byte // generated ConfigMap data, by file name
+	configMaps   []configMap
+}
+
+type labelSet struct {
+	Pairs            map[string]string `json:"pairs"`
+	IncludeSelectors bool              `json:"includeSelectors,omitempty"`
+	IncludeTemplates bool              `json:"includeTemplates,omitempty"`
+}
+
+type image struct {
+	Name    string `json:"name"`
+	NewName string `json:"newName,omitempty"`
+	NewTag  string `json:"newTag,omitempty"`
+}
+
+type patchTarget struct {
+	Kind string `json:"kind,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+type patch struct {
+	Patch  string       `json:"patch"`
+	Target *patchTarget `json:"target,omitempty"`
+}
+
+type configMap struct {
+	Name    string            `json:"name"`
+	Files   []string          `json:"files"`
+	Options map[string]any    `json:"options"`
+	Labels  map[string]string `json:"-"`
+}
+
+// clusterScopedKinds get the mesh namespace appended to their names, so that
+// installs in different namespaces never share (or prune) them.
+var clusterScopedKinds = []string{"ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+
+func (o overlay) kustomization() ([]byte, map[string][]byte, error) {
+	files := map[string][]byte{}
+	k := map[string]any{
+		"apiVersion": "kustomize.config.k8s.io/v1beta1",
+		"kind":       "Kustomization",
+		"resources":  o.resources,
+		"labels":     o.labels,
+	}
+	if len(o.components) > 0 {
+		k["components"] = o.components
+	}
+	var transformers []string
+	if o.namespace != "" {
+		// The builtin namespace transformer, configured so that it also fixes
+		// the service account of every binding and the Service of every
+		// webhook (the plain `namespace:` field leaves them pointing at the
+		// bases' placeholder namespace).
+		ns := map[string]any{
+			"apiVersion":             "builtin",
+			"kind":                   "NamespaceTransformer",
+			"metadata":               map[string]any{"name": "mesh-namespace", "namespace": o.namespace},
+			"setRoleBindingSubjects": "allServiceAccounts",
+			"unsetOnly":              false,
+			"fieldSpecs": []map[string]any{
+				{"path": "metadata/namespace", "create": true},
+				{"path": "webhooks/clientConfig/service/namespace", "kind": "MutatingWebhookConfiguration"},
+				{"path": "webhooks/clientConfig/service/namespace", "kind": "ValidatingWebhookConfiguration"},
+			},
+		}
+		b, err := json.Marshal(ns)
+		if err != nil {
+			return nil, nil, err
+		}
+		files["namespace.yaml"] = b
+		transformers = append(transformers, "namespace.yaml")
+	}
+	if o.clusterNames {
+		var specs []map[string]any
+		for _, kind := range clusterScopedKinds {
+			specs = append(specs, map[string]any{"path": "metadata/name", "kind": kind})
+		}
+		b, err := json.Marshal(map[string]any{
+			"apiVersion": "builtin",
+			"kind":       "PrefixSuffixTransformer",
+			"metadata":   map[string]any{"name": "cluster-scoped-names"},
+			"suffix":     "-" + o.namespace,
+			"fieldSpecs": specs,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		files["cluster-names.yaml"] = b
+		transformers = append(transformers, "cluster-names.yaml")
+	}
+	if len(transformers) > 0 {
+		k["transformers"] = transformers
+	}
+	if o.nameSuffix != "" {
+		k["nameSuffix"] = o.nameSuffix
+	}
+	if len(o.images) > 0 {
+		k["images"] = o.images
+	}
+	if len(o.patches) > 0 {
+		k["patches"] = o.patches
+	}
+	if len(o.configMaps) > 0 {
+		k["configMapGenerator"] = o.configMaps
+	}
+	for n, b := range o.files {
+		files[n] = b
+	}
+	b, err := json.Marshal(k)
+	return b, files, err
+}
+
+func (r *renderer) render(o overlay) ([]*unstructured.Unstructured, error) {
+	k, files, err := o.kustomization()
+	if err != nil {
+		return nil, err
+	}
+	dir := path.Join("/manifests/_overlays", o.dir)
+	// Start from an empty directory so that nothing of a previous render
+	// (a file that is no longer generated) leaks into this one.
+	_ = r.fs.RemoveAll(dir)
+	if err := r.fs.MkdirAll(dir); err != nil {
+		return nil, err
+	}
+	if err := r.fs.WriteFile(path.Join(dir, "kustomization.yaml"), k); err != nil {
+		return nil, err
+	}
+	for n, b := range files {
+		if err := r.fs.WriteFile(path.Join(dir, n), b); err != nil {
+			return nil, err
+		}
+	}
+	rm, err := r.k.Run(r.fs, dir)
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s (a bug in meshctl's manifests; please report it): %w", o.dir, err)
+	}
+	var objs []*unstructured.Unstructured
+	for _, res := range rm.Resources() {
+		// Through JSON, so that numbers are the int64/float64 that
+		// unstructured (and DeepCopy) expect.
+		b, err := res.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			return nil, err
+		}
+		objs = append(objs, u)
+	}
+	return objs, nil
+}
+
+// renderCached memoizes render: the output of an overlay depends only on
+// its kustomization and generated files. Kustomize re-parses every base on
+// each run and the CRDs alone are ~850 KB of schemas, so without this a
+// render costs hundreds of milliseconds; with it, re-rendering an unchanged
+// component is a map lookup. The objects are shared between renders and
+// must not be modified (DeepCopy first).
+func (r *renderer) renderCached(o overlay) ([]*unstructured.Unstructured, error) {
+	k, files, err := o.kustomization()
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write(k)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	var key [32]byte
+	copy(key[:], h.Sum(nil))
+	if objs, ok := r.cache[key]; ok {
+		return slices.Clone(objs), nil
+	}
+	objs, err := r.render(o)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.cache) >= maxCachedRenders {
+		// A long-lived caller rendering many different specs (the server, a
+		// benchmark) must not grow without bound; the CRDs are re-rendered
+		// at most once per eviction.
+		for _, old := range r.cache {
+			for _, o := range old {
+				encoded.Delete(o)
+			}
+		}
+		clear(r.cache)
+	}
+	r.cache[key] = objs
+	for _, o := range objs {
+		encoded.Store(o, []byte(nil))
+	}
+	return slices.Clone(objs), nil
+}
+
+const maxCachedRenders = 64
+
+// encoded caches the YAML of rendered objects, which are immutable once
+// cached (see renderCached).
+var encoded sync.Map // *unstructured.Unstructured -> []byte
+
+// commonLabels are the ownership labels every object carries. Only the
+// revision goes into selectors: two revisions' pods must never be selected
+// by each other's Deployments, and the other labels may change over time
+// while selectors are immutable.
+func commonLabels(s *profiles.Spec, component string) []labelSet {
+	return []labelSet{
+		{Pairs: map[string]string{LabelRevision: s.RevisionName()}, IncludeSelectors: true},
+		{Pairs: map[string]string{
+			LabelPartOf:    PartOfValue,
+			LabelComponent: component,
+			LabelInstall:   InstallName(s),
+		}, IncludeTemplates: true},
+	}
+}
+
+func splitImage(ref string) image {
+	name, tag := ref, ""
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		name, tag = ref[:i], ref[i+1:]
+	}
+	return image{NewName: name, NewTag: tag}
+}
+
+func serverOverlay(mi *profiles.MeshInstall) overlay {
+	s := &mi.Spec
+	c := s.Components.Server
+	meshYAML, _ := yaml.Marshal(mi.RenderedMeshConfig())
+	injectYAML, _ := yaml.Marshal(mi.InjectConfig())
+	img := splitImage(s.ServerImage())
+	img.Name = "meshctl"
+
+	env := envList(c.Env)
+	env = append([]map[string]any{{"name": "REVISION", "value": s.RevisionName()}}, env...)
+	dep := deploymentPatch("meshctl-server", "server", c.Replicas, c.Resources, env, c.K8s)
+	if c.Autoscale.Enabled {
+		// The autoscaler owns the replica count: leaving it out of the
+		// applied object keeps each apply from resetting it.
+		delete(dep["spec"].(map[string]any), "replicas")
+	}
+	o := overlay{
+		dir:          "server",
+		resources:    []string{"../../server"},
+		labels:       commonLabels(s, ComponentServer),
+		namespace:    s.MeshNamespace,
+		clusterNames: true,
+		images:       []image{img},
+		files: map[string][]byte{
+			inject.ConfigMapKeyMesh:   meshYAML,
+			inject.ConfigMapKeyInject: injectYAML,
+		},
+		configMaps: []configMap{{
+			Name:    inject.MeshConfigMapBaseName,
+			Files:   []string{inject.ConfigMapKeyMesh, inject.ConfigMapKeyInject},
+			Options: map[string]any{"disableNameSuffixHash": true, "labels": map[string]string{LabelApp: "meshctl-server"}},
+		}},
+		patches: []patch{smp(dep)},
+	}
+	if s.RevisionName() != DefaultRevision {
+		o.nameSuffix = "-" + s.Revision
+	}
+	if len(c.K8s.ServiceAnnotations) > 0 {
+		o.patches = append(o.patches, smp(servicePatch("meshctl-server", c.K8s.ServiceAnnotations, "")))
+	}
+	if c.Autoscale.Enabled {
+		o.components = []string{"../../components/autoscale"}
+		o.patches = append(o.patches, patch{
+			Target: &patchTarget{Kind: "HorizontalPodAutoscaler"},
+			Patch: fmt.Sprintf("- op: replace\n  path: /spec/minReplicas\n  value: %d\n- op: replace\n  path: /spec/maxReplicas\n  value: %d\n",
+				c.Autoscale.Min, c.Autoscale.Max),
+		})
+	}
+	return o
+}
+
+func gatewayOverlay(s *profiles.Spec, component, base string, g profiles.Gateway) overlay {
+	img := splitImage(s.ProxyImage())
+	img.Name = "proxy"
+	o := overlay{
+		dir:       component + "/" + g.Name,
+		resources: []string{"../../../gateways/" + strings.TrimSuffix(component, "-gateway")},
+		labels:    commonLabels(s, component),
+		namespace: s.MeshNamespace,
+		images:    []image{img},
+		patches:   []patch{smp(deploymentPatch(base, "mesh-proxy", g.Replicas, g.Resources, envList(g.Env), g.K8s))},
+	}
+	if len(g.K8s.ServiceAnnotations) > 0 || g.K8s.ServiceType != "" {
+		o.patches = append(o.patches, smp(servicePatch(base, g.K8s.ServiceAnnotations, g.K8s.ServiceType)))
+	}
+	if g.Name != base {
+		// Renaming through patches (not a prefix) lets a gateway have any
+		// name; the app label follows the name as users select by it.
+		rename := func(kind string, ops ...string) patch {
+			p := fmt.Sprintf("- op: replace\n  path: /metadata/name\n  value: %s\n- op: replace\n  path: /metadata/labels/app\n  value: %s\n", g.Name, g.Name)
+			for _, op := range ops {
+				p += fmt.Sprintf("- op: replace\n  path: %s\n  value: %s\n", op, g.Name)
+			}
+			return patch{Target: &patchTarget{Kind: kind, Name: base}, Patch: p}
+		}
+		o.patches = append(o.patches,
+			rename("ServiceAccount"),
+			rename("Deployment", "/spec/selector/matchLabels/app", "/spec/template/metadata/labels/app", "/spec/template/spec/serviceAccountName"),
+			rename("Service", "/spec/selector/app"),
+		)
+	}
+	return o
+}
+
+func addonOverlay(s *profiles.Spec, name string, a profiles.Addon) overlay {
+	o := overlay{
+		dir:          "addons/" + name,
+		resources:    []string{"../../../addons/" + name},
+		labels:       commonLabels(s, name),
+		namespace:    s.MeshNamespace,
+		clusterNames: true,
+	}
+	if a.Image != "" {
+		img := splitImage(a.Image)
+		img.Name = addonImages[name]
+		o.images = []image{img}
+	}
+	if a.Resources != (inject.Resources{}) {
+		o.patches = []patch{smp(deploymentPatch(name, name, 0, a.Resources, nil, profiles.K8s{}))}
+	}
+	return o
+}
+
+// addonImages are the upstream image names in the addon bases, which an
+// Addon.Image replaces.
+var addonImages = map[string]string{
+	ComponentPrometheus: "prom/prometheus",
+	ComponentGrafana:    "grafana/grafana",
+	ComponentJaeger:     "jaegertracing/all-in-one",
+	ComponentKiali:      "quay.io/kiali/kiali",
+	ComponentZipkin:     "openzipkin/zipkin-slim",
+}
+
+func smp(obj map[string]any) patch {
+	b, _ := json.Marshal(obj)
+	return patch{Patch: string(b)}
+}
+
+func envList(env map[string]string) []map[string]any {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []map[string]any
+	for _, k := range keys {
+		out = append(out, map[string]any{"name": k, "value": env[k]})
+	}
+	return out
+}
+
+func resourcesMap(r inject.Resources) map[string]any {
+	out := map[string]any{}
+	for key, amounts := range map[string]inject.ResourceAmounts{"requests": r.Requests, "limits": r.Limits} {
+		m := map[string]any{}
+		if amounts.CPU != "" {
+			m["cpu"] = amounts.CPU
+		}
+		if amounts.Memory != "" {
+			m["memory"] = amounts.Memory
+		}
+		if len(m) > 0 {
+			out[key] = m
+		}
+	}
+	return out
+}
+
+// deploymentPatch is a strategic-merge patch of a component's Deployment.
+func deploymentPatch(name, container string, replicas int, res inject.Resources, env []map[string]any, k8s profiles.K8s) map[string]any {
+	c := map[string]any{"name": container}
+	if rm := resourcesMap(res); len(rm) > 0 {
+		c["resources"] = rm
+	}
+	if len(env) > 0 {
+		c["env"] = env
+	}
+	podSpec := map[string]any{"containers": []any{c}}
+	if len(k8s.NodeSelector) > 0 {
+		podSpec["nodeSelector"] = k8s.NodeSelector
+	}
+	tmpl := map[string]any{"spec": podSpec}
+	if len(k8s.PodAnnotations) > 0 {
+		tmpl["metadata"] = map[string]any{"annotations": k8s.PodAnnotations}
+	}
+	spec := map[string]any{"template": tmpl}
+	if replicas > 0 {
+		spec["replicas"] = replicas
+	}
+	return map[string]any{
+		"apiVersion": "apps/v1",
+		"kind":       "Deployment",
+		"metadata":   map[string]any{"name": name},
+		"spec":       spec,
+	}
+}
+
+func servicePatch(name string, annotations map[string]string, serviceType string) map[string]any {
+	meta := map[string]any{"name": name}
+	if len(annotations) > 0 {
+		meta["annotations"] = annotations
+	}
+	obj := map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": meta}
+	if serviceType != "" {
+		obj["spec"] = map[string]any{"type": serviceType}
+	}
+	return obj
+}

@@ -1,0 +1,178 @@
+package install
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/meshctl/meshctl/pkg/profiles"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func renderProfile(t testing.TB, o profiles.ResolveOptions) *Manifest {
+	t.Helper()
+	mi, err := profiles.Resolve(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Render(mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// The golden files are the reviewable record of what each profile installs.
+func TestRenderGolden(t *testing.T) {
+	for _, name := range profiles.Names() {
+		t.Run(name, func(t *testing.T) {
+			got, err := goldenYAML(renderProfile(t, profiles.ResolveOptions{Profile: name}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", name+".golden.yaml")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./pkg/install -run TestRenderGolden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("render of profile %s differs from %s; review and run with -update", name, golden)
+			}
+			full1, _ := renderProfile(t, profiles.ResolveOptions{Profile: name}).YAML()
+			full2, _ := renderProfile(t, profiles.ResolveOptions{Profile: name}).YAML()
+			if !bytes.Equal(full1, full2) {
+				t.Errorf("two renders of %s differ", name)
+			}
+		})
+	}
+}
+
+// goldenYAML elides the CRD schemas (850 KB copied verbatim from istio.io/api)
+// so that the golden files show what meshctl itself decides.
+func goldenYAML(m *Manifest) ([]byte, error) {
+	objs := m.Objects()
+	for i, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			c := o.DeepCopy()
+			c.Object["spec"] = "(schema from istio.io/api, elided)"
+			objs[i] = c
+		}
+	}
+	return ObjectsYAML(objs)
+}
+
+func TestRenderLabelsEveryObject(t *testing.T) {
+	m := renderProfile(t, profiles.ResolveOptions{Profile: "demo", MeshNamespace: "mesh-x"})
+	want := map[string]bool{ComponentBase: true, ComponentServer: true, ComponentIngressGateway: true, ComponentEgressGateway: true,
+		ComponentPrometheus: true, ComponentGrafana: true, ComponentJaeger: true, ComponentKiali: true, ComponentZipkin: true}
+	for _, c := range m.Components {
+		delete(want, c.Name)
+		for _, o := range c.Objects {
+			l := o.GetLabels()
+			if l[LabelComponent] != c.Name || l[LabelPartOf] != PartOfValue || l[LabelRevision] != DefaultRevision || l[LabelInstall] != DefaultRevision {
+				t.Errorf("%s lacks ownership labels: %v", Ref(o), l)
+			}
+			if o.GetKind() == "CustomResourceDefinition" {
+				continue
+			}
+			if o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" && !strings.HasSuffix(o.GetKind(), "WebhookConfiguration") {
+				if o.GetNamespace() != "mesh-x" {
+					t.Errorf("%s is not in the mesh namespace", Ref(o))
+				}
+			} else if !strings.HasSuffix(o.GetName(), "-mesh-x") {
+				t.Errorf("cluster-scoped %s is not named after the mesh namespace", Ref(o))
+			}
+			if o.GetKind() == "Deployment" {
+				tl, _, _ := unstructuredMap(o.Object, "spec", "template", "metadata", "labels")
+				if tl[LabelComponent] != c.Name || tl[LabelApp] == "" {
+					t.Errorf("%s pods lack component/app labels: %v", Ref(o), tl)
+				}
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("demo does not render components %v", want)
+	}
+}
+
+func TestRenderRevisionAndOverrides(t *testing.T) {
+	m := renderProfile(t, profiles.ResolveOptions{Profile: "minimal", Revision: "canary", MeshNamespace: "mesh-y", Sets: []string{
+		"hub=registry.example/mesh", "tag=1.2.3",
+		"components.server.autoscale.enabled=false", "components.server.replicas=3",
+		"components.server.env.FOO=bar",
+	}})
+	srv := m.Component(ComponentServer)
+	if srv == nil {
+		t.Fatal("no server component")
+	}
+	names := map[string]bool{}
+	for _, o := range srv.Objects {
+		names[o.GetKind()+"/"+o.GetName()] = true
+	}
+	for _, n := range []string{"Deployment/meshctl-server-canary", "Service/meshctl-server-canary", "ConfigMap/mesh-canary",
+		"ClusterRole/meshctl-server-canary-mesh-y", "MutatingWebhookConfiguration/meshctl-sidecar-injector-canary-mesh-y"} {
+		if !names[n] {
+			t.Errorf("missing %s in %v", n, names)
+		}
+	}
+	y, _ := ObjectsYAML(srv.Objects)
+	for _, want := range []string{"image: registry.example/mesh/meshctl:1.2.3", "replicas: 3", "name: FOO", "proxyImage: registry.example/mesh/proxy:1.2.3",
+		"discoveryAddress: meshctl-server-canary.mesh-y.svc:15012", "failurePolicy: Ignore", "namespace: mesh-y\n      path: /inject"} {
+		if !strings.Contains(string(y), want) {
+			t.Errorf("server render lacks %q", want)
+		}
+	}
+	if m.Component(ComponentIngressGateway) != nil || m.Component(ComponentGrafana) != nil {
+		t.Error("minimal renders gateways or addons")
+	}
+}
+
+func TestRenderRenamedGateway(t *testing.T) {
+	m := renderProfile(t, profiles.ResolveOptions{Sets: []string{"components.ingressGateways[0].name=edge", "components.ingressGateways[0].replicas=2"}})
+	y, _ := ObjectsYAML(m.Component(ComponentIngressGateway).Objects)
+	s := string(y)
+	if strings.Contains(s, "mesh-ingressgateway") || !strings.Contains(s, "serviceAccountName: edge") || !strings.Contains(s, "replicas: 2") {
+		t.Errorf("renamed gateway render:\n%s", s)
+	}
+}
+
+func unstructuredMap(obj map[string]any, fields ...string) (map[string]any, bool, error) {
+	cur := obj
+	for _, f := range fields {
+		next, ok := cur[f].(map[string]any)
+		if !ok {
+			return nil, false, nil
+		}
+		cur = next
+	}
+	return cur, true, nil
+}
+
+func BenchmarkManifestGenerateDemo(b *testing.B) {
+	// The first render pays for loading the embedded manifests and the CRD
+	// schemas; what matters is every later one.
+	renderProfile(b, profiles.ResolveOptions{Profile: "demo"})
+	b.ReportAllocs()
+	for b.Loop() {
+		mi, err := profiles.Resolve(profiles.ResolveOptions{Profile: "demo"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := Render(mi)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.YAML(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
