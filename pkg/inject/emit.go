@@ -137,12 +137,50 @@ func isArray(b []byte) bool  { return len(b) > 2 && b[0] == '[' }
 type emitter struct {
 	unit      int // spaces per mapping level
 	seqOffset int // 0 for "key:\n- item" (kubectl's style), unit for indented
+	// cache holds rendered items: most of a sidecar (mesh-init, the
+	// volumes) is the same in every workload of an input.
+	cache *renderCache
 }
 
-func spaces(buf *bytes.Buffer, n int) {
-	for ; n > 0; n-- {
-		buf.WriteByte(' ')
+type renderCache struct {
+	m   map[string][]byte
+	key []byte
+}
+
+const maxCached = 4096
+
+// cached writes what render writes for val at indent, remembering it.
+func (e emitter) cached(buf *bytes.Buffer, kind byte, indent int, val []byte, render func() error) error {
+	if e.cache == nil || len(val) < 48 {
+		return render()
 	}
+	c := e.cache
+	c.key = append(c.key[:0], kind, byte(indent), byte(e.unit), byte(e.seqOffset))
+	c.key = append(c.key, val...)
+	if r, ok := c.m[string(c.key)]; ok {
+		buf.Write(r)
+		return nil
+	}
+	k := string(c.key)
+	start := buf.Len()
+	if err := render(); err != nil {
+		return err
+	}
+	if c.m == nil || len(c.m) >= maxCached {
+		c.m = map[string][]byte{}
+	}
+	c.m[k] = append([]byte(nil), buf.Bytes()[start:]...)
+	return nil
+}
+
+const manySpaces = "                                                                "
+
+func spaces(buf *bytes.Buffer, n int) {
+	for n > len(manySpaces) {
+		buf.WriteString(manySpaces)
+		n -= len(manySpaces)
+	}
+	buf.WriteString(manySpaces[:n])
 }
 
 // pair writes "key: value" at indent; the first line's indent is written
@@ -157,6 +195,13 @@ func (e emitter) pair(buf *bytes.Buffer, indent int, key string, val []byte, ind
 }
 
 func (e emitter) afterColon(buf *bytes.Buffer, indent int, val []byte) error {
+	if len(val) > 0 && (val[0] == '{' || val[0] == '[') {
+		return e.cached(buf, ':', indent, val, func() error { return e.afterColonUncached(buf, indent, val) })
+	}
+	return e.afterColonUncached(buf, indent, val)
+}
+
+func (e emitter) afterColonUncached(buf *bytes.Buffer, indent int, val []byte) error {
 	switch {
 	case isObject(val):
 		pairs, err := jsonObject(val)
@@ -193,6 +238,10 @@ func (e emitter) afterColon(buf *bytes.Buffer, indent int, val []byte) error {
 
 // item writes "- value" with the dash at dashIndent.
 func (e emitter) item(buf *bytes.Buffer, dashIndent int, val []byte) error {
+	return e.cached(buf, '-', dashIndent, val, func() error { return e.itemUncached(buf, dashIndent, val) })
+}
+
+func (e emitter) itemUncached(buf *bytes.Buffer, dashIndent int, val []byte) error {
 	spaces(buf, dashIndent)
 	buf.WriteString("- ")
 	switch {

@@ -95,12 +95,13 @@ func Process(r io.Reader, w io.Writer, opts Options) error {
 	var chunk []byte
 	chunkLine, line := 1, 0
 	out := make([]byte, 0, 64*1024)
+	cache := &renderCache{}
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
 		}
 		var err error
-		out, err = processDoc(out[:0], chunk, chunkLine, opts)
+		out, err = processDoc(out[:0], chunk, chunkLine, opts, cache)
 		if err != nil {
 			return err
 		}
@@ -193,7 +194,7 @@ type workload struct {
 	old, new []byte     // template JSON before and after
 }
 
-func processDoc(dst, chunk []byte, firstLine int, opts Options) ([]byte, error) {
+func processDoc(dst, chunk []byte, firstLine int, opts Options, cache *renderCache) ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(chunk, &doc); err != nil {
 		return nil, yamlError(opts.Source, firstLine, err)
@@ -211,6 +212,7 @@ func processDoc(dst, chunk []byte, firstLine int, opts Options) ([]byte, error) 
 		return append(dst, chunk...), nil
 	}
 	detectLayout(t, root)
+	t.emit.cache = cache
 	for _, wl := range wls {
 		err := t.diffMap(wl.tmplNode, wl.old, wl.new, wl.end)
 		if errors.Is(err, errFallback) {
