@@ -74,7 +74,7 @@ type Cluster struct {
 
 // Start builds nothing: it runs the cached binaries (see FindBinaries) and
 // returns once a node is Ready and the default ServiceAccount exists.
-func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	bins, err := FindBinaries()
 	if err != nil {
 		return nil, err
@@ -95,9 +95,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	c = &Cluster{Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig")}
+	c := &Cluster{Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig")}
+	ok := false
 	defer func() {
-		if err != nil {
+		// A half-started cluster must not outlive a failed Start.
+		if !ok {
 			c.Stop()
 		}
 	}()
@@ -247,6 +249,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	logf("ready after %s; kubeconfig: %s", time.Since(started).Round(100*time.Millisecond), c.Kubeconfig)
+	ok = true
 	return c, nil
 }
 
@@ -473,10 +476,17 @@ func (c *Cluster) create(ctx context.Context, u *unstructured.Unstructured) erro
 	return err
 }
 
+// writeKubeconfig embeds the certificates rather than naming their files:
+// client-go caches TLS transports by file name, so a process that talked to an
+// earlier cluster in the same directory would keep trusting the old CA.
 func writeKubeconfig(path, server string, p *pki) error {
+	read := func(name string) []byte {
+		b, _ := os.ReadFile(p.path(name))
+		return b
+	}
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: server, CertificateAuthority: p.path("ca.crt")}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificate: p.path("admin.crt"), ClientKey: p.path("admin.key")}
+	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: read("ca.crt")}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: read("admin.crt"), ClientKeyData: read("admin.key")}
 	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "admin", Namespace: "default"}
 	cfg.CurrentContext = "local"
 	return clientcmd.WriteToFile(*cfg, path)
@@ -495,6 +505,8 @@ options:
   nodeLeaseDurationSeconds: 40
   nodeLeaseParallelism: 2
   podsOnNodeSyncParallelism: 4
+  # logs, exec and port-forward are "debugging handlers" to kwok.
+  enableDebuggingHandlers: true
 `)
 	stages := []string{
 		"node/fast/node-initialize.yaml",
