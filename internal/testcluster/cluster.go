@@ -596,4 +596,3 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
-
