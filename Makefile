@@ -54,6 +54,7 @@ bench: ## run every benchmark and record the figures in _out/bench.txt
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee _out/bench.txt
 
 demo: build cluster-up ## the main job end to end on the local cluster
+	bash hack/cluster/build.sh kubectl
 	KUBECONFIG=$(abspath $(CLUSTER_DIR))/kubeconfig PATH=$(abspath bin):$$PATH bash hack/demo.sh
 
 lint: ## go vet, gofmt and go mod tidy checks

@@ -10,9 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { printf 'cluster-build: %s\n' "$*" >&2; }
 
 build_kube() {
-	# kubectl is not needed by the cluster itself; make demo pipes kube-inject
-	# output into it, as users do, and a fresh machine may not have it.
-	local want=(kube-apiserver kube-controller-manager kube-scheduler kubectl) missing=()
+	local want=("$@") missing=()
 	for b in "${want[@]}"; do [[ -x "$KUBE_BIN/$b" ]] || missing+=("$b"); done
 	((${#missing[@]})) || { log "kubernetes $KUBE_VERSION cached in $KUBE_BIN"; return; }
 	log "building kubernetes $KUBE_VERSION (${missing[*]}) into $KUBE_BIN"
@@ -57,9 +55,12 @@ build_kwok() {
 }
 
 case "${1:-all}" in
-all) build_etcd; build_kwok; build_kube ;;
-kube) build_kube ;;
+all) build_etcd; build_kwok; build_kube kube-apiserver kube-controller-manager kube-scheduler ;;
+kube) build_kube kube-apiserver kube-controller-manager kube-scheduler ;;
+# Not needed by the cluster itself: make demo pipes kube-inject output into
+# kubectl, as users do, and a fresh machine may not have one.
+kubectl) build_kube kubectl ;;
 etcd) build_etcd ;;
 kwok) build_kwok ;;
-*) echo "usage: $0 [all|kube|etcd|kwok]" >&2; exit 64 ;;
+*) echo "usage: $0 [all|kube|etcd|kwok|kubectl]" >&2; exit 64 ;;
 esac
