@@ -1,0 +1,497 @@
+package install
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshctl/meshctl/pkg/profiles"
+)
+
+// FieldManager is the server-side apply field manager of every object
+// meshctl installs.
+const FieldManager = "meshctl"
+
+// Clients are what installing needs from a cluster.
+type Clients struct {
+	Kube    kubernetes.Interface
+	Dynamic dynamic.Interface
+	Mapper  meta.RESTMapper
+}
+
+// Action is what happened (or, in a dry run, would happen) to one object.
+type Action string
+
+const (
+	ActionCreated    Action = "created"
+	ActionConfigured Action = "configured"
+	ActionUnchanged  Action = "unchanged"
+	ActionPruned     Action = "pruned"
+	ActionDeleted    Action = "deleted"
+	ActionKept       Action = "kept"
+)
+
+// ObjectResult is the outcome for one object.
+type ObjectResult struct {
+	Ref       string
+	Component string
+	Action    Action
+}
+
+// Result is the outcome of an apply or an uninstall.
+type Result struct {
+	Objects []ObjectResult
+}
+
+// Changed reports whether anything was (or would be) created, changed or
+// removed.
+func (r *Result) Changed() bool {
+	for _, o := range r.Objects {
+		if o.Action != ActionUnchanged && o.Action != ActionKept {
+			return true
+		}
+	}
+	return false
+}
+
+// Count returns how many objects had action a.
+func (r *Result) Count(a Action) int {
+	n := 0
+	for _, o := range r.Objects {
+		if o.Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+// Event reports progress to the caller (a command prints it).
+type Event struct {
+	Component string
+	// Done is false when the component starts and true once it is applied
+	// (and, unless dry-run, ready).
+	Done bool
+	// Changed tells whether any object of the component changed.
+	Changed bool
+}
+
+// ApplyOptions tune Apply.
+type ApplyOptions struct {
+	// DryRun sends every request with dryRun=All: the API server validates
+	// and reports changes, nothing is stored.
+	DryRun bool
+	// ForceConflicts takes over fields another field manager owns.
+	ForceConflicts bool
+	// Timeout bounds waiting for readiness (the whole install).
+	Timeout time.Duration
+	// Progress receives events; nil discards them.
+	Progress func(Event)
+	// PollInterval of readiness checks; 0 means 500ms.
+	PollInterval time.Duration
+}
+
+// ComponentTitle is how progress lines name a component.
+func ComponentTitle(component string) string {
+	switch component {
+	case ComponentBase:
+		return "Mesh core"
+	case ComponentServer:
+		return "Control plane"
+	case ComponentIngressGateway:
+		return "Ingress gateways"
+	case ComponentEgressGateway:
+		return "Egress gateways"
+	}
+	return "Addon " + component
+}
+
+// Apply installs the manifest: the namespace, then each component in order
+// with server-side apply, waiting for it to be ready before the next one,
+// and finally prunes what an earlier apply of the same install created and
+// this one no longer renders. The inventory is written before anything is
+// applied, so an interrupted apply still knows what it may have created and
+// a re-run converges.
+func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result, error) {
+	if o.PollInterval == 0 {
+		o.PollInterval = 500 * time.Millisecond
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	s := &m.Spec.Spec
+	res := &Result{}
+	progress := func(e Event) {
+		if o.Progress != nil {
+			o.Progress(e)
+		}
+	}
+
+	if err := ensureNamespace(ctx, c, s.MeshNamespace, o.DryRun); err != nil {
+		return res, err
+	}
+	old, err := ReadInventory(ctx, c, s.MeshNamespace, s.RevisionName())
+	if err != nil {
+		return res, err
+	}
+	entries := inventoryEntries(m)
+	if !o.DryRun {
+		union := mergeEntries(old.entries(), entries)
+		if err := writeInventory(ctx, c, m.Spec, union); err != nil {
+			return res, err
+		}
+	}
+
+	deadline := time.Now().Add(o.Timeout)
+	for _, comp := range m.Components {
+		progress(Event{Component: comp.Name})
+		changed := false
+		for _, obj := range comp.Objects {
+			action, err := applyObject(ctx, c, obj, o)
+			if err != nil {
+				return res, err
+			}
+			res.Objects = append(res.Objects, ObjectResult{Ref: Ref(obj), Component: comp.Name, Action: action})
+			changed = changed || action != ActionUnchanged
+		}
+		if !o.DryRun {
+			if err := waitReady(ctx, c, comp.Objects, deadline, o.PollInterval); err != nil {
+				return res, fmt.Errorf("%s is not ready: %w", ComponentTitle(comp.Name), err)
+			}
+		}
+		progress(Event{Component: comp.Name, Done: true, Changed: changed})
+	}
+
+	// Prune exactly what this install recorded and no longer renders.
+	rendered := map[string]bool{}
+	for _, e := range entries {
+		rendered[e.key()] = true
+	}
+	for _, e := range old.entries() {
+		if rendered[e.key()] {
+			continue
+		}
+		action, err := deleteOwned(ctx, c, e, s.RevisionName(), o.DryRun, false)
+		if err != nil {
+			return res, err
+		}
+		if action != "" {
+			res.Objects = append(res.Objects, ObjectResult{Ref: e.ref(), Component: e.Component, Action: ActionPruned})
+		}
+	}
+	if !o.DryRun {
+		if err := writeInventory(ctx, c, m.Spec, entries); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func ensureNamespace(ctx context.Context, c Clients, name string, dryRun bool) error {
+	_, err := c.Kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return explain(err, "Namespace/"+name)
+	}
+	if dryRun {
+		return nil
+	}
+	// The namespace is created but never owned: uninstall must not delete
+	// it, as other things may live there.
+	_, err = c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return explain(err, "Namespace/"+name)
+	}
+	return nil
+}
+
+func resourceFor(c Clients, obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+	gvk := obj.GroupVersionKind()
+	mapping, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the cluster does not serve %s: %w", Ref(obj), gvk, err)
+	}
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		return c.Dynamic.Resource(mapping.Resource).Namespace(obj.GetNamespace()), nil
+	}
+	return c.Dynamic.Resource(mapping.Resource), nil
+}
+
+func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured, o ApplyOptions) (Action, error) {
+	ri, err := resourceFor(c, obj)
+	if err != nil {
+		return "", err
+	}
+	live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return "", explain(err, Ref(obj))
+	}
+	if apierrors.IsNotFound(err) {
+		live = nil
+	}
+	body, err := json.Marshal(obj.Object)
+	if err != nil {
+		return "", err
+	}
+	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &o.ForceConflicts}
+	if o.DryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	applied, err := ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, body, opts)
+	if err != nil {
+		if apierrors.IsConflict(err) {
+			return "", fmt.Errorf("%s was modified by someone else: %v\n  "+
+				"re-run with --force-conflicts to take these fields over, or revert the change", Ref(obj), conflictDetail(err))
+		}
+		return "", explain(err, Ref(obj))
+	}
+	switch {
+	case live == nil:
+		return ActionCreated, nil
+	case !o.DryRun && applied.GetResourceVersion() == live.GetResourceVersion():
+		return ActionUnchanged, nil
+	case o.DryRun && sameContent(live, applied):
+		return ActionUnchanged, nil
+	}
+	return ActionConfigured, nil
+}
+
+// sameContent compares a live object with a dry-run result, ignoring the
+// bookkeeping the server changes on every write.
+func sameContent(a, b *unstructured.Unstructured) bool {
+	strip := func(u *unstructured.Unstructured) map[string]any {
+		c := u.DeepCopy()
+		for _, f := range []string{"managedFields", "resourceVersion", "generation", "creationTimestamp", "uid"} {
+			unstructured.RemoveNestedField(c.Object, "metadata", f)
+		}
+		unstructured.RemoveNestedField(c.Object, "status")
+		return c.Object
+	}
+	return equality.Semantic.DeepEqual(strip(a), strip(b))
+}
+
+func conflictDetail(err error) string {
+	var se apierrors.APIStatus
+	if errors.As(err, &se) {
+		if d := se.Status().Details; d != nil && len(d.Causes) > 0 {
+			var fields []string
+			for _, cause := range d.Causes {
+				fields = append(fields, fmt.Sprintf("%s (%s)", cause.Field, cause.Message))
+			}
+			return "conflicting fields: " + strings.Join(fields, "; ")
+		}
+	}
+	return err.Error()
+}
+
+// explain turns API errors into sentences that say what to do.
+func explain(err error, ref string) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("%s: forbidden: %v\n  installing the mesh needs cluster-admin-like rights (CRDs, cluster roles, webhooks); run `meshctl precheck` to see which are missing", ref, err)
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%s: unauthorized: %v\n  your credentials were rejected: check the kubeconfig user", ref, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return fmt.Errorf("%s: %w", ref, err)
+}
+
+// deleteOwned deletes the object of e if it still carries this install's
+// labels (anything else was not created by us, or was adopted since).
+// CustomResourceDefinitions are kept unless purge: deleting one deletes every
+// resource of its kind in the cluster.
+func deleteOwned(ctx context.Context, c Clients, e inventoryEntry, revision string, dryRun, purge bool) (Action, error) {
+	obj := e.object()
+	if obj.GetKind() == "CustomResourceDefinition" && !purge {
+		return "", nil
+	}
+	ri, err := resourceFor(c, obj)
+	if err != nil {
+		if meta.IsNoMatchError(err) {
+			return "", nil
+		}
+		return "", err
+	}
+	live, err := ri.Get(ctx, e.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", explain(err, e.ref())
+	}
+	l := live.GetLabels()
+	if l[LabelPartOf] != PartOfValue || l[LabelInstall] != revision {
+		return "", nil
+	}
+	opts := metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	if err := ri.Delete(ctx, e.Name, opts); err != nil && !apierrors.IsNotFound(err) {
+		return "", explain(err, e.ref())
+	}
+	return ActionDeleted, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// --- inventory
+
+// InventoryName is the ConfigMap in the mesh namespace that records what an
+// install of revision applied.
+func InventoryName(revision string) string {
+	if revision == "" || revision == DefaultRevision {
+		return "meshctl-install"
+	}
+	return "meshctl-install-" + revision
+}
+
+const (
+	inventoryKeyObjects = "objects"
+	inventoryKeySpec    = "spec"
+)
+
+type inventoryEntry struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	Component  string `json:"component"`
+}
+
+func (e inventoryEntry) key() string {
+	gv, _ := schema.ParseGroupVersion(e.APIVersion)
+	return gv.Group + "/" + e.Kind + "/" + e.Namespace + "/" + e.Name
+}
+
+func (e inventoryEntry) object() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(e.APIVersion)
+	u.SetKind(e.Kind)
+	u.SetNamespace(e.Namespace)
+	u.SetName(e.Name)
+	return u
+}
+
+func (e inventoryEntry) ref() string { return Ref(e.object()) }
+
+// Inventory is what an install recorded in the cluster.
+type Inventory struct {
+	// Found is false when no install of the revision exists.
+	Found   bool
+	Spec    *profiles.MeshInstall
+	Entries []inventoryEntry
+}
+
+func (i *Inventory) entries() []inventoryEntry {
+	if i == nil {
+		return nil
+	}
+	return i.Entries
+}
+
+// Refs lists the recorded objects as kind/namespace/name.
+func (i *Inventory) Refs() []string {
+	var out []string
+	for _, e := range i.entries() {
+		out = append(out, e.ref())
+	}
+	return out
+}
+
+func inventoryEntries(m *Manifest) []inventoryEntry {
+	var out []inventoryEntry
+	for _, c := range m.Components {
+		for _, o := range c.Objects {
+			out = append(out, inventoryEntry{APIVersion: o.GetAPIVersion(), Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(), Component: c.Name})
+		}
+	}
+	return out
+}
+
+func mergeEntries(a, b []inventoryEntry) []inventoryEntry {
+	seen := map[string]bool{}
+	var out []inventoryEntry
+	for _, e := range slices.Concat(a, b) {
+		if !seen[e.key()] {
+			seen[e.key()] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ReadInventory loads the inventory of revision from the mesh namespace.
+func ReadInventory(ctx context.Context, c Clients, namespace, revision string) (*Inventory, error) {
+	cm, err := c.Kube.CoreV1().ConfigMaps(namespace).Get(ctx, InventoryName(revision), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &Inventory{}, nil
+	}
+	if err != nil {
+		return nil, explain(err, "ConfigMap/"+namespace+"/"+InventoryName(revision))
+	}
+	inv := &Inventory{Found: true}
+	if err := json.Unmarshal([]byte(cm.Data[inventoryKeyObjects]), &inv.Entries); err != nil {
+		return nil, fmt.Errorf("ConfigMap/%s/%s: the install inventory is corrupt (%v): delete it and re-run meshctl install", namespace, cm.Name, err)
+	}
+	if s := cm.Data[inventoryKeySpec]; s != "" {
+		var mi profiles.MeshInstall
+		if err := yaml.Unmarshal([]byte(s), &mi); err == nil {
+			inv.Spec = &mi
+		}
+	}
+	return inv, nil
+}
+
+func writeInventory(ctx context.Context, c Clients, mi *profiles.MeshInstall, entries []inventoryEntry) error {
+	objs, err := json.MarshalIndent(entries, "", " ")
+	if err != nil {
+		return err
+	}
+	spec, err := yaml.Marshal(mi)
+	if err != nil {
+		return err
+	}
+	s := &mi.Spec
+	cm := &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      InventoryName(s.RevisionName()),
+			Namespace: s.MeshNamespace,
+			Labels: map[string]string{
+				LabelPartOf:   PartOfValue,
+				LabelInstall:  InstallName(s),
+				LabelRevision: s.RevisionName(),
+			},
+		},
+		Data: map[string]string{inventoryKeyObjects: string(objs), inventoryKeySpec: string(spec)},
+	}
+	body, err := json.Marshal(cm)
+	if err != nil {
+		return err
+	}
+	_, err = c.Kube.CoreV1().ConfigMaps(s.MeshNamespace).Patch(ctx, cm.Name, types.ApplyPatchType, body,
+		metav1.PatchOptions{FieldManager: FieldManager, Force: ptr(true)})
+	if err != nil {
+		return explain(err, "ConfigMap/"+s.MeshNamespace+"/"+cm.Name)
+	}
+	return nil
+}

@@ -1,0 +1,22 @@
+package install
+
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshctl/meshctl/pkg/profiles"
+)
+
+func schemaGVR(group, version, resource string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
+}
+
+// namespaceProbe stands for the mesh namespace in permission checks: install
+// creates it when it is missing.
+func namespaceProbe(s *profiles.Spec) []*unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("v1")
+	u.SetKind("Namespace")
+	u.SetName(s.MeshNamespace)
+	return []*unstructured.Unstructured{u}
+}
