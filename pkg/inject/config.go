@@ -4,6 +4,14 @@
 // proxy-init all ask this package instead of repeating that knowledge.
 package inject
 
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
 // Traffic redirection: the ports and identity proxy-init programs into
 // iptables and the proxy listens on. The server builds its listeners to match.
 const (
@@ -160,4 +168,57 @@ func DefaultConfig() Config {
 		TokenAudience:           "mesh-ca",
 		RootCertConfigMap:       "mesh-ca-root-cert",
 	}
+}
+
+// Validate checks the values an install or a file put in Config, so that a
+// bad config fails before any workload is injected.
+func (c Config) Validate() error {
+	var errs []string
+	if c.ProxyImage == "" {
+		errs = append(errs, "proxyImage is empty")
+	}
+	if c.InitImage == "" {
+		errs = append(errs, "initImage is empty")
+	}
+	if c.DiscoveryAddress == "" {
+		errs = append(errs, "discoveryAddress is empty")
+	}
+	if c.LogLevel != "" && !logLevels[c.LogLevel] {
+		errs = append(errs, fmt.Sprintf("logLevel %q is not one of trace, debug, info, warning, error, critical, off", c.LogLevel))
+	}
+	for name, r := range map[string]Resources{"proxyResources": c.ProxyResources, "initResources": c.InitResources} {
+		for _, q := range []struct{ path, v string }{
+			{".requests.cpu", r.Requests.CPU}, {".requests.memory", r.Requests.Memory},
+			{".limits.cpu", r.Limits.CPU}, {".limits.memory", r.Limits.Memory},
+		} {
+			if q.v == "" {
+				continue
+			}
+			if _, err := resource.ParseQuantity(q.v); err != nil {
+				errs = append(errs, fmt.Sprintf("%s%s: %q is not a quantity such as 100m or 128Mi", name, q.path, q.v))
+			}
+		}
+	}
+	if !validCIDRs(true)(c.IncludeOutboundIPRanges) {
+		errs = append(errs, fmt.Sprintf("includeOutboundIPRanges %q is not a list of CIDRs or *", c.IncludeOutboundIPRanges))
+	}
+	if !validCIDRs(false)(c.ExcludeOutboundIPRanges) {
+		errs = append(errs, fmt.Sprintf("excludeOutboundIPRanges %q is not a list of CIDRs", c.ExcludeOutboundIPRanges))
+	}
+	if !validPorts(true)(c.IncludeInboundPorts) {
+		errs = append(errs, fmt.Sprintf("includeInboundPorts %q is not a list of ports or *", c.IncludeInboundPorts))
+	}
+	for name, v := range map[string]string{"excludeInboundPorts": c.ExcludeInboundPorts, "excludeOutboundPorts": c.ExcludeOutboundPorts} {
+		if !validPorts(false)(v) {
+			errs = append(errs, fmt.Sprintf("%s %q is not a list of ports", name, v))
+		}
+	}
+	if c.ProxyConcurrency < 0 {
+		errs = append(errs, "proxyConcurrency must not be negative")
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return fmt.Errorf("invalid injection config: %s", strings.Join(errs, "; "))
+	}
+	return nil
 }

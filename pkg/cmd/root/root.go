@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/meshctl/meshctl/pkg/cmd/completion"
+	"github.com/meshctl/meshctl/pkg/cmd/kubeinject"
 	versioncmd "github.com/meshctl/meshctl/pkg/cmd/version"
+	"github.com/meshctl/meshctl/pkg/cmd/x"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 )
@@ -71,9 +73,13 @@ the name of a command:
 		&cobra.Group{ID: GroupWorkload, Title: "Workloads:"},
 		&cobra.Group{ID: GroupDebug, Title: "Observe and debug:"},
 	)
+	kubeInject := kubeinject.NewCmdKubeInject(f)
+	kubeInject.GroupID = GroupWorkload
 	cmd.AddCommand(
 		versioncmd.NewCmdVersion(f),
 		completion.NewCmdCompletion(f),
+		kubeInject,
+		x.NewCmdX(f),
 	)
 	return cmd
 }
