@@ -1,0 +1,56 @@
+// Package config is meshctl's config model: mesh and Kubernetes resources
+// parsed from files, standard input or a live cluster, each with its origin,
+// collected in a Store that analyze, validate, config diff, get, the server's
+// translation and the validation webhook all read.
+//
+// # Resources
+//
+// A Resource is one object. Its Kind (KindVirtualService, KindService, …),
+// APIVersion and ObjectMeta are always set. Spec holds the typed content of
+// a known kind:
+//
+//   - mesh kinds (networking.istio.io v1alpha3/v1beta1/v1, security.istio.io
+//     v1beta1/v1): the istio.io/api protobuf message of the spec, for example
+//     *networkingv1alpha3.VirtualService or *securityv1beta1.AuthorizationPolicy
+//     (the v1 and v1beta1 packages of istio.io/api alias these types);
+//   - core kinds: the whole k8s.io/api object, for example *corev1.Service or
+//     *appsv1.Deployment.
+//
+// Typed accessors (VirtualService(), Service(), …) return nil for another
+// kind. Objects of kinds meshctl does not model keep Spec == nil (Known()
+// reports false) so that tools can still list and diff them.
+//
+// # Origins and lines
+//
+// Origin says where an object came from: a file (path and the line where its
+// document starts), standard input (Path "-") or the cluster. Resource.Line
+// returns the line of a field given a path such as "spec.http[0].route[1]",
+// from the gopkg.in/yaml.v3 node the object was parsed from; it falls back to
+// the nearest parent that exists and to the document line, and is 0 for
+// objects from the cluster.
+//
+// # Parsing
+//
+// Parse reads one YAML or JSON stream (several documents, "kind: List"
+// wrappers). Problems are values, not failures: every document that cannot be
+// parsed or decoded becomes a *ParseError with file:line and the other
+// documents are still returned. Mesh specs are decoded with protojson and
+// unknown fields rejected, the way the API server's schema would reject them.
+// LoadFiles reads files, directories (recursively on request) and "-" for
+// standard input.
+//
+// # Store
+//
+// A Store indexes resources by kind, namespace and name. Objects from files
+// override objects from the cluster with the same identity whatever the order
+// in which they are added, so that loading the cluster and then files answers
+// "what happens if I apply these?". Among objects of the same kind of source
+// the last one added wins and the replaced one is remembered (Duplicates).
+//
+// # Cluster
+//
+// ClusterSource lists only the kinds and namespaces asked for (big clusters
+// have many Secrets and ConfigMaps), using the istio.io/client-go clientset for
+// mesh kinds and client-go for core kinds. A mesh kind whose CRD is not
+// installed lists as empty.
+package config

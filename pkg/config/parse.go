@@ -1,0 +1,333 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"gopkg.in/yaml.v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ErrorKind separates input that is not YAML/JSON at all from objects whose
+// content does not fit their kind's schema: the first makes analyze exit with
+// ExitDataErr, the second is an ordinary finding.
+type ErrorKind string
+
+const (
+	ErrSyntax ErrorKind = "syntax"
+	ErrSchema ErrorKind = "schema"
+)
+
+// ParseError is a document that could not be turned into a Resource.
+type ParseError struct {
+	Origin Origin    `json:"origin"`
+	Kind   ErrorKind `json:"kind"`
+	// Object names the object when its kind and name could be read.
+	Object  *Key   `json:"object,omitempty"`
+	Message string `json:"message"`
+}
+
+func (e *ParseError) Error() string {
+	if e.Object != nil {
+		return fmt.Sprintf("%s: %s: %s", e.Origin, e.Object, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Origin, e.Message)
+}
+
+// Parse reads every document of one YAML or JSON stream. path is how the
+// stream is named in origins ("-" for standard input).
+func Parse(path string, data []byte) ([]*Resource, []*ParseError) {
+	src := SourceFile
+	if path == "-" {
+		src = SourceStdin
+	}
+	var (
+		out  []*Resource
+		errs []*ParseError
+	)
+	for _, d := range splitDocuments(data) {
+		rs, es := parseDocument(Origin{Source: src, Path: path, Line: d.line}, d.text)
+		out = append(out, rs...)
+		errs = append(errs, es...)
+	}
+	return out, errs
+}
+
+type document struct {
+	line int // first line of text, 1-based
+	text []byte
+}
+
+// splitDocuments cuts a stream at "---" separators so that one broken
+// document does not hide the ones after it (yaml.v3's decoder stops at the
+// first syntax error).
+func splitDocuments(data []byte) []document {
+	var docs []document
+	start, startLine := 0, 1
+	line := 1
+	for i := 0; i <= len(data); {
+		end := bytes.IndexByte(data[i:], '\n')
+		var l []byte
+		next := len(data) + 1
+		if end >= 0 {
+			l = data[i : i+end]
+			next = i + end + 1
+		} else {
+			l = data[i:]
+		}
+		if isSeparator(l) {
+			docs = append(docs, document{line: startLine, text: data[start:i]})
+			start, startLine = min(next, len(data)), line+1
+		}
+		i = next
+		line++
+	}
+	if start < len(data) {
+		docs = append(docs, document{line: startLine, text: data[start:]})
+	}
+	return docs
+}
+
+func isSeparator(l []byte) bool {
+	l = bytes.TrimRight(l, " \t\r")
+	return bytes.Equal(l, []byte("---")) || bytes.HasPrefix(l, []byte("--- "))
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func parseDocument(origin Origin, text []byte) (rs []*Resource, errs []*ParseError) {
+	defer func() {
+		// The YAML and protobuf libraries are not ours; a panic on hostile
+		// input must become a report, never a crash.
+		if p := recover(); p != nil {
+			rs = nil
+			errs = []*ParseError{{Origin: origin, Kind: ErrSyntax, Message: fmt.Sprintf("cannot parse document: %v", p)}}
+		}
+	}()
+	if len(bytes.TrimSpace(text)) == 0 {
+		return nil, nil
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(text, &root); err != nil {
+		o := origin
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			o.Line = origin.Line + n - 1
+			msg = strings.Replace(msg, m[0], "line "+strconv.Itoa(o.Line), 1)
+		}
+		return nil, []*ParseError{{Origin: o, Kind: ErrSyntax, Message: "invalid YAML: " + msg + "; fix the syntax (indentation, quotes, tabs)"}}
+	}
+	if len(root.Content) == 0 {
+		return nil, nil // comments only
+	}
+	shiftLines(&root, origin.Line-1, 0)
+	doc := root.Content[0]
+	if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" {
+		return nil, nil
+	}
+	origin.Line = doc.Line
+	return decodeObject(origin, doc)
+}
+
+func shiftLines(n *yaml.Node, by int, depth int) {
+	if depth > 10000 {
+		return
+	}
+	n.Line += by
+	for _, c := range n.Content {
+		shiftLines(c, by, depth+1)
+	}
+}
+
+func scalar(n *yaml.Node, key string) string {
+	v, _ := child(n, key)
+	if v == nil || v.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return v.Value
+}
+
+func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
+	if n.Kind != yaml.MappingNode {
+		return nil, []*ParseError{{Origin: origin, Kind: ErrSyntax, Message: "document is not a Kubernetes object (a mapping with apiVersion and kind)"}}
+	}
+	apiVersion, kind := scalar(n, "apiVersion"), scalar(n, "kind")
+	if kind == "" || apiVersion == "" {
+		return nil, []*ParseError{{Origin: origin, Kind: ErrSyntax, Message: "document has no apiVersion or kind; every object needs both"}}
+	}
+	if items, _ := child(n, "items"); strings.HasSuffix(kind, "List") && items != nil && items.Kind == yaml.SequenceNode {
+		var (
+			rs   []*Resource
+			errs []*ParseError
+		)
+		for _, it := range items.Content {
+			o := origin
+			o.Line = it.Line
+			r, e := decodeObject(o, it)
+			rs = append(rs, r...)
+			errs = append(errs, e...)
+		}
+		return rs, errs
+	}
+
+	var generic map[string]any
+	if err := n.Decode(&generic); err != nil {
+		return nil, []*ParseError{{Origin: origin, Kind: ErrSyntax, Message: "cannot read object: " + err.Error()}}
+	}
+	raw, err := json.Marshal(generic)
+	if err != nil {
+		return nil, []*ParseError{{Origin: origin, Kind: ErrSyntax, Message: "object is not representable as JSON (non-string keys or NaN): " + err.Error()}}
+	}
+	r := &Resource{Kind: Kind(kind), APIVersion: apiVersion, Origin: origin, node: n}
+	if md, ok := generic["metadata"]; ok {
+		b, _ := json.Marshal(md)
+		if err := json.Unmarshal(b, &r.ObjectMeta); err != nil {
+			return nil, []*ParseError{{Origin: at(r, "metadata"), Kind: ErrSchema, Object: keyPtr(r), Message: "invalid metadata: " + cleanJSONError(err)}}
+		}
+	}
+
+	info, ok := LookupKind(apiVersion, kind)
+	if !ok {
+		if k, known := kindsByName[Kind(kind)]; known && groupOf(apiVersion) == k.Group {
+			return nil, []*ParseError{{Origin: at(r, "apiVersion"), Kind: ErrSchema, Object: keyPtr(r),
+				Message: fmt.Sprintf("%s is not served for %s; use apiVersion %s", apiVersion, kind, k.GroupVersion())}}
+		}
+		return []*Resource{r}, nil // not modelled: kept, without Spec
+	}
+	spec := info.newSpec()
+	if info.Mesh {
+		specRaw := []byte("{}")
+		if s, ok := generic["spec"]; ok && s != nil {
+			specRaw, _ = json.Marshal(s)
+		}
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(specRaw, spec.(proto.Message)); err != nil {
+			msg, field := cleanProtoError(err)
+			o := at(r, "spec")
+			if field != "" {
+				if l := findKeyLine(nodeAt(n, "spec"), field); l > 0 {
+					o.Line = l
+				}
+			}
+			return nil, []*ParseError{{Origin: o, Kind: ErrSchema, Object: keyPtr(r), Message: msg}}
+		}
+	} else {
+		if err := json.Unmarshal(raw, spec); err != nil {
+			return nil, []*ParseError{{Origin: origin, Kind: ErrSchema, Object: keyPtr(r), Message: cleanJSONError(err)}}
+		}
+	}
+	r.Spec = spec
+	return []*Resource{r}, nil
+}
+
+func groupOf(apiVersion string) string {
+	if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
+		return apiVersion[:i]
+	}
+	return ""
+}
+
+func keyPtr(r *Resource) *Key {
+	k := r.Key()
+	return &k
+}
+
+func at(r *Resource, path string) Origin {
+	o := r.Origin
+	o.Line = r.Line(path)
+	return o
+}
+
+func nodeAt(n *yaml.Node, key string) *yaml.Node {
+	v, _ := child(n, key)
+	return v
+}
+
+// findKeyLine returns the line of the first mapping key named name below n,
+// so that a schema error points at the offending field.
+func findKeyLine(n *yaml.Node, name string) int {
+	if n == nil {
+		return 0
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == name || snakeToCamel(n.Content[i].Value) == name || snakeToCamel(name) == n.Content[i].Value {
+				return n.Content[i].Line
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if l := findKeyLine(c, name); l > 0 {
+			return l
+		}
+	}
+	return 0
+}
+
+func snakeToCamel(s string) string {
+	parts := strings.Split(s, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+var (
+	protoPrefix  = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
+	unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+	namedField   = regexp.MustCompile(`field ([A-Za-z_][A-Za-z0-9_.]*)`)
+)
+
+// cleanProtoError drops protojson's offsets into the re-encoded JSON (they
+// mean nothing to the user) and returns the field it complains about.
+func cleanProtoError(err error) (msg, field string) {
+	msg = protoPrefix.ReplaceAllString(err.Error(), "")
+	msg = strings.ReplaceAll(msg, "\u00a0", " ")
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("unknown field %q in spec; check its spelling and indentation against the API reference", m[1]), m[1]
+	}
+	if m := namedField.FindStringSubmatch(msg); m != nil {
+		f := m[1]
+		if i := strings.LastIndex(f, "."); i >= 0 {
+			f = f[i+1:]
+		}
+		return msg, f
+	}
+	return msg, ""
+}
+
+func cleanJSONError(err error) string {
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// DefaultNamespace sets ns on namespaced objects that have none, as kubectl
+// apply -n would.
+func DefaultNamespace(rs []*Resource, ns string) {
+	for _, r := range rs {
+		info, ok := InfoFor(r.Kind)
+		if !ok || !info.Namespaced || r.Namespace != "" {
+			continue
+		}
+		r.Namespace = ns
+		if m := objectMeta(r.Spec); m != nil {
+			m.Namespace = ns
+		}
+	}
+}
+
+func objectMeta(spec any) *metav1.ObjectMeta {
+	if o, ok := spec.(metav1.ObjectMetaAccessor); ok {
+		if m, ok := o.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			return m
+		}
+	}
+	return nil
+}
