@@ -1,0 +1,66 @@
+package validation
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/meshctl/meshctl/pkg/config"
+)
+
+// Deprecations returns the deprecated fields and enum values that r sets,
+// read from the API's own deprecation markers so that the list follows the
+// istio.io/api version meshctl is built with.
+func Deprecations(r *config.Resource) []Issue {
+	m, ok := r.Spec.(proto.Message)
+	if !ok {
+		return nil
+	}
+	var out issues
+	walkDeprecated(&out, "spec", m.ProtoReflect(), 0)
+	return out
+}
+
+func walkDeprecated(out *issues, path string, m protoreflect.Message, depth int) {
+	if depth > 64 {
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		p := path + "." + fd.JSONName()
+		if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDeprecated() {
+			out.warnf(p, "field %s is deprecated; see the API reference for its replacement", fd.JSONName())
+		}
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				visitValue(out, fmt.Sprintf("%s[%d]", p, i), fd, l.Get(i), depth)
+			}
+		case fd.IsMap():
+			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+				visitValue(out, p+"."+k.String(), fd.MapValue(), mv, depth)
+				return true
+			})
+		default:
+			visitValue(out, p, fd, v, depth)
+		}
+		return true
+	})
+}
+
+func visitValue(out *issues, path string, fd protoreflect.FieldDescriptor, v protoreflect.Value, depth int) {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		walkDeprecated(out, path, v.Message(), depth+1)
+	case protoreflect.EnumKind:
+		ev := fd.Enum().Values().ByNumber(v.Enum())
+		if ev == nil {
+			return
+		}
+		if opts, ok := ev.Options().(*descriptorpb.EnumValueOptions); ok && opts.GetDeprecated() {
+			out.warnf(path, "value %s is deprecated; see the API reference for its replacement", ev.Name())
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package validation
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/meshctl/meshctl/pkg/config"
+)
+
+func parseOne(t *testing.T, y string) *config.Resource {
+	t.Helper()
+	rs, errs := config.Parse("t.yaml", []byte(y))
+	if len(errs) > 0 || len(rs) != 1 {
+		t.Fatalf("parse: %v %v", rs, errs)
+	}
+	return rs[0]
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"valid", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+      weight: 90
+    - destination: {host: reviews, subset: v3}
+      weight: 10
+`, ""},
+		{"no destination", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - weight: 100
+`, "spec.http[0].route[0].destination: destination is required"},
+		{"bad regex", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {regex: "a("}}]
+    route: [{destination: {host: reviews}}]
+`, "spec.http[0].match[0].uri.regex: invalid regular expression"},
+		{"gateway https without tls", `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+`, "spec.servers[0].tls: HTTPS server needs tls settings"},
+		{"duplicate subset", `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v1, labels: {version: v2}}
+`, `spec.subsets[1].name: subset "v1" is defined twice`},
+		{"bad name", `apiVersion: v1
+kind: Service
+metadata: {name: Reviews_1}
+spec: {ports: [{port: 80}]}
+`, "metadata.name: invalid name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			is := Validate(parseOne(t, c.yaml))
+			var got []string
+			for _, i := range is {
+				if i.Severity == SeverityError {
+					got = append(got, i.String())
+				}
+			}
+			if c.want == "" {
+				if len(got) > 0 {
+					t.Fatalf("unexpected issues: %v", got)
+				}
+				return
+			}
+			if len(got) == 0 || !strings.HasPrefix(got[0], c.want) {
+				t.Fatalf("got %v, want prefix %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestDeprecations(t *testing.T) {
+	r := parseOne(t, `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews}}]
+    mirror: {host: reviews}
+    mirrorPercent: 10
+`)
+	d := Deprecations(r)
+	if len(d) != 1 || d[0].Field != "spec.http[0].mirrorPercent" {
+		t.Fatalf("deprecations = %v", d)
+	}
+	if r.Line(d[0].Field) != 9 {
+		t.Errorf("line = %d", r.Line(d[0].Field))
+	}
+}
