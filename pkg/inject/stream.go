@@ -169,20 +169,57 @@ func isDocEnd(l []byte) bool {
 	return bytes.HasPrefix(l, []byte("...")) && len(bytes.TrimRight(l[3:], " \t\r\n")) == 0
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
+var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
 
-// yamlError locates a yaml.v3 error in the whole input.
-func yamlError(source string, firstLine int, err error) error {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return &InputError{Source: source, Line: firstLine + n - 1, Err: errors.New("invalid YAML: " + msg[len(m[0]):])}
-	}
+// yamlError locates a yaml.v3 error of the document chunk in the whole input.
+func yamlError(source string, firstLine int, chunk []byte, err error) error {
 	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		return &InputError{Source: source, Line: firstLine, Err: fmt.Errorf("invalid YAML: %s", strings.Join(te.Errors, "; "))}
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		// Type errors carry 1-based lines of the chunk.
+		msg := te.Errors[0]
+		line := firstLine
+		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			line, msg = firstLine+n-1, msg[len(m[0]):]
+		}
+		return &InputError{Source: source, Line: line, Err: errors.New("invalid YAML: " + msg)}
 	}
-	return &InputError{Source: source, Line: firstLine, Err: fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))}
+	msg := err.Error()
+	line := firstLine
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		// Syntax errors name the line where the enclosing block began (and
+		// count from 0); the line that breaks it is the first whose prefix
+		// of the document fails the same way.
+		n, _ := strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+		line = firstLine + n
+		if l, ok := firstFailingLine(chunk, msg); ok {
+			line = firstLine + l - 1
+		}
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	return &InputError{Source: source, Line: line, Err: errors.New("invalid YAML: " + msg)}
+}
+
+func firstFailingLine(chunk []byte, msg string) (int, bool) {
+	lines := bytes.SplitAfter(chunk, []byte{'\n'})
+	if len(lines) > 2000 {
+		return 0, false
+	}
+	end := 0
+	for i, l := range lines {
+		end += len(l)
+		var n yaml.Node
+		err := yaml.Unmarshal(chunk[:end], &n)
+		if err == nil {
+			continue
+		}
+		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil && err.Error()[len(m[0]):] == msg {
+			return i + 1, true
+		}
+	}
+	return 0, false
 }
 
 // workload is one pod template found in a document.
@@ -197,7 +234,7 @@ type workload struct {
 func processDoc(dst, chunk []byte, firstLine int, opts Options, cache *renderCache) ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(chunk, &doc); err != nil {
-		return nil, yamlError(opts.Source, firstLine, err)
+		return nil, yamlError(opts.Source, firstLine, chunk, err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return append(dst, chunk...), nil
@@ -330,16 +367,19 @@ func collect(t *textEditor, obj *yaml.Node, end, firstLine int, opts Options, wl
 	bad := func(line int, format string, args ...any) error {
 		return &InputError{Source: opts.Source, Line: firstLine + line - 1, Err: fmt.Errorf("%s: %s", id, fmt.Sprintf(format, args...))}
 	}
-	node, nodeEnd := obj, end
+	node, nodeEnd, at := obj, end, obj.Line
 	for i, key := range path {
 		k, v, next := mapGet(node, key)
 		if v == nil || v.Kind != yaml.MappingNode {
-			return bad(node.Line, "%s is missing or not a mapping", strings.Join(path[:i+1], "."))
+			if k != nil {
+				at = k.Line
+			}
+			return bad(at, "%s is missing or not a mapping", strings.Join(path[:i+1], "."))
 		}
 		if next != nil {
 			nodeEnd = t.backOver(t.lineStart(next.Line), node.Column-1)
 		}
-		_ = k
+		at = k.Line
 		node = v
 	}
 	raw, err := nodeJSON(nil, node, 0)

@@ -1,0 +1,191 @@
+package inject
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	jsonpatchapply "gopkg.in/evanphx/json-patch.v4"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+func testPod() *corev1.Pod {
+	ctrl := true
+	return &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "reviews-v1-7d9f8c6b5d-",
+			Namespace:    "bookinfo",
+			Labels:       map[string]string{"app": "reviews", "version": "v1", "pod-template-hash": "7d9f8c6b5d"},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "reviews-v1-7d9f8c6b5d", UID: "u1", Controller: &ctrl,
+			}},
+		},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "reviews", Image: "example/reviews:1",
+			Ports: []corev1.ContainerPort{{ContainerPort: 9080}},
+		}}},
+	}
+}
+
+func reviewBody(t testing.TB, pod *corev1.Pod, op admissionv1.Operation) []byte {
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID:       "req-1",
+			Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+			Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+			Namespace: "bookinfo",
+			Operation: op,
+			Object:    runtime.RawExtension{Raw: raw},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func post(h http.Handler, body []byte, contentType string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, WebhookPath, bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func decodeResponse(t *testing.T, rec *httptest.ResponseRecorder) *admissionv1.AdmissionResponse {
+	t.Helper()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Response == nil || out.Response.UID != "req-1" {
+		t.Fatalf("response without the request's uid: %s", rec.Body)
+	}
+	return out.Response
+}
+
+func TestWebhookInjectsPod(t *testing.T) {
+	h := NewWebhook(DefaultConfig)
+	pod := testPod()
+	resp := decodeResponse(t, post(h, reviewBody(t, pod, admissionv1.Create), "application/json"))
+	if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+		t.Fatalf("want an allowed response with a JSON patch, got %+v", resp)
+	}
+	patch, err := jsonpatchapply.DecodePatch(resp.Patch)
+	if err != nil {
+		t.Fatalf("patch is not a JSON patch: %v", err)
+	}
+	raw, _ := json.Marshal(pod)
+	patched, err := patch.Apply(raw)
+	if err != nil {
+		t.Fatalf("patch does not apply to the pod: %v", err)
+	}
+	var got corev1.Pod
+	if err := json.Unmarshal(patched, &got); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Inject(Workload{Kind: "Deployment", Name: "reviews-v1", Namespace: "bookinfo"}, &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(res.Template.Spec)
+	gotSpec, _ := json.Marshal(got.Spec)
+	if !bytes.Equal(want, gotSpec) {
+		t.Errorf("patched pod spec differs from the injector's:\n got %s\nwant %s", gotSpec, want)
+	}
+	if got.Annotations[AnnotationStatus] == "" || got.Labels[LabelTLSMode] != TLSModeIstio {
+		t.Errorf("patched pod lacks the status annotation or the tlsMode label: %v %v", got.Annotations, got.Labels)
+	}
+	if !strings.Contains(string(gotSpec), `"value":"reviews-v1"`) {
+		t.Errorf("workload name not derived from the ReplicaSet owner: %s", gotSpec)
+	}
+}
+
+func TestWebhookLeavesOthersAlone(t *testing.T) {
+	h := NewWebhook(DefaultConfig)
+	optedOut := testPod()
+	optedOut.Labels[LabelInject] = "false"
+	injected := testPod()
+	injected.Annotations = map[string]string{AnnotationStatus: "{}"}
+	for name, body := range map[string][]byte{
+		"opted out":        reviewBody(t, optedOut, admissionv1.Create),
+		"already injected": reviewBody(t, injected, admissionv1.Create),
+		"update":           reviewBody(t, testPod(), admissionv1.Update),
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp := decodeResponse(t, post(h, body, "application/json"))
+			if !resp.Allowed || resp.Patch != nil {
+				t.Errorf("want allowed without a patch, got %+v", resp)
+			}
+		})
+	}
+}
+
+func TestWebhookDeniesBadAnnotation(t *testing.T) {
+	pod := testPod()
+	pod.Annotations = map[string]string{"sidecar.istio.io/proxyCPU": "lots"}
+	resp := decodeResponse(t, post(NewWebhook(DefaultConfig), reviewBody(t, pod, admissionv1.Create), "application/json"))
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "sidecar.istio.io/proxyCPU") {
+		t.Errorf("want a denial naming the annotation, got %+v", resp)
+	}
+}
+
+func TestWebhookMalformedRequests(t *testing.T) {
+	h := NewWebhook(DefaultConfig)
+	cases := []struct {
+		name, body, contentType string
+		code                    int
+	}{
+		{"not json", "{{{", "application/json", http.StatusBadRequest},
+		{"no request", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "application/json", http.StatusBadRequest},
+		{"wrong content type", `{}`, "text/plain", http.StatusUnsupportedMediaType},
+		{"array", `[]`, "application/json", http.StatusBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := post(h, []byte(tc.body), tc.contentType)
+			if rec.Code != tc.code {
+				t.Errorf("status %d, want %d: %s", rec.Code, tc.code, rec.Body)
+			}
+		})
+	}
+	// A pod that does not decode is denied with a message, not a crash.
+	body := `{"request":{"uid":"req-1","resource":{"version":"v1","resource":"pods"},"operation":"CREATE","object":{"spec":{"containers":"nope"}}}}`
+	resp := decodeResponse(t, post(h, []byte(body), "application/json"))
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "cannot decode the pod") {
+		t.Errorf("want a denial, got %+v", resp)
+	}
+	req := httptest.NewRequest(http.MethodGet, WebhookPath, nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: status %d", rec.Code)
+	}
+}
+
+func FuzzWebhook(f *testing.F) {
+	f.Add(reviewBody(f, testPod(), admissionv1.Create))
+	f.Add([]byte(`{"request":{"uid":"x","resource":{"resource":"pods"},"operation":"CREATE","object":{"spec":{"containers":[{"name":"a","livenessProbe":{"tcpSocket":{"port":1}}}]}}}}`))
+	h := NewWebhook(DefaultConfig)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rec := post(h, body, "application/json")
+		if rec.Code == http.StatusInternalServerError {
+			t.Fatalf("internal error: %s", rec.Body)
+		}
+	})
+}
