@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/meshctl/meshctl/pkg/cmd/completion"
+	dashboardcmd "github.com/meshctl/meshctl/pkg/cmd/dashboard"
 	"github.com/meshctl/meshctl/pkg/cmd/kubeinject"
 	versioncmd "github.com/meshctl/meshctl/pkg/cmd/version"
 	"github.com/meshctl/meshctl/pkg/cmd/x"
@@ -75,7 +76,10 @@ the name of a command:
 	)
 	kubeInject := kubeinject.NewCmdKubeInject(f)
 	kubeInject.GroupID = GroupWorkload
+	dashboard := dashboardcmd.NewCmdDashboard(f)
+	dashboard.GroupID = GroupDebug
 	cmd.AddCommand(
+		dashboard,
 		versioncmd.NewCmdVersion(f),
 		completion.NewCmdCompletion(f),
 		kubeInject,
