@@ -16,13 +16,13 @@ import (
 
 // Status is whether one installed object exists and is ready, and why not.
 type Status struct {
-	Ref       string
-	Component string
-	Exists    bool
-	Ready     bool
+	Ref       string `json:"object"`
+	Component string `json:"component"`
+	Exists    bool   `json:"exists"`
+	Ready     bool   `json:"ready"`
 	// Reason says what is missing when not ready ("pod x: Pending:
 	// Unschedulable: 0/1 nodes are available ...").
-	Reason string
+	Reason string `json:"reason,omitempty"`
 }
 
 // NotReadyError lists every object that did not become ready in time, each

@@ -326,7 +326,10 @@ func join(at, k string) string {
 }
 
 func unknownField(where, path, name string, valid []string) error {
-	msg := fmt.Sprintf("%s: unknown field %q", where, path)
+	msg := fmt.Sprintf("unknown field %q", path)
+	if where != "" {
+		msg = where + ": " + msg
+	}
 	if n := nearest(name, valid); n != "" {
 		msg += fmt.Sprintf(": did you mean %q?", n)
 	}

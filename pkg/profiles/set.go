@@ -99,7 +99,7 @@ func checkPath(path []string, raw string) (any, error) {
 			fields := jsonFields(t)
 			ft, ok := fields[k]
 			if !ok {
-				return nil, unknownField("path", strings.TrimPrefix(join(at, k), "spec."), k, fieldNames(t))
+				return nil, unknownField("", strings.TrimPrefix(join(at, k), "spec."), k, fieldNames(t))
 			}
 			t = ft
 			at = join(at, k)

@@ -93,7 +93,7 @@ type Tracing struct {
 // Proxy configures the injected sidecars (see inject.Config).
 type Proxy struct {
 	LogLevel                        string           `json:"logLevel,omitempty"`
-	Resources                       inject.Resources `json:"resources"`
+	Resources                       inject.Resources `json:"resources,omitzero"`
 	HoldApplicationUntilProxyStarts bool             `json:"holdApplicationUntilProxyStarts"`
 	NativeSidecars                  bool             `json:"nativeSidecars"`
 }
@@ -119,9 +119,9 @@ type Base struct {
 type Server struct {
 	Enabled   bool              `json:"enabled"`
 	Replicas  int               `json:"replicas,omitempty"`
-	Resources inject.Resources  `json:"resources"`
+	Resources inject.Resources  `json:"resources,omitzero"`
 	Env       map[string]string `json:"env,omitempty"`
-	K8s       K8s               `json:"k8s"`
+	K8s       K8s               `json:"k8s,omitzero"`
 	Autoscale Autoscale         `json:"autoscale"`
 }
 
@@ -138,9 +138,9 @@ type Gateway struct {
 	Name      string            `json:"name"`
 	Enabled   bool              `json:"enabled"`
 	Replicas  int               `json:"replicas,omitempty"`
-	Resources inject.Resources  `json:"resources"`
+	Resources inject.Resources  `json:"resources,omitzero"`
 	Env       map[string]string `json:"env,omitempty"`
-	K8s       K8s               `json:"k8s"`
+	K8s       K8s               `json:"k8s,omitzero"`
 }
 
 // K8s are Kubernetes settings of a component's pods and Service.
@@ -166,7 +166,7 @@ type Addon struct {
 	Enabled bool `json:"enabled"`
 	// Image overrides the upstream image.
 	Image     string           `json:"image,omitempty"`
-	Resources inject.Resources `json:"resources"`
+	Resources inject.Resources `json:"resources,omitzero"`
 }
 
 // ByName returns the addons keyed by their component name.

@@ -15,7 +15,13 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/cmd/completion"
 	dashboardcmd "github.com/meshctl/meshctl/pkg/cmd/dashboard"
+	installcmd "github.com/meshctl/meshctl/pkg/cmd/install"
 	"github.com/meshctl/meshctl/pkg/cmd/kubeinject"
+	manifestcmd "github.com/meshctl/meshctl/pkg/cmd/manifest"
+	precheckcmd "github.com/meshctl/meshctl/pkg/cmd/precheck"
+	profilecmd "github.com/meshctl/meshctl/pkg/cmd/profile"
+	uninstallcmd "github.com/meshctl/meshctl/pkg/cmd/uninstall"
+	verifyinstallcmd "github.com/meshctl/meshctl/pkg/cmd/verifyinstall"
 	versioncmd "github.com/meshctl/meshctl/pkg/cmd/version"
 	"github.com/meshctl/meshctl/pkg/cmd/x"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
@@ -78,6 +84,13 @@ the name of a command:
 	kubeInject.GroupID = GroupWorkload
 	dashboard := dashboardcmd.NewCmdDashboard(f)
 	dashboard.GroupID = GroupDebug
+	for _, c := range []*cobra.Command{
+		installcmd.NewCmdInstall(f), uninstallcmd.NewCmdUninstall(f), manifestcmd.NewCmdManifest(f),
+		profilecmd.NewCmdProfile(f), verifyinstallcmd.NewCmdVerifyInstall(f), precheckcmd.NewCmdPrecheck(f),
+	} {
+		c.GroupID = GroupInstall
+		cmd.AddCommand(c)
+	}
 	cmd.AddCommand(
 		dashboard,
 		versioncmd.NewCmdVersion(f),

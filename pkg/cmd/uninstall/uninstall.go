@@ -1,0 +1,105 @@
+// Package uninstall is the `meshctl uninstall` command.
+package uninstall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	installcmd "github.com/meshctl/meshctl/pkg/cmd/install"
+	"github.com/meshctl/meshctl/pkg/cmdutil"
+	"github.com/meshctl/meshctl/pkg/install"
+	"github.com/meshctl/meshctl/pkg/iostreams"
+	"github.com/meshctl/meshctl/pkg/output"
+)
+
+// Options are the inputs of `meshctl uninstall`.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Factory *cmdutil.Factory
+
+	Revision string
+	Purge    bool
+	DryRun   bool
+	Yes      bool
+
+	namespace string
+}
+
+// NewCmdUninstall builds `meshctl uninstall`.
+func NewCmdUninstall(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{IO: f.IOStreams, Factory: f}
+	cmd := &cobra.Command{
+		Use:   "uninstall",
+		Short: "Remove an install from the cluster",
+		Long: `Remove what an install created, as recorded in its inventory (the ConfigMap
+meshctl-install[-<revision>] in the mesh namespace). Other objects in the mesh
+namespace, and the namespace itself, are left alone.
+
+The mesh CRDs are kept, because deleting them deletes every VirtualService,
+DestinationRule, ... in the cluster: pass --purge to remove them too.`,
+		Example: `  meshctl uninstall -y
+  meshctl uninstall --revision canary -y
+  meshctl uninstall --purge --dry-run`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.namespace = f.MeshNamespace
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Revision, "revision", "", "Revision to remove (default: the default revision)")
+	fl.BoolVar(&o.Purge, "purge", false, "Also delete the mesh CRDs and with them every mesh resource in the cluster")
+	fl.BoolVar(&o.DryRun, "dry-run", false, "Show what would be removed; change nothing")
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
+	return cmd
+}
+
+// Run uninstalls.
+func (o *Options) Run(ctx context.Context) error {
+	c, err := installcmd.Clients(o.Factory)
+	if err != nil {
+		return err
+	}
+	rev := o.Revision
+	if rev == "" {
+		rev = install.DefaultRevision
+	}
+	if !o.Yes && !o.DryRun {
+		q := fmt.Sprintf("This will remove revision %s of the mesh from namespace %s", rev, o.namespace)
+		if o.Purge {
+			q += " and delete the mesh CRDs with every mesh resource in the cluster"
+		}
+		ok, err := installcmd.Confirm(o.IO, q+". Proceed?")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("cancelled: nothing was removed")
+		}
+	}
+	res, err := install.Uninstall(ctx, c, o.namespace, rev, install.UninstallOptions{DryRun: o.DryRun, Purge: o.Purge})
+	if err != nil {
+		return err
+	}
+	p := output.New(o.IO)
+	verb := "Removed"
+	if o.DryRun {
+		verb = "Would remove"
+		for _, r := range res.Objects {
+			if r.Action == install.ActionDeleted {
+				fmt.Fprintf(o.IO.Out, "  %s would be deleted\n", r.Ref)
+			}
+		}
+	}
+	p.Success("%s %d objects of revision %s from namespace %s", verb, res.Count(install.ActionDeleted), rev, o.namespace)
+	if n := res.Count(install.ActionKept); n > 0 && !o.Purge {
+		p.Info("Kept %d objects shared with other installs or not owned by this one (the CRDs among them); --purge removes the CRDs.", n)
+	}
+	if o.DryRun {
+		p.Success("Dry run: nothing was changed")
+	}
+	return nil
+}
