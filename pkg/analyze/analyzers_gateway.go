@@ -1,0 +1,325 @@
+package analyze
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+
+	networking "istio.io/api/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshctl/meshctl/pkg/config"
+)
+
+func selectorString(sel map[string]string) string { return labels.SelectorFromSet(sel).String() }
+
+var gatewayInputs = kinds(k(config.KindGateway, config.KindService, config.KindSecret, config.KindVirtualService), workloadKinds)
+
+var gatewayAnalyzers = []*Analyzer{
+	{
+		Code: "MSH0201", Name: "GatewaySelectorMatchesNothing", Level: Error,
+		Doc:    "A Gateway's selector matches no gateway workload, so its servers are not served anywhere.",
+		Inputs: gatewayInputs,
+		Run: func(c *Context) {
+			if !c.hasWorkloads("") {
+				return
+			}
+			for _, r := range c.Store.List(config.KindGateway, "") {
+				gw := r.Gateway()
+				if len(gw.Selector) == 0 || len(c.matching("", gw.Selector)) > 0 {
+					continue
+				}
+				c.Report(r, "spec.selector", "fix the selector to match the labels of the ingress gateway pods (kubectl get pods --show-labels)",
+					"Gateway selector %q matches no workload", selectorString(gw.Selector))
+			}
+		},
+	},
+	{
+		Code: "MSH0202", Name: "GatewayPortNotOnWorkload", Level: Error,
+		Doc:    "A Gateway server listens on a port that neither the gateway pods nor their Service expose.",
+		Inputs: gatewayInputs,
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindGateway, "") {
+				gw := r.Gateway()
+				if len(gw.Selector) == 0 {
+					continue
+				}
+				pods := c.matching("", gw.Selector)
+				if len(pods) == 0 {
+					continue
+				}
+				ports := map[uint32]bool{}
+				for _, w := range pods {
+					for _, ct := range w.tmpl.Spec.Containers {
+						for _, p := range ct.Ports {
+							ports[uint32(p.ContainerPort)] = true
+						}
+					}
+					for _, s := range c.Store.List(config.KindService, w.res.Namespace) {
+						sel := s.Service().Spec.Selector
+						if len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(labels.Set(w.tmpl.Labels)) {
+							continue
+						}
+						for _, p := range s.Service().Spec.Ports {
+							ports[uint32(p.Port)] = true
+							if p.TargetPort.IntVal > 0 {
+								ports[uint32(p.TargetPort.IntVal)] = true
+							}
+						}
+					}
+				}
+				for i, s := range gw.Servers {
+					if s.Port == nil || ports[s.Port.Number] {
+						continue
+					}
+					c.Report(r, field("spec.servers[%d].port.number", i), "expose the port on the gateway's Service, or use a port it has",
+						"Gateway port %d is not exposed by the workload selected by %q", s.Port.Number, selectorString(gw.Selector))
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0203", Name: "GatewayCredentialNotFound", Level: Error,
+		Doc:    "A Gateway's TLS credentialName names a Secret that does not exist in the gateway workload's namespace.",
+		Inputs: gatewayInputs,
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindGateway, "") {
+				gw := r.Gateway()
+				nss := map[string]bool{}
+				for _, w := range c.matching("", gw.Selector) {
+					nss[w.res.Namespace] = true
+				}
+				if len(nss) == 0 {
+					nss[r.Namespace] = true
+				}
+				for i, s := range gw.Servers {
+					if s.Tls == nil {
+						continue
+					}
+					names := append([]string{s.Tls.CredentialName}, s.Tls.CredentialNames...)
+					for _, name := range names {
+						if name == "" {
+							continue
+						}
+						for _, ns := range sortedKeys(nss) {
+							if !c.opts.Cluster && len(c.Store.List(config.KindSecret, ns)) == 0 {
+								continue // no Secrets read for ns: cannot tell
+							}
+							if c.Store.Get(config.KindSecret, ns, name) != nil {
+								continue
+							}
+							c.Report(r, field("spec.servers[%d].tls", i),
+								fmt.Sprintf("create it: kubectl create -n %s secret tls %s --cert=CERT --key=KEY", ns, name),
+								"TLS credential Secret %s/%s not found", ns, name)
+						}
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0204", Name: "ConflictingGatewayServers", Level: Warning,
+		Doc:    "Two Gateways bind the same host on the same port of the same gateway workload; only one is used.",
+		Inputs: k(config.KindGateway),
+		Run: func(c *Context) {
+			gws := c.Store.List(config.KindGateway, "")
+			for i, a := range gws {
+				for _, b := range gws[i+1:] {
+					ga, gb := a.Gateway(), b.Gateway()
+					if !maps.Equal(ga.Selector, gb.Selector) {
+						continue
+					}
+					for si, sa := range ga.Servers {
+						for _, sb := range gb.Servers {
+							if sa.Port == nil || sb.Port == nil || sa.Port.Number != sb.Port.Number {
+								continue
+							}
+							if h, ok := overlappingHost(sa.Hosts, sb.Hosts); ok {
+								c.Report(a, field("spec.servers[%d]", si), "serve each host on a port from one Gateway only",
+									"host %q on port %d is also bound by Gateway %s/%s", h, sa.Port.Number, b.Namespace, b.Name)
+							}
+						}
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0205", Name: "GatewayNotReferenced", Level: Info,
+		Doc:    "No VirtualService is bound to a Gateway, so it accepts connections it cannot route.",
+		Inputs: k(config.KindGateway, config.KindVirtualService),
+		Run: func(c *Context) {
+			used := map[string]bool{}
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				for _, g := range r.VirtualService().Gateways {
+					ns, name := gatewayRef(g, r.Namespace)
+					used[ns+"/"+name] = true
+				}
+			}
+			for _, r := range c.Store.List(config.KindGateway, "") {
+				if !used[r.Namespace+"/"+r.Name] {
+					c.Report(r, "metadata.name", "bind a VirtualService to it (spec.gateways) or delete it",
+						"Gateway %s/%s is not used by any VirtualService", r.Namespace, r.Name)
+				}
+			}
+		},
+	},
+}
+
+func overlappingHost(a, b []string) (string, bool) {
+	for _, x := range a {
+		for _, y := range b {
+			hx, hy := stripNS(x), stripNS(y)
+			if hostsOverlap(hx, hy) {
+				if hx == "*" {
+					return hy, true
+				}
+				return hx, true
+			}
+		}
+	}
+	return "", false
+}
+
+func stripNS(h string) string {
+	if i := strings.Index(h, "/"); i >= 0 {
+		return h[i+1:]
+	}
+	return h
+}
+
+var destinationRuleAnalyzers = []*Analyzer{
+	{
+		Code: "MSH0301", Name: "ConflictingDestinationRules", Level: Warning,
+		Doc:    "Several DestinationRules in one namespace apply to the same host; their traffic policies do not merge.",
+		Inputs: k(config.KindDestinationRule, config.KindNamespace),
+		Run: func(c *Context) {
+			type key struct{ ns, host string }
+			byHost := map[key][]*config.Resource{}
+			var keys []key
+			for _, r := range c.Store.List(config.KindDestinationRule, "") {
+				dr := r.DestinationRule()
+				if dr.WorkloadSelector != nil {
+					continue
+				}
+				kk := key{r.Namespace, c.fqdn(dr.Host, r.Namespace)}
+				if len(byHost[kk]) == 0 {
+					keys = append(keys, kk)
+				}
+				byHost[kk] = append(byHost[kk], r)
+			}
+			for _, kk := range keys {
+				rs := byHost[kk]
+				for _, r := range rs {
+					if len(rs) < 2 {
+						break
+					}
+					var others []string
+					for _, o := range rs {
+						if o != r {
+							others = append(others, o.Name)
+						}
+					}
+					c.Report(r, "spec.host", "keep one DestinationRule per host and merge the subsets and policies into it",
+						"DestinationRule for host %q conflicts with %s in namespace %s", kk.host, describe(others), kk.ns)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0302", Name: "SubsetSelectsNoPods", Level: Warning,
+		Doc:    "A DestinationRule subset's labels select none of the host's pods; traffic routed to it fails.",
+		Inputs: kinds(k(config.KindDestinationRule, config.KindService), workloadKinds),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindDestinationRule, "") {
+				dr := r.DestinationRule()
+				for _, e := range c.lookupHost(dr.Host, r.Namespace) {
+					if e.res.Kind != config.KindService || len(e.res.Service().Spec.Selector) == 0 || !c.hasWorkloads(e.res.Namespace) {
+						continue
+					}
+					for i, s := range dr.Subsets {
+						sel := maps.Clone(e.res.Service().Spec.Selector)
+						maps.Copy(sel, s.Labels)
+						if len(c.matching(e.res.Namespace, sel)) > 0 {
+							continue
+						}
+						c.Report(r, field("spec.subsets[%d].labels", i), "fix the subset labels or deploy pods that carry them",
+							"subset %q (%s) selects no pods of Service %s/%s", s.Name, selectorString(s.Labels), e.res.Namespace, e.res.Name)
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0303", Name: "DestinationRuleHostNotFound", Level: Warning,
+		Doc:    "A DestinationRule applies to a host that no Service or ServiceEntry defines.",
+		Inputs: k(config.KindDestinationRule, config.KindService, config.KindServiceEntry, config.KindNamespace),
+		Run: func(c *Context) {
+			if !c.knowsServices() {
+				return
+			}
+			for _, r := range c.Store.List(config.KindDestinationRule, "") {
+				h := r.DestinationRule().Host
+				if h == "" || strings.HasPrefix(h, "*") || len(c.lookupHost(h, r.Namespace)) > 0 {
+					continue
+				}
+				c.Report(r, "spec.host", "correct the host or create its Service or ServiceEntry", "DestinationRule host not found: %q", h)
+			}
+		},
+	},
+}
+
+var serviceEntryAnalyzers = []*Analyzer{
+	{
+		Code: "MSH0801", Name: "ServiceEntryAddressConflict", Level: Error,
+		Doc:    "Two ServiceEntries give the same address to different hosts; traffic to it goes to only one.",
+		Inputs: k(config.KindServiceEntry),
+		Run: func(c *Context) {
+			seen := map[string]*config.Resource{}
+			for _, r := range c.Store.List(config.KindServiceEntry, "") {
+				se := r.ServiceEntry()
+				for i, a := range se.Addresses {
+					if o, ok := seen[a]; ok && !sameHosts(o.ServiceEntry(), se) {
+						c.Report(r, field("spec.addresses[%d]", i), "give each ServiceEntry its own addresses",
+							"address %s is also used by ServiceEntry %s/%s for other hosts", a, o.Namespace, o.Name)
+						continue
+					}
+					seen[a] = r
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0802", Name: "ServiceEntryHostConflict", Level: Warning,
+		Doc:    "Two ServiceEntries in one namespace define the same host with different ports or resolution.",
+		Inputs: k(config.KindServiceEntry),
+		Run: func(c *Context) {
+			type key struct{ ns, host string }
+			seen := map[key]*config.Resource{}
+			for _, r := range c.Store.List(config.KindServiceEntry, "") {
+				se := r.ServiceEntry()
+				for i, h := range se.Hosts {
+					kk := key{r.Namespace, strings.ToLower(h)}
+					if o, ok := seen[kk]; ok {
+						c.Report(r, field("spec.hosts[%d]", i), "define each host in one ServiceEntry",
+							"host %q is also defined by ServiceEntry %s/%s", h, o.Namespace, o.Name)
+						continue
+					}
+					seen[kk] = r
+				}
+			}
+		},
+	},
+}
+
+func sameHosts(a, b *networking.ServiceEntry) bool {
+	if len(a.Hosts) != len(b.Hosts) {
+		return false
+	}
+	for i := range a.Hosts {
+		if a.Hosts[i] != b.Hosts[i] {
+			return false
+		}
+	}
+	return true
+}

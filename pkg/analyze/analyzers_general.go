@@ -1,0 +1,231 @@
+package analyze
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/validation"
+)
+
+const (
+	codeParse  = "MSH0001"
+	codeSchema = "MSH0002"
+)
+
+var (
+	meshKinds = config.MeshKinds()
+	allKinds  = func() []config.Kind {
+		var out []config.Kind
+		for _, k := range config.Kinds() {
+			if k.Kind != config.KindSecret && k.Kind != config.KindConfigMap {
+				out = append(out, k.Kind)
+			}
+		}
+		return out
+	}()
+	workloadKinds = []config.Kind{config.KindPod, config.KindDeployment, config.KindStatefulSet, config.KindDaemonSet, config.KindReplicaSet, config.KindJob, config.KindCronJob}
+)
+
+func kinds(groups ...[]config.Kind) []config.Kind {
+	var out []config.Kind
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+func k(ks ...config.Kind) []config.Kind { return ks }
+
+var generalAnalyzers = []*Analyzer{
+	{
+		Code: codeParse, Name: "ParseError", Level: Error,
+		Doc: "A document is not valid YAML/JSON or not a Kubernetes object; the other documents are still analyzed.",
+	},
+	{
+		Code: codeSchema, Name: "SchemaValidation", Level: Error,
+		Doc:    "An object breaks the schema or semantic rules of its kind (the rules of meshctl validate and the validation webhook).",
+		Inputs: meshKinds,
+		Run: func(c *Context) {
+			for _, kind := range append(append([]config.Kind{}, meshKinds...), config.KindService) {
+				for _, r := range c.Store.List(kind, "") {
+					for _, is := range validation.Validate(r) {
+						if is.Severity == validation.SeverityError {
+							c.Report(r, is.Field, "correct the field as the message says", "%s", is.String())
+						}
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0003", Name: "DeprecatedField", Level: Warning,
+		Doc:    "An object sets a field or enum value the API marks as deprecated.",
+		Inputs: meshKinds,
+		Run: func(c *Context) {
+			for _, kind := range meshKinds {
+				for _, r := range c.Store.List(kind, "") {
+					for _, is := range validation.Deprecations(r) {
+						c.Report(r, is.Field, "use its replacement from the API reference", "%s", is.String())
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0004", Name: "DeprecatedAPIVersion", Level: Info,
+		Doc:    "A mesh object uses an older API version (v1alpha3, v1beta1) where v1 is served.",
+		Inputs: meshKinds,
+		Run: func(c *Context) {
+			for _, kind := range meshKinds {
+				for _, r := range c.Store.List(kind, "") {
+					info, _ := config.InfoFor(kind)
+					if r.Origin.FromFile() && r.APIVersion != info.GroupVersion() {
+						c.Report(r, "apiVersion", "change apiVersion to "+info.GroupVersion()+"; the fields are the same",
+							"%s uses apiVersion %s", kind, r.APIVersion)
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0005", Name: "DuplicateObject", Level: Warning,
+		Doc: "The input defines the same object (kind, namespace, name) more than once; only the last one is used.",
+		Run: func(c *Context) {
+			for _, d := range c.Store.Duplicates() {
+				last := c.Store.Get(d.Kind, d.Namespace, d.Name)
+				where := "another document"
+				if last != nil {
+					where = last.Origin.String()
+				}
+				c.Report(d, "metadata.name", "remove or rename one of them",
+					"%s is defined again at %s, which replaces this one", d.Key(), where)
+			}
+		},
+	},
+	{
+		Code: "MSH0006", Name: "UnknownAnnotation", Level: Warning,
+		Doc:    "An annotation uses a mesh prefix (sidecar.meshctl.io/, sidecar.istio.io/, proxy.istio.io/, …) but is not one the mesh knows.",
+		Inputs: allKinds,
+		Run: func(c *Context) {
+			for _, r := range c.Store.All() {
+				for _, key := range sortedKeys(r.Annotations) {
+					if meshAnnotation(key) && !knownAnnotations[key] {
+						c.Report(r, "metadata.annotations."+key, "check the spelling against the documented annotations, or remove it",
+							"unknown annotation %q", key)
+					}
+				}
+				if t := r.PodTemplate(); t != nil && r.Kind != config.KindPod {
+					tp := config.PodTemplatePath(r.Kind)
+					for _, key := range sortedKeys(t.Annotations) {
+						if meshAnnotation(key) && !knownAnnotations[key] {
+							c.Report(r, tp+".metadata.annotations."+key, "check the spelling against the documented annotations, or remove it",
+								"unknown annotation %q on the pod template", key)
+						}
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0007", Name: "MisplacedAnnotation", Level: Warning,
+		Doc:    "A pod annotation (injection, proxy settings) is set on an object that does not make pods read it.",
+		Inputs: allKinds,
+		Run: func(c *Context) {
+			for _, r := range c.Store.All() {
+				if r.Kind == config.KindPod {
+					continue
+				}
+				for _, key := range sortedKeys(r.Annotations) {
+					if !podAnnotation(key) {
+						continue
+					}
+					fix := "move it to the pod template (spec.template.metadata.annotations)"
+					if !config.IsWorkload(r.Kind) {
+						fix = "set it on the pods' template of the workload instead"
+					}
+					c.Report(r, "metadata.annotations."+key, fix, "annotation %q has no effect on a %s", key, r.Kind)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0008", Name: "SchemaWarning", Level: Warning,
+		Doc:    "An object is valid but uses a construct that likely does not do what was meant (the warnings of meshctl validate).",
+		Inputs: meshKinds,
+		Run: func(c *Context) {
+			for _, kind := range meshKinds {
+				for _, r := range c.Store.List(kind, "") {
+					for _, is := range validation.Validate(r) {
+						if is.Severity == validation.SeverityWarning {
+							c.Report(r, is.Field, "see the message", "%s", is.String())
+						}
+					}
+				}
+			}
+		},
+	},
+}
+
+var meshAnnotationPrefixes = []string{"sidecar.meshctl.io/", "sidecar.istio.io/", "traffic.sidecar.meshctl.io/", "traffic.sidecar.istio.io/", "proxy.istio.io/", "meshctl.io/"}
+
+func meshAnnotation(key string) bool {
+	for _, p := range meshAnnotationPrefixes {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// podAnnotation reports keys that only mean something on a pod.
+func podAnnotation(key string) bool {
+	if key == "sidecar.istio.io/status" || key == "sidecar.meshctl.io/status" {
+		return true
+	}
+	for _, p := range []string{"sidecar.meshctl.io/", "sidecar.istio.io/", "traffic.sidecar.meshctl.io/", "traffic.sidecar.istio.io/", "proxy.istio.io/"} {
+		if strings.HasPrefix(key, p) {
+			return knownAnnotations[key]
+		}
+	}
+	return false
+}
+
+var knownAnnotations = func() map[string]bool {
+	m := map[string]bool{
+		SuppressAnnotation:         true,
+		"proxy.istio.io/config":    true,
+		"proxy.istio.io/overrides": true,
+	}
+	sidecar := []string{"inject", "status", "proxyImage", "proxyImageType", "proxyCPU", "proxyMemory", "proxyCPULimit", "proxyMemoryLimit",
+		"logLevel", "componentLogLevel", "agentLogLevel", "rewriteAppHTTPProbers", "nativeSidecar", "holdApplicationUntilProxyStarts",
+		"interceptionMode", "bootstrapOverride", "userVolume", "userVolumeMount", "statsInclusionPrefixes", "statsInclusionSuffixes",
+		"statsInclusionRegexps", "statsHistogramBuckets", "extraStatTags", "discoveryAddress", "enableCoreDump", "excludeInterfaces",
+		"statsEvictionInterval", "templates", "dnsCapture"}
+	traffic := []string{"includeOutboundIPRanges", "excludeOutboundIPRanges", "includeInboundPorts", "excludeInboundPorts",
+		"excludeOutboundPorts", "includeOutboundPorts", "kubevirtInterfaces"}
+	for _, p := range []string{"sidecar.meshctl.io/", "sidecar.istio.io/"} {
+		for _, s := range sidecar {
+			m[p+s] = true
+		}
+	}
+	for _, p := range []string{"traffic.sidecar.meshctl.io/", "traffic.sidecar.istio.io/"} {
+		for _, s := range traffic {
+			m[p+s] = true
+		}
+	}
+	return m
+}()
+
+// describe lists items for messages: "a, b and c".
+func describe(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+func field(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -1,0 +1,312 @@
+package analyze
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/meshctl/meshctl/pkg/config"
+)
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// destinations yields every destination of a VirtualService with its path.
+func destinations(vs *networking.VirtualService, fn func(path string, d *networking.Destination)) {
+	for i, h := range vs.Http {
+		for j, r := range h.Route {
+			if r.Destination != nil {
+				fn(field("spec.http[%d].route[%d].destination", i, j), r.Destination)
+			}
+		}
+		if h.Mirror != nil {
+			fn(field("spec.http[%d].mirror", i), h.Mirror)
+		}
+		for j, m := range h.Mirrors {
+			if m.Destination != nil {
+				fn(field("spec.http[%d].mirrors[%d].destination", i, j), m.Destination)
+			}
+		}
+	}
+	for i, t := range vs.Tcp {
+		for j, r := range t.Route {
+			if r.Destination != nil {
+				fn(field("spec.tcp[%d].route[%d].destination", i, j), r.Destination)
+			}
+		}
+	}
+	for i, t := range vs.Tls {
+		for j, r := range t.Route {
+			if r.Destination != nil {
+				fn(field("spec.tls[%d].route[%d].destination", i, j), r.Destination)
+			}
+		}
+	}
+}
+
+var vsInputs = k(config.KindVirtualService, config.KindDestinationRule, config.KindService, config.KindServiceEntry, config.KindNamespace)
+
+var routingAnalyzers = []*Analyzer{
+	{
+		Code: "MSH0101", Name: "ReferencedHostNotFound", Level: Error,
+		Doc:    "A VirtualService routes or mirrors to a host that no Service or ServiceEntry defines.",
+		Inputs: vsInputs,
+		Run: func(c *Context) {
+			if !c.knowsServices() {
+				return
+			}
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				destinations(r.VirtualService(), func(p string, d *networking.Destination) {
+					if d.Host == "" || len(c.lookupHost(d.Host, r.Namespace)) > 0 {
+						return
+					}
+					c.Report(r, p+".host", fmt.Sprintf("create a Service or ServiceEntry for %s, or correct the host", d.Host),
+						"Referenced host not found: %q", d.Host)
+				})
+			}
+		},
+	},
+	{
+		Code: "MSH0102", Name: "ReferencedSubsetNotFound", Level: Error,
+		Doc:    "A VirtualService routes to a subset that no DestinationRule of the host defines (requests fail with 503).",
+		Inputs: vsInputs,
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				destinations(r.VirtualService(), func(p string, d *networking.Destination) {
+					if d.Subset == "" || d.Host == "" {
+						return
+					}
+					h := c.fqdn(d.Host, r.Namespace)
+					if c.subsetsFor(h)[d.Subset] {
+						return
+					}
+					c.Report(r, p+".subset", fmt.Sprintf("define subset %s in a DestinationRule for host %s, or route to an existing subset", d.Subset, d.Host),
+						"Referenced subset not found: %q of host %q", d.Subset, d.Host)
+				})
+			}
+		},
+	},
+	{
+		Code: "MSH0103", Name: "ReferencedGatewayNotFound", Level: Error,
+		Doc:    "A VirtualService is bound to a Gateway that does not exist.",
+		Inputs: k(config.KindVirtualService, config.KindGateway),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				vs := r.VirtualService()
+				for i, g := range vs.Gateways {
+					if g == "mesh" {
+						continue
+					}
+					ns, name := gatewayRef(g, r.Namespace)
+					if c.Store.Get(config.KindGateway, ns, name) != nil {
+						continue
+					}
+					c.Report(r, field("spec.gateways[%d]", i), fmt.Sprintf("create Gateway %s/%s or reference an existing one as NAMESPACE/NAME", ns, name),
+						"Referenced gateway not found: %q", g)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0104", Name: "RouteWeightsNotSum100", Level: Warning,
+		Doc:    "The weights of a route's destinations do not add up to 100.",
+		Inputs: k(config.KindVirtualService),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				vs := r.VirtualService()
+				check := func(p string, ws []int32) {
+					if len(ws) < 2 {
+						return
+					}
+					sum := int32(0)
+					for _, w := range ws {
+						sum += w
+					}
+					if sum != 100 {
+						c.Report(r, p, "make the weights add up to 100", "route weights add up to %d, not 100", sum)
+					}
+				}
+				for i, h := range vs.Http {
+					var ws []int32
+					for _, d := range h.Route {
+						ws = append(ws, d.Weight)
+					}
+					check(field("spec.http[%d].route", i), ws)
+				}
+				for i, t := range vs.Tcp {
+					var ws []int32
+					for _, d := range t.Route {
+						ws = append(ws, d.Weight)
+					}
+					check(field("spec.tcp[%d].route", i), ws)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0105", Name: "UnreachableRoute", Level: Warning,
+		Doc:    "An HTTP route can never match: it comes after a catch-all route, or an earlier route has the same match.",
+		Inputs: k(config.KindVirtualService),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				vs := r.VirtualService()
+				catchAll := -1
+				for i, h := range vs.Http {
+					p := field("spec.http[%d]", i)
+					if catchAll >= 0 {
+						c.Report(r, p, "move it before the catch-all route or remove it",
+							"HTTP route %d can never match: route %d before it matches every request", i, catchAll)
+						continue
+					}
+					if j := shadowedBy(vs.Http[:i], h); j >= 0 {
+						c.Report(r, p+".match", "change its match or remove it",
+							"HTTP route %d can never match: route %d has the same match", i, j)
+					}
+					if isCatchAll(h) {
+						catchAll = i
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0106", Name: "ConflictingVirtualServices", Level: Error,
+		Doc:    "Several VirtualServices route the same host on the same gateway; only one of them takes effect.",
+		Inputs: k(config.KindVirtualService, config.KindNamespace),
+		Run: func(c *Context) {
+			type key struct{ host, gateway string }
+			owners := map[key][]*config.Resource{}
+			var keys []key
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				vs := r.VirtualService()
+				gws := vs.Gateways
+				if len(gws) == 0 {
+					gws = []string{"mesh"}
+				}
+				for _, h := range vs.Hosts {
+					for _, g := range gws {
+						gk := g
+						if g != "mesh" {
+							ns, name := gatewayRef(g, r.Namespace)
+							gk = ns + "/" + name
+						}
+						kk := key{c.fqdn(h, r.Namespace), gk}
+						if len(owners[kk]) == 0 {
+							keys = append(keys, kk)
+						}
+						if l := owners[kk]; len(l) == 0 || l[len(l)-1] != r {
+							owners[kk] = append(l, r)
+						}
+					}
+				}
+			}
+			for _, kk := range keys {
+				rs := owners[kk]
+				if len(rs) < 2 {
+					continue
+				}
+				for _, r := range rs {
+					var others []string
+					for _, o := range rs {
+						if o != r {
+							others = append(others, o.Namespace+"/"+o.Name)
+						}
+					}
+					c.Report(r, "spec.hosts", "merge the routes into one VirtualService per host and gateway",
+						"host %q on gateway %q is also routed by VirtualService %s", kk.host, kk.gateway, describe(others))
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0107", Name: "DestinationPortNotFound", Level: Error,
+		Doc:    "A VirtualService destination names a port the Service or ServiceEntry does not have.",
+		Inputs: vsInputs,
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				destinations(r.VirtualService(), func(p string, d *networking.Destination) {
+					if d.Port == nil || d.Port.Number == 0 {
+						return
+					}
+					entries := c.lookupHost(d.Host, r.Namespace)
+					if len(entries) == 0 {
+						return // MSH0101 reports it
+					}
+					var have []string
+					for _, e := range entries {
+						if len(e.ports) == 0 {
+							return // a ServiceEntry without ports accepts any
+						}
+						for _, pi := range e.ports {
+							if pi.number == d.Port.Number {
+								return
+							}
+							have = append(have, fmt.Sprint(pi.number))
+						}
+					}
+					c.Report(r, p+".port.number", fmt.Sprintf("use one of the ports of %s: %s", d.Host, strings.Join(have, ", ")),
+						"destination port %d is not a port of %q", d.Port.Number, d.Host)
+				})
+			}
+		},
+	},
+}
+
+// isCatchAll reports whether an HTTP route matches every request.
+func isCatchAll(h *networking.HTTPRoute) bool {
+	if len(h.Match) == 0 {
+		return true
+	}
+	for _, m := range h.Match {
+		mm := proto.Clone(m).(*networking.HTTPMatchRequest)
+		mm.Name = ""
+		if u := mm.Uri; u != nil {
+			if p, ok := u.MatchType.(*networking.StringMatch_Prefix); ok && p.Prefix == "/" {
+				mm.Uri = nil
+			}
+		}
+		if proto.Size(mm) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// shadowedBy returns the index of an earlier route that has every match of h.
+func shadowedBy(earlier []*networking.HTTPRoute, h *networking.HTTPRoute) int {
+	if len(h.Match) == 0 {
+		return -1
+	}
+	for j, e := range earlier {
+		all := true
+		for _, m := range h.Match {
+			found := false
+			for _, em := range e.Match {
+				a := proto.Clone(m).(*networking.HTTPMatchRequest)
+				b := proto.Clone(em).(*networking.HTTPMatchRequest)
+				a.Name, b.Name = "", ""
+				if proto.Equal(a, b) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				all = false
+				break
+			}
+		}
+		if all {
+			return j
+		}
+	}
+	return -1
+}

@@ -1,0 +1,340 @@
+package analyze
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/inject"
+)
+
+var sidecarAnalyzers = []*Analyzer{
+	{
+		Code: "MSH0501", Name: "SidecarSelectorMatchesNothing", Level: Warning,
+		Doc:    "A Sidecar resource's workloadSelector matches no workload in its namespace.",
+		Inputs: kinds(k(config.KindSidecar), workloadKinds),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindSidecar, "") {
+				sc := r.Sidecar()
+				if sc.WorkloadSelector == nil || len(sc.WorkloadSelector.Labels) == 0 || !c.hasWorkloads(r.Namespace) {
+					continue
+				}
+				if len(c.matching(r.Namespace, sc.WorkloadSelector.Labels)) == 0 {
+					c.Report(r, "spec.workloadSelector", "fix the labels to match the pods it should configure",
+						"Sidecar workloadSelector %q matches no workload in namespace %s", selectorString(sc.WorkloadSelector.Labels), r.Namespace)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0502", Name: "ConflictingSidecars", Level: Error,
+		Doc:    "A namespace has several Sidecar resources without workloadSelector, or several whose selectors match the same workload.",
+		Inputs: kinds(k(config.KindSidecar), workloadKinds),
+		Run: func(c *Context) {
+			for _, ns := range c.Store.Namespaces() {
+				scs := c.Store.List(config.KindSidecar, ns)
+				var global []*config.Resource
+				claimed := map[*config.Resource]*config.Resource{}
+				for _, r := range scs {
+					sc := r.Sidecar()
+					if sc.WorkloadSelector == nil || len(sc.WorkloadSelector.Labels) == 0 {
+						if len(global) > 0 {
+							c.Report(r, "metadata.name", "keep one Sidecar without workloadSelector per namespace",
+								"namespace %s already has the Sidecar %s without workloadSelector", ns, global[0].Name)
+						}
+						global = append(global, r)
+						continue
+					}
+					for _, w := range c.matching(ns, sc.WorkloadSelector.Labels) {
+						if o, ok := claimed[w.res]; ok {
+							c.Report(r, "spec.workloadSelector", "make the selectors match disjoint workloads",
+								"%s %s/%s is also selected by Sidecar %s", w.res.Kind, ns, w.res.Name, o.Name)
+							break
+						}
+						claimed[w.res] = r
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0503", Name: "SidecarEgressHostNotFound", Level: Warning,
+		Doc:    "A Sidecar egress host names a namespace or service that does not exist.",
+		Inputs: k(config.KindSidecar, config.KindService, config.KindServiceEntry, config.KindNamespace),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindSidecar, "") {
+				for i, e := range r.Sidecar().Egress {
+					for j, h := range e.Hosts {
+						ns, host, ok := strings.Cut(h, "/")
+						if !ok {
+							continue // a schema error
+						}
+						p := field("spec.egress[%d].hosts[%d]", i, j)
+						switch ns {
+						case "*", "~":
+							continue
+						case ".":
+							ns = r.Namespace
+						}
+						if c.knowsNamespaces() && !c.namespaceExists(ns) {
+							c.Report(r, p, "correct the namespace or create it", "egress host %q: namespace %q does not exist", h, ns)
+							continue
+						}
+						if host == "*" || strings.HasPrefix(host, "*") || !c.knowsServices() {
+							continue
+						}
+						if len(c.lookupHost(host, ns)) == 0 {
+							c.Report(r, p, "correct the host or create its Service or ServiceEntry", "egress host %q not found", h)
+						}
+					}
+				}
+			}
+		},
+	},
+}
+
+// protocolOf derives a port's protocol from appProtocol or the name prefix
+// (http-web → http), "" when neither says.
+func protocolOf(p corev1.ServicePort) string {
+	if p.AppProtocol != nil && *p.AppProtocol != "" {
+		return strings.ToLower(*p.AppProtocol)
+	}
+	name := strings.ToLower(p.Name)
+	for _, proto := range knownProtocols {
+		if name == proto || strings.HasPrefix(name, proto+"-") {
+			return proto
+		}
+	}
+	return ""
+}
+
+var knownProtocols = []string{"grpc-web", "http2", "https", "http", "grpc", "tcp", "tls", "mongo", "mysql", "redis", "udp"}
+
+var serviceAnalyzers = []*Analyzer{
+	{
+		Code: "MSH0601", Name: "PortNameNotProtocol", Level: Info,
+		Doc:    "A Service port has neither appProtocol nor a name starting with its protocol (http, http2, grpc, tcp, tls, …), so the mesh treats it as opaque TCP and has no HTTP metrics for it.",
+		Inputs: k(config.KindService),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindService, "") {
+				if inSystemNamespace(r.Namespace, c.opts.RootNamespace) || r.Namespace == "default" && r.Name == "kubernetes" {
+					continue
+				}
+				for i, p := range r.Service().Spec.Ports {
+					if protocolOf(p) != "" {
+						continue
+					}
+					c.Report(r, field("spec.ports[%d]", i), "name it <protocol>[-suffix] (http-web, grpc, tcp-db) or set appProtocol",
+						"port %d name %q does not follow the <protocol>[-suffix] naming convention", p.Port, p.Name)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0602", Name: "WorkloadWithoutService", Level: Warning,
+		Doc:    "A Deployment or StatefulSet is selected by no Service, so the mesh cannot route to it.",
+		Inputs: k(config.KindDeployment, config.KindStatefulSet, config.KindService),
+		Run: func(c *Context) {
+			for _, kind := range []config.Kind{config.KindDeployment, config.KindStatefulSet} {
+				for _, r := range c.Store.List(kind, "") {
+					if inSystemNamespace(r.Namespace, c.opts.RootNamespace) {
+						continue
+					}
+					if len(servicesSelecting(c, r)) > 0 {
+						continue
+					}
+					c.Report(r, config.PodTemplatePath(kind)+".metadata.labels", "create a Service whose selector matches the pod labels",
+						"%s %s/%s is not selected by any Service", kind, r.Namespace, r.Name)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0603", Name: "ServicesConflictingPorts", Level: Warning,
+		Doc:    "A workload is selected by several Services that give the same target port different protocols.",
+		Inputs: k(config.KindDeployment, config.KindStatefulSet, config.KindService),
+		Run: func(c *Context) {
+			for _, kind := range []config.Kind{config.KindDeployment, config.KindStatefulSet} {
+				for _, r := range c.Store.List(kind, "") {
+					svcs := servicesSelecting(c, r)
+					if len(svcs) < 2 {
+						continue
+					}
+					type use struct{ proto, svc string }
+					seen := map[int32]use{}
+					reported := false
+					for _, s := range svcs {
+						for _, p := range s.Service().Spec.Ports {
+							target := p.TargetPort.IntVal
+							if target == 0 {
+								target = p.Port
+							}
+							proto := protocolOf(p)
+							if proto == "" {
+								proto = "tcp"
+							}
+							if u, ok := seen[target]; ok && u.proto != proto && !reported {
+								c.Report(r, "metadata.name", "give the port the same protocol in every Service that selects the workload",
+									"target port %d is %s in Service %s but %s in Service %s", target, u.proto, u.svc, proto, s.Name)
+								reported = true
+							}
+							seen[target] = use{proto, s.Name}
+						}
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0604", Name: "ExternalNameWithoutServiceEntry", Level: Warning,
+		Doc:    "An ExternalName Service points at a host that no ServiceEntry describes, so the mesh sends its traffic out as opaque TCP without policy.",
+		Inputs: k(config.KindService, config.KindServiceEntry),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindService, "") {
+				svc := r.Service()
+				if svc.Spec.Type != corev1.ServiceTypeExternalName || svc.Spec.ExternalName == "" {
+					continue
+				}
+				found := false
+				for _, e := range c.lookupHost(svc.Spec.ExternalName, r.Namespace) {
+					if e.res.Kind == config.KindServiceEntry {
+						found = true
+					}
+				}
+				if !found {
+					c.Report(r, "spec.externalName", fmt.Sprintf("add a ServiceEntry with host %s and its ports", svc.Spec.ExternalName),
+						"ExternalName %q has no ServiceEntry", svc.Spec.ExternalName)
+				}
+			}
+		},
+	},
+}
+
+func servicesSelecting(c *Context, r *config.Resource) []*config.Resource {
+	t := r.PodTemplate()
+	var out []*config.Resource
+	for _, s := range c.Store.List(config.KindService, r.Namespace) {
+		sel := s.Service().Spec.Selector
+		if len(sel) > 0 && labels.SelectorFromSet(sel).Matches(labels.Set(t.Labels)) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var injectionAnalyzers = []*Analyzer{
+	{
+		Code: "MSH0701", Name: "NamespaceInjectionNotEnabled", Level: Warning,
+		Doc:    "A namespace holds mesh routing config or workloads that ask for a sidecar, but is not labelled for injection.",
+		Inputs: kinds(k(config.KindNamespace, config.KindVirtualService, config.KindDestinationRule), workloadKinds),
+		Run: func(c *Context) {
+			for _, n := range c.Store.List(config.KindNamespace, "") {
+				ns := n.Name
+				if inSystemNamespace(ns, c.opts.RootNamespace) || !c.hasWorkloads(ns) {
+					continue
+				}
+				st, _ := c.namespaceInjection(ns)
+				if st != injectionDisabled || explicitlyDisabled(n) {
+					continue
+				}
+				reason := ""
+				if l := c.Store.List(config.KindVirtualService, ns); len(l) > 0 {
+					reason = fmt.Sprintf("VirtualService %s routes traffic in it", l[0].Name)
+				} else if l := c.Store.List(config.KindDestinationRule, ns); len(l) > 0 {
+					reason = fmt.Sprintf("DestinationRule %s applies in it", l[0].Name)
+				}
+				if reason == "" {
+					continue
+				}
+				uninjected := 0
+				for _, w := range c.workloads(ns) {
+					if !c.hasProxy(w) {
+						uninjected++
+					}
+				}
+				if uninjected == 0 {
+					continue
+				}
+				c.Report(n, "metadata.labels", fmt.Sprintf("kubectl label namespace %s %s=enabled, then restart its workloads", ns, inject.NamespaceLabelInjection),
+					"namespace %s is not enabled for sidecar injection, but %s", ns, reason)
+			}
+		},
+	},
+	{
+		Code: "MSH0702", Name: "PodMissingProxy", Level: Warning,
+		Doc:    "A pod of a namespace enabled for injection runs without the sidecar (created before injection was enabled, or the webhook was down).",
+		Inputs: k(config.KindNamespace, config.KindPod),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindPod, "") {
+				st, _ := c.namespaceInjection(r.Namespace)
+				t := r.PodTemplate()
+				if st != injectionEnabled || inject.IsInjected(t) || inject.OptedOut(t) != "" {
+					continue
+				}
+				c.Report(r, "spec.containers", "restart its workload (kubectl rollout restart) so that the webhook injects it",
+					"pod %s/%s has no %s container although its namespace is enabled for injection", r.Namespace, r.Name, inject.ProxyContainerName)
+			}
+		},
+	},
+	{
+		Code: "MSH0703", Name: "ProxyRevisionMismatch", Level: Warning,
+		Doc:    "A pod runs a proxy injected for another control-plane revision than its namespace asks for (an old proxy after an upgrade).",
+		Inputs: k(config.KindNamespace, config.KindPod),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindPod, "") {
+				st, want := c.namespaceInjection(r.Namespace)
+				got := proxyRevision(r.PodTemplate())
+				if st != injectionEnabled || got == "" || got == want {
+					continue
+				}
+				c.Report(r, "metadata.annotations", "restart its workload (kubectl rollout restart) to get the current proxy",
+					"pod %s/%s runs a proxy of revision %q, its namespace asks for %q", r.Namespace, r.Name, got, want)
+			}
+		},
+	},
+	{
+		Code: "MSH0704", Name: "ConflictingInjectionLabels", Level: Error,
+		Doc:    "A namespace carries injection labels that contradict each other (enabled and a revision, or enabled and disabled).",
+		Inputs: k(config.KindNamespace),
+		Run: func(c *Context) {
+			for _, n := range c.Store.List(config.KindNamespace, "") {
+				var inj, revs []string
+				for _, l := range injectionLabels {
+					if v, ok := n.Labels[l]; ok {
+						inj = append(inj, l+"="+v)
+					}
+				}
+				for _, l := range revisionLabels {
+					if v, ok := n.Labels[l]; ok {
+						revs = append(revs, l+"="+v)
+					}
+				}
+				vals := map[string]bool{}
+				for _, l := range injectionLabels {
+					if v, ok := n.Labels[l]; ok {
+						vals[v] = true
+					}
+				}
+				switch {
+				case len(vals) > 1:
+					c.Report(n, "metadata.labels", "keep one injection label", "namespace %s has contradicting injection labels %s", n.Name, describe(inj))
+				case len(inj) > 0 && len(revs) > 0:
+					c.Report(n, "metadata.labels", "keep either the injection label or the revision label",
+						"namespace %s has both %s and %s", n.Name, describe(inj), describe(revs))
+				}
+			}
+		},
+	},
+}
+
+func explicitlyDisabled(n *config.Resource) bool {
+	for _, l := range injectionLabels {
+		if n.Labels[l] == "disabled" {
+			return true
+		}
+	}
+	return false
+}
