@@ -60,8 +60,10 @@ type Forwarder struct {
 	Forward ForwardFunc
 }
 
-// errPodChanged is the cause of a session stopped by the pod watcher.
-var errPodChanged = errors.New("pod changed")
+// podChangedError is the cause of a session stopped by the pod watcher.
+type podChangedError struct{ reason string }
+
+func (e *podChangedError) Error() string { return e.reason }
 
 // Run finds a ready pod, forwards to it and blocks until ctx is cancelled,
 // reconnecting to a ready pod whenever the one in use goes away or the
@@ -111,8 +113,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(cause, errPodChanged) {
-			err = cause
+		var changed *podChangedError
+		if errors.As(cause, &changed) {
+			err = changed
 		}
 		if !established {
 			return f.startError(err)
@@ -193,17 +196,17 @@ func (f *Forwarder) watchPod(ctx context.Context, stop context.CancelCauseFunc, 
 		cur, err := f.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			stop(fmt.Errorf("pod %s/%s was deleted: %w", pod.Namespace, pod.Name, errPodChanged))
+			stop(&podChangedError{fmt.Sprintf("pod %s/%s was deleted", pod.Namespace, pod.Name)})
 			return
 		case err != nil:
 			// The API server being briefly unreachable does not break the
 			// tunnel that is already open; check again later.
 			continue
 		case cur.UID != pod.UID:
-			stop(fmt.Errorf("pod %s/%s was replaced: %w", pod.Namespace, pod.Name, errPodChanged))
+			stop(&podChangedError{fmt.Sprintf("pod %s/%s was replaced", pod.Namespace, pod.Name)})
 			return
 		case !kube.IsPodReady(cur):
-			stop(fmt.Errorf("pod %s/%s is no longer ready (%s): %w", pod.Namespace, pod.Name, kube.PodStatusSummary(cur), errPodChanged))
+			stop(&podChangedError{fmt.Sprintf("pod %s/%s is no longer ready (%s)", pod.Namespace, pod.Name, kube.PodStatusSummary(cur))})
 			return
 		}
 	}
