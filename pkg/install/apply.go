@@ -142,7 +142,8 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 		}
 	}
 
-	if err := ensureNamespace(ctx, c, s.MeshNamespace, o.DryRun); err != nil {
+	nsExists, err := ensureNamespace(ctx, c, s.MeshNamespace, o.DryRun)
+	if err != nil {
 		return res, err
 	}
 	old, err := ReadInventory(ctx, c, s.MeshNamespace, s.RevisionName())
@@ -162,7 +163,7 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 		progress(Event{Component: comp.Name})
 		changed := false
 		for _, obj := range comp.Objects {
-			action, err := applyObject(ctx, c, obj, o)
+			action, err := applyObject(ctx, c, obj, o, nsExists)
 			if err != nil {
 				return res, err
 			}
@@ -182,7 +183,10 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 	for _, e := range entries {
 		rendered[e.key()] = true
 	}
-	for _, e := range old.entries() {
+	// Newest components first, and within one, users before what they use.
+	oldEntries := old.entries()
+	for i := len(oldEntries) - 1; i >= 0; i-- {
+		e := oldEntries[i]
 		if rendered[e.key()] {
 			continue
 		}
@@ -202,24 +206,26 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 	return res, nil
 }
 
-func ensureNamespace(ctx context.Context, c Clients, name string, dryRun bool) error {
+// ensureNamespace creates the mesh namespace unless dry-run, and reports
+// whether it exists now.
+func ensureNamespace(ctx context.Context, c Clients, name string, dryRun bool) (bool, error) {
 	_, err := c.Kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if err == nil {
-		return nil
+		return true, nil
 	}
 	if !apierrors.IsNotFound(err) {
-		return explain(err, "Namespace/"+name)
+		return false, explain(err, "Namespace/"+name)
 	}
 	if dryRun {
-		return nil
+		return false, nil
 	}
 	// The namespace is created but never owned: uninstall must not delete
 	// it, as other things may live there.
 	_, err = c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return explain(err, "Namespace/"+name)
+		return false, explain(err, "Namespace/"+name)
 	}
-	return nil
+	return true, nil
 }
 
 func resourceFor(c Clients, obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
@@ -234,10 +240,15 @@ func resourceFor(c Clients, obj *unstructured.Unstructured) (dynamic.ResourceInt
 	return c.Dynamic.Resource(mapping.Resource), nil
 }
 
-func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured, o ApplyOptions) (Action, error) {
+func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured, o ApplyOptions, nsExists bool) (Action, error) {
 	ri, err := resourceFor(c, obj)
 	if err != nil {
 		return "", err
+	}
+	if !nsExists && obj.GetNamespace() != "" {
+		// A dry run into a namespace that does not exist yet: the API
+		// server would refuse every object, and all of them are new.
+		return ActionCreated, nil
 	}
 	live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -83,6 +83,10 @@ func (o *Options) Validate() error {
 	if o.Timeout <= 0 {
 		return cmdutil.UsageErrorf("--timeout must be positive, got %s", o.Timeout)
 	}
+	if !o.Yes && !o.DryRun && !o.IO.CanPrompt() {
+		// Say so before contacting the cluster, not after the prechecks.
+		return errNoPrompt
+	}
 	return nil
 }
 
@@ -150,12 +154,8 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	for _, r := range res.Objects {
-		if r.Action == install.ActionPruned {
-			verb := "pruned"
-			if o.DryRun {
-				verb = "would be pruned"
-			}
-			p.Success("%s %s (no longer in the spec)", r.Ref, verb)
+		if r.Action == install.ActionPruned && !o.DryRun {
+			p.Success("Pruned %s (no longer in the spec)", r.Ref)
 		}
 	}
 	summary := fmt.Sprintf("%d created, %d configured, %d unchanged, %d pruned",
@@ -211,11 +211,13 @@ func RunPrecheck(ctx context.Context, p *output.Printer, c install.Clients, m *i
 	return nil
 }
 
+var errNoPrompt = cmdutil.UsageErrorf("refusing to proceed without confirmation: standard input is not a terminal; pass -y to proceed")
+
 // Confirm asks a yes/no question on the terminal. Without one it fails and
 // says to pass -y, so that a CI job never hangs on a prompt.
 func Confirm(io *iostreams.IOStreams, question string) (bool, error) {
 	if !io.CanPrompt() {
-		return false, cmdutil.UsageErrorf("refusing to proceed without confirmation: standard input is not a terminal; pass -y to proceed")
+		return false, errNoPrompt
 	}
 	fmt.Fprintf(io.Out, "%s [y/N] ", question)
 	line, err := bufio.NewReader(io.In).ReadString('\n')
