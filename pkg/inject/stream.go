@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +32,8 @@ type Options struct {
 	Source string
 	// Report, when set, is called once per resource in document order.
 	Report func(Record)
+	// Workers is how many documents are injected at once; 0 means one per CPU.
+	Workers int
 }
 
 // Record is what happened to one resource of the input.
@@ -91,23 +95,14 @@ func Process(r io.Reader, w io.Writer, opts Options) error {
 	if opts.Source == "" {
 		opts.Source = "<input>"
 	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	p := newPipeline(w, opts, workers)
 	br := bufio.NewReaderSize(r, 64*1024)
 	var chunk []byte
 	chunkLine, line := 1, 0
-	out := make([]byte, 0, 64*1024)
-	cache := &renderCache{}
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
-		var err error
-		out, err = processDoc(out[:0], chunk, chunkLine, opts, cache)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(out)
-		return err
-	}
 	for {
 		l, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -122,26 +117,130 @@ func Process(r io.Reader, w io.Writer, opts Options) error {
 		if len(l) > 0 {
 			line++
 			if isDocStart(l) && len(chunk) > 0 && !onlyDirectives(chunk) {
-				if ferr := flush(); ferr != nil {
-					return ferr
+				if !p.submit(chunk, chunkLine) {
+					break
 				}
-				chunk, chunkLine = chunk[:0], line
+				chunk, chunkLine = nil, line
 			}
 			chunk = append(chunk, l...)
 			if isDocEnd(l) {
-				if ferr := flush(); ferr != nil {
-					return ferr
+				if !p.submit(chunk, chunkLine) {
+					break
 				}
-				chunk, chunkLine = chunk[:0], line+1
+				chunk, chunkLine = nil, line+1
 			}
 		}
 		if err == io.EOF {
-			return flush()
+			if len(chunk) > 0 {
+				p.submit(chunk, chunkLine)
+			}
+			break
 		}
 		if err != nil {
-			return &InputError{Source: opts.Source, Err: err}
+			p.fail(&InputError{Source: opts.Source, Err: err})
+			break
 		}
 	}
+	return p.wait()
+}
+
+// pipeline injects documents on several cores and writes them in input
+// order. At most a few documents per worker are in flight, so memory stays
+// bounded however long the input is.
+type pipeline struct {
+	work  chan *job
+	order chan *job
+	stop  chan struct{}
+	done  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+	err   error
+}
+
+type job struct {
+	chunk []byte
+	line  int
+	out   []byte
+	recs  []Record
+	err   error
+	ready chan struct{}
+}
+
+func newPipeline(w io.Writer, opts Options, workers int) *pipeline {
+	p := &pipeline{
+		work:  make(chan *job, workers),
+		order: make(chan *job, 4*workers),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	for i := 0; i < workers; i++ {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			cache := &renderCache{}
+			var buf []byte
+			for j := range p.work {
+				o := opts
+				o.Report = func(r Record) { j.recs = append(j.recs, r) }
+				out, err := processDoc(buf[:0], j.chunk, j.line, o, cache)
+				if err == nil {
+					j.out = append([]byte(nil), out...)
+					buf = out
+				}
+				j.err = err
+				close(j.ready)
+			}
+		}()
+	}
+	go func() {
+		defer close(p.done)
+		for j := range p.order {
+			<-j.ready
+			if p.err != nil {
+				continue // drain after a failure
+			}
+			if j.err != nil {
+				p.fail(j.err)
+				continue
+			}
+			if opts.Report != nil {
+				for _, r := range j.recs {
+					opts.Report(r)
+				}
+			}
+			if _, err := w.Write(j.out); err != nil {
+				p.fail(err)
+			}
+		}
+	}()
+	return p
+}
+
+// submit queues a document; false means processing has stopped on an error.
+func (p *pipeline) submit(chunk []byte, line int) bool {
+	j := &job{chunk: chunk, line: line, ready: make(chan struct{})}
+	select {
+	case p.order <- j:
+	case <-p.stop:
+		return false
+	}
+	p.work <- j
+	return true
+}
+
+func (p *pipeline) fail(err error) {
+	p.once.Do(func() {
+		p.err = err
+		close(p.stop)
+	})
+}
+
+func (p *pipeline) wait() error {
+	close(p.work)
+	p.wg.Wait()
+	close(p.order)
+	<-p.done
+	return p.err
 }
 
 func isDocStart(l []byte) bool {
@@ -152,7 +251,13 @@ func isDocStart(l []byte) bool {
 // belong to the document its "---" starts, with comments and blank lines.
 func onlyDirectives(chunk []byte) bool {
 	directive := false
-	for _, l := range bytes.Split(chunk, []byte{'\n'}) {
+	for len(chunk) > 0 {
+		l := chunk
+		if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+			l, chunk = chunk[:i], chunk[i+1:]
+		} else {
+			chunk = nil
+		}
 		l = bytes.TrimSpace(l)
 		switch {
 		case len(l) == 0 || l[0] == '#':
