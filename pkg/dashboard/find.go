@@ -62,8 +62,10 @@ type ForbiddenError struct {
 }
 
 func (e *ForbiddenError) Error() string {
-	return fmt.Sprintf("%v\n  dashboards need permission to list pods and create pods/portforward in namespace %s; "+
-		"check with `kubectl auth can-i create pods/portforward -n %s` and ask a cluster admin for a Role that grants them",
+	// The websocket transport needs get on pods/portforward, the SPDY
+	// fallback create; name both so one Role fixes either.
+	return fmt.Sprintf("%v\n  dashboards need to list pods and to get and create pods/portforward in namespace %s: "+
+		"check with `kubectl auth can-i get pods/portforward -n %s` and ask a cluster admin for a Role that grants them",
 		e.Err, e.Namespace, e.Namespace)
 }
 

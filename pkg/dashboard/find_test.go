@@ -186,7 +186,7 @@ func TestFindPodForbiddenAndUnreachable(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("user cannot list"))
 	})
 	_, err := FindPod(context.Background(), client, grafanaTarget(t))
-	if !errors.As(err, new(*ForbiddenError)) || !strings.Contains(err.Error(), "kubectl auth can-i create pods/portforward -n mesh-system") {
+	if !errors.As(err, new(*ForbiddenError)) || !strings.Contains(err.Error(), "kubectl auth can-i get pods/portforward -n mesh-system") {
 		t.Fatalf("forbidden: err = %v", err)
 	}
 

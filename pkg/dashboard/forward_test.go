@@ -159,7 +159,7 @@ func TestForwarderFirstForwardErrors(t *testing.T) {
 	}{
 		"forbidden": {
 			errors.New(`error upgrading connection: pods "grafana-1" is forbidden: User "bob" cannot create resource "pods/portforward"`),
-			"kubectl auth can-i create pods/portforward",
+			"kubectl auth can-i get pods/portforward",
 		},
 		"busy port": {
 			errors.New("unable to listen on any of the requested ports: [{3000 3000}]"),

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshctl/meshctl/internal/testcluster"
@@ -71,6 +72,8 @@ func start(t *testing.T, c *testcluster.Cluster, args ...string) *running {
 	// The root command owns these flags; the in-process command needs them.
 	f.ConfigFlags.AddFlags(cmd.PersistentFlags())
 	cmd.PersistentFlags().StringVar(&f.MeshNamespace, "mesh-namespace", f.MeshNamespace, "")
+	// As the root command does: errors are returned, not printed with usage.
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	cmd.SetArgs(args)
 	cmd.SetOut(outW)
 	cmd.SetErr(r.stderr)
@@ -279,5 +282,61 @@ func TestDashboardErrorsE2E(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "grafana has 1 pod(s) in namespace "+ns+" but none is ready") ||
 		!strings.Contains(err.Error(), "grafana-pending: ") || cmdutil.ExitCode(err) != cmdutil.ExitFailure {
 		t.Fatalf("unready addon: err = %v", err)
+	}
+}
+
+// finished waits for a command that is expected to fail before forwarding.
+func (r *running) finished(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case u := <-r.urls:
+		t.Fatalf("dashboard printed %q, want it to fail", u)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("dashboard did not fail; stderr:\n%s", r.stderr.String())
+	}
+	return nil
+}
+
+func TestDashboardAccessErrorsE2E(t *testing.T) {
+	c := testcluster.Get(t)
+	ns := c.NewNamespace(t, nil)
+	srv := pageServer(t, "grafana")
+	c.PortForwardPod(t, ns, "grafana-1", srv.Listener.Addr().String())
+	createReadyPod(t, c, installedGrafana(ns, "grafana-1"))
+
+	// A user who may read pods but not port-forward to them.
+	ctx := context.Background()
+	if _, err := c.Client.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "pod-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: "User", Name: "reader", APIGroup: "rbac.authorization.k8s.io"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hint := "kubectl auth can-i get pods/portforward -n " + ns
+
+	for _, user := range []string{"nobody", "reader"} {
+		r := start(t, c, "grafana", "--mesh-namespace", ns, "--browser=false", "--port", "0", "--as", user)
+		err := r.finished(t)
+		t.Logf("user %s: %v", user, err)
+		if err == nil || !strings.Contains(err.Error(), "forbidden") || !strings.Contains(err.Error(), hint) ||
+			cmdutil.ExitCode(err) != cmdutil.ExitFailure {
+			t.Errorf("user %s: err = %v, want a forbidden error with %q", user, err, hint)
+		}
+	}
+
+	r := start(t, c, "grafana", "--mesh-namespace", ns, "--browser=false", "--port", "0", "--server", "https://127.0.0.1:1")
+	err := r.finished(t)
+	if err == nil || !strings.Contains(err.Error(), "cannot reach a Kubernetes cluster") || cmdutil.ExitCode(err) != cmdutil.ExitFailure {
+		t.Errorf("no cluster: err = %v", err)
 	}
 }
