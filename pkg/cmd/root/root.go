@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/meshctl/meshctl/pkg/cmd/completion"
+	configcmd "github.com/meshctl/meshctl/pkg/cmd/config"
 	dashboardcmd "github.com/meshctl/meshctl/pkg/cmd/dashboard"
 	installcmd "github.com/meshctl/meshctl/pkg/cmd/install"
 	"github.com/meshctl/meshctl/pkg/cmd/kubeinject"
@@ -89,6 +90,10 @@ the name of a command:
 		profilecmd.NewCmdProfile(f), verifyinstallcmd.NewCmdVerifyInstall(f), precheckcmd.NewCmdPrecheck(f),
 	} {
 		c.GroupID = GroupInstall
+		cmd.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{configcmd.NewCmdConfig(f)} {
+		c.GroupID = GroupConfig
 		cmd.AddCommand(c)
 	}
 	cmd.AddCommand(

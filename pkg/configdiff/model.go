@@ -1,0 +1,345 @@
+package configdiff
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/meshctl/meshctl/pkg/config"
+)
+
+// host is everything one config says about traffic to one host: the routes
+// of every VirtualService that lists it, in the order the proxy tries them,
+// and the subsets and policies of its DestinationRules.
+type host struct {
+	fqdn    string
+	display string
+	vs, dr  []*config.Resource
+
+	gateways, exportTo []string
+	routes             []*route
+
+	drFields fields // DestinationRule fields except host and subsets
+	subsets  map[string]*subset
+	subOrder []string
+}
+
+type route struct {
+	key   string // identity across OLD and NEW
+	label string
+	proto string // http, tcp or tls
+	dests []dest
+	extra fields // everything else: timeouts, retries, rewrites, faults…
+	res   *config.Resource
+	path  string // field path in res, for lines
+}
+
+type dest struct {
+	key, label string
+	weight     int32
+}
+
+type subset struct {
+	labels string
+	policy fields
+	res    *config.Resource
+	path   string
+}
+
+// fqdn resolves a host as the proxy does: a name without dots is a Service in
+// the namespace of the object that names it.
+func fqdn(h, namespace string) string {
+	if h == "*" || strings.Contains(h, ".") || namespace == "" {
+		return h
+	}
+	return h + "." + namespace + ".svc.cluster.local"
+}
+
+// hosts builds the per-host view of a store.
+func hosts(s *config.Store) map[string]*host {
+	out := map[string]*host{}
+	get := func(h, ns string) *host {
+		f := fqdn(h, ns)
+		x := out[f]
+		if x == nil {
+			x = &host{fqdn: f, display: h, subsets: map[string]*subset{}}
+			out[f] = x
+		}
+		return x
+	}
+	for _, r := range s.List(config.KindVirtualService, "") {
+		vs := r.VirtualService()
+		if vs == nil {
+			continue
+		}
+		for _, h := range vs.GetHosts() {
+			x := get(h, r.Namespace)
+			x.vs = append(x.vs, r)
+			gws := vs.GetGateways()
+			if len(gws) == 0 {
+				gws = []string{"mesh"}
+			}
+			x.gateways = union(x.gateways, gws)
+			x.exportTo = union(x.exportTo, vs.GetExportTo())
+			x.addRoutes(r, vs)
+		}
+	}
+	for _, r := range s.List(config.KindDestinationRule, "") {
+		dr := r.DestinationRule()
+		if dr == nil || dr.GetHost() == "" {
+			continue
+		}
+		x := get(dr.GetHost(), r.Namespace)
+		x.dr = append(x.dr, r)
+		if len(x.dr) == 1 {
+			// Like the proxy, the first rule for a host sets its policy;
+			// later ones only contribute subsets they do not share.
+			x.drFields = flatten(dr).without("host", "subsets")
+		}
+		for i, ss := range dr.GetSubsets() {
+			if _, dup := x.subsets[ss.GetName()]; dup {
+				continue
+			}
+			x.subsets[ss.GetName()] = &subset{
+				labels: labelString(ss.GetLabels()),
+				policy: flatten(ss.GetTrafficPolicy()),
+				res:    r,
+				path:   fmt.Sprintf("spec.subsets[%d]", i),
+			}
+			x.subOrder = append(x.subOrder, ss.GetName())
+		}
+	}
+	return out
+}
+
+func (x *host) addRoutes(r *config.Resource, vs *networking.VirtualService) {
+	seen := map[string]int{}
+	for _, rt := range x.routes {
+		seen[rt.key]++
+	}
+	add := func(rt *route) {
+		seen[rt.key]++
+		if n := seen[rt.key]; n > 1 {
+			rt.key = fmt.Sprintf("%s#%d", rt.key, n)
+		}
+		x.routes = append(x.routes, rt)
+	}
+	for i, h := range vs.GetHttp() {
+		desc := httpMatches(h.GetMatch())
+		var ds []dest
+		for _, d := range h.GetRoute() {
+			ds = append(ds, x.dest(d.GetDestination(), d.GetWeight(), r.Namespace))
+		}
+		extra := proto.Clone(h).(*networking.HTTPRoute)
+		extra.Match, extra.Route, extra.Name = nil, nil, ""
+		add(&route{
+			key: routeKey("http", h.GetName(), desc), label: routeLabel("", h.GetName(), desc, x.display),
+			proto: "http", dests: normalize(ds), extra: flatten(extra), res: r, path: fmt.Sprintf("spec.http[%d]", i),
+		})
+	}
+	for i, t := range vs.GetTcp() {
+		var ms []string
+		for _, m := range t.GetMatch() {
+			ms = append(ms, strings.Join(flatten(m).pairs(), " "))
+		}
+		desc := strings.Join(ms, " or ")
+		var ds []dest
+		for _, d := range t.GetRoute() {
+			ds = append(ds, x.dest(d.GetDestination(), d.GetWeight(), r.Namespace))
+		}
+		add(&route{
+			key: routeKey("tcp", "", desc), label: routeLabel("tcp", "", desc, x.display),
+			proto: "tcp", dests: normalize(ds), extra: fields{}, res: r, path: fmt.Sprintf("spec.tcp[%d]", i),
+		})
+	}
+	for i, t := range vs.GetTls() {
+		var ms []string
+		for _, m := range t.GetMatch() {
+			ms = append(ms, strings.Join(flatten(m).pairs(), " "))
+		}
+		desc := strings.Join(ms, " or ")
+		var ds []dest
+		for _, d := range t.GetRoute() {
+			ds = append(ds, x.dest(d.GetDestination(), d.GetWeight(), r.Namespace))
+		}
+		add(&route{
+			key: routeKey("tls", "", desc), label: routeLabel("tls", "", desc, x.display),
+			proto: "tls", dests: normalize(ds), extra: fields{}, res: r, path: fmt.Sprintf("spec.tls[%d]", i),
+		})
+	}
+}
+
+func routeKey(proto, name, desc string) string {
+	if name != "" {
+		return proto + " name:" + name
+	}
+	return proto + " match:" + desc
+}
+
+// routeLabel names a route for people: its match ("end-user=jason"), its
+// name, or for the catch-all route the host itself.
+func routeLabel(proto, name, desc, hostName string) string {
+	var l string
+	switch {
+	case name != "" && desc != "":
+		l = fmt.Sprintf("%q (%s)", name, desc)
+	case name != "":
+		l = strconv.Quote(name)
+	case desc != "":
+		l = desc
+	default:
+		l = hostName
+	}
+	if proto != "" {
+		return proto + " " + l
+	}
+	return l
+}
+
+// dest names a destination relative to the host being routed: "v1" for a
+// subset of the same host, "ratings:v2" for another host.
+func (x *host) dest(d *networking.Destination, weight int32, ns string) dest {
+	h := d.GetHost()
+	key := fqdn(h, ns) + "|" + d.GetSubset()
+	var label string
+	switch {
+	case fqdn(h, ns) == x.fqdn && d.GetSubset() != "":
+		label = d.GetSubset()
+	case d.GetSubset() != "":
+		label = h + ":" + d.GetSubset()
+	default:
+		label = h
+	}
+	if p := d.GetPort().GetNumber(); p != 0 {
+		key += "|" + strconv.Itoa(int(p))
+		label += " port " + strconv.Itoa(int(p))
+	}
+	return dest{key: key, label: label, weight: weight}
+}
+
+// normalize applies the API's rule that a lone destination without a weight
+// takes all the traffic, and merges repeated destinations.
+func normalize(ds []dest) []dest {
+	if len(ds) == 1 && ds[0].weight == 0 {
+		ds[0].weight = 100
+	}
+	var out []dest
+	idx := map[string]int{}
+	for _, d := range ds {
+		if i, ok := idx[d.key]; ok {
+			out[i].weight += d.weight
+			continue
+		}
+		idx[d.key] = len(out)
+		out = append(out, d)
+	}
+	return out
+}
+
+// httpMatches describes the conditions of a route: conditions of one match
+// all apply ("uri^=/api method=GET"), and any match may apply ("… or …").
+func httpMatches(ms []*networking.HTTPMatchRequest) string {
+	var parts []string
+	for _, m := range ms {
+		if d := httpMatch(m); d != "" {
+			parts = append(parts, d)
+		} else {
+			// An empty match matches everything, so the route is a catch-all.
+			return ""
+		}
+	}
+	return strings.Join(parts, " or ")
+}
+
+func httpMatch(m *networking.HTTPMatchRequest) string {
+	var c []string
+	add := func(name string, sm *networking.StringMatch) {
+		if s := stringMatch(name, sm); s != "" {
+			c = append(c, s)
+		}
+	}
+	add("uri", m.GetUri())
+	add("scheme", m.GetScheme())
+	add("method", m.GetMethod())
+	add("authority", m.GetAuthority())
+	for _, k := range sortedKeys(m.GetHeaders()) {
+		add(k, m.GetHeaders()[k])
+	}
+	for _, k := range sortedKeys(m.GetQueryParams()) {
+		add("?"+k, m.GetQueryParams()[k])
+	}
+	for _, k := range sortedKeys(m.GetWithoutHeaders()) {
+		if s := stringMatch(k, m.GetWithoutHeaders()[k]); s != "" {
+			c = append(c, "!("+s+")")
+		} else {
+			c = append(c, "!"+k)
+		}
+	}
+	if p := m.GetPort(); p != 0 {
+		c = append(c, "port="+strconv.Itoa(int(p)))
+	}
+	// Everything else is rarer; show it as written in YAML.
+	rest := proto.Clone(m).(*networking.HTTPMatchRequest)
+	rest.Name, rest.Uri, rest.Scheme, rest.Method, rest.Authority = "", nil, nil, nil, nil
+	rest.Headers, rest.QueryParams, rest.WithoutHeaders, rest.Port = nil, nil, nil, 0
+	c = append(c, flatten(rest).pairs()...)
+	return strings.Join(c, " ")
+}
+
+// stringMatch is "name=v" (exact), "name^=v" (prefix) or "name~=v" (regex).
+func stringMatch(name string, sm *networking.StringMatch) string {
+	switch {
+	case sm == nil:
+		return ""
+	case sm.GetExact() != "":
+		return name + "=" + sm.GetExact()
+	case sm.GetPrefix() != "":
+		return name + "^=" + sm.GetPrefix()
+	case sm.GetRegex() != "":
+		return name + "~=" + sm.GetRegex()
+	}
+	return name
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func labelString(m map[string]string) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+func union(a, b []string) []string {
+	set := map[string]bool{}
+	for _, s := range a {
+		set[s] = true
+	}
+	for _, s := range b {
+		if !set[s] {
+			a = append(a, s)
+			set[s] = true
+		}
+	}
+	sort.Strings(a)
+	return a
+}
+
+func list(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return "[" + strings.Join(l, ", ") + "]"
+}
