@@ -60,3 +60,15 @@ func TestPrintData(t *testing.T) {
 		t.Fatal("xml accepted")
 	}
 }
+
+func TestTableHasNoTrailingBlanks(t *testing.T) {
+	var b strings.Builder
+	if err := WriteTable(&b, []string{"A", "B"}, [][]string{{"x", "y"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasSuffix(l, " ") {
+			t.Fatalf("trailing blank in %q", l)
+		}
+	}
+}
