@@ -7,18 +7,43 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
+
+	"github.com/go-logr/logr"
 
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+	"k8s.io/klog/v2"
 )
 
-// ErrLostConnection is returned by ForwardPort when the tunnel to the pod
-// closes while forwarding: the pod went away, the API server or kubelet
-// dropped the stream, or a forwarded connection failed on the pod side.
+// ErrLostConnection is matched (errors.Is) by the error ForwardPort returns
+// when the tunnel to the pod closes while forwarding: the pod went away, the
+// API server or kubelet dropped the stream, or a forwarded connection failed
+// on the pod side.
 var ErrLostConnection = portforward.ErrLostConnectionToPod
+
+// LostConnectionError is a tunnel that closed while forwarding, with the
+// last failure the forwarder saw, which usually says why.
+type LostConnectionError struct {
+	Namespace, Pod string
+	Cause          error
+}
+
+func (e *LostConnectionError) Error() string {
+	msg := fmt.Sprintf("lost the connection to pod %s/%s", e.Namespace, e.Pod)
+	if e.Cause != nil {
+		msg += ": " + e.Cause.Error()
+	}
+	return msg
+}
+
+func (e *LostConnectionError) Unwrap() error { return e.Cause }
+
+// Is makes errors.Is(err, ErrLostConnection) true.
+func (e *LostConnectionError) Is(target error) bool { return target == ErrLostConnection }
 
 // PortForward is one forwarding session from local addresses to a pod port.
 type PortForward struct {
@@ -73,6 +98,11 @@ func forwardWithDialer(ctx context.Context, dialer httpstream.Dialer, pf PortFor
 	if len(addresses) == 0 {
 		addresses = []string{"localhost"}
 	}
+	// client-go reports failures of single connections (the pod refused the
+	// port, a stream broke) through the context's logger, which is klog on
+	// stderr by default. Keep them instead, to say why a tunnel was lost.
+	rec := &errorRecorder{}
+	ctx = klog.NewContext(ctx, logr.New(rec))
 	readyCh := make(chan struct{})
 	ports := []string{strconv.Itoa(pf.LocalPort) + ":" + strconv.Itoa(pf.RemotePort)}
 	// The forwarder's own progress lines ("Forwarding from ...", "Handling
@@ -86,7 +116,7 @@ func forwardWithDialer(ctx context.Context, dialer httpstream.Dialer, pf PortFor
 
 	select {
 	case err := <-done:
-		return describeForwardError(ctx, pf, err)
+		return describeForwardError(ctx, pf, err, rec.lastError())
 	case <-readyCh:
 	}
 	bound, err := fw.GetPorts()
@@ -98,10 +128,11 @@ func forwardWithDialer(ctx context.Context, dialer httpstream.Dialer, pf PortFor
 	if ready != nil {
 		ready(int(bound[0].Local))
 	}
-	return describeForwardError(ctx, pf, <-done)
+	err = <-done
+	return describeForwardError(ctx, pf, err, rec.lastError())
 }
 
-func describeForwardError(ctx context.Context, pf PortForward, err error) error {
+func describeForwardError(ctx context.Context, pf PortForward, err, last error) error {
 	switch {
 	case ctx.Err() != nil:
 		return nil
@@ -109,7 +140,34 @@ func describeForwardError(ctx context.Context, pf PortForward, err error) error 
 		// ForwardPorts returns nil only when stopped, which only ctx does.
 		return nil
 	case errors.Is(err, portforward.ErrLostConnectionToPod):
-		return fmt.Errorf("lost the connection to pod %s/%s: %w", pf.Namespace, pf.Pod, ErrLostConnection)
+		return &LostConnectionError{Namespace: pf.Namespace, Pod: pf.Pod, Cause: last}
 	}
 	return fmt.Errorf("port-forward to pod %s/%s port %d: %w", pf.Namespace, pf.Pod, pf.RemotePort, err)
+}
+
+// errorRecorder is a logr sink that keeps the last error logged through it.
+type errorRecorder struct {
+	mu   sync.Mutex
+	last error
+}
+
+func (r *errorRecorder) Init(logr.RuntimeInfo)          {}
+func (r *errorRecorder) Enabled(int) bool               { return false }
+func (r *errorRecorder) Info(int, string, ...any)       {}
+func (r *errorRecorder) WithValues(...any) logr.LogSink { return r }
+func (r *errorRecorder) WithName(string) logr.LogSink   { return r }
+
+func (r *errorRecorder) Error(err error, msg string, _ ...any) {
+	if err == nil {
+		err = errors.New(msg)
+	}
+	r.mu.Lock()
+	r.last = err
+	r.mu.Unlock()
+}
+
+func (r *errorRecorder) lastError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
 }

@@ -340,3 +340,37 @@ func TestDashboardAccessErrorsE2E(t *testing.T) {
 		t.Errorf("no cluster: err = %v", err)
 	}
 }
+
+func TestDashboardReconnectsAfterTunnelFailureE2E(t *testing.T) {
+	c := testcluster.Get(t)
+	ns := c.NewNamespace(t, nil)
+	// The pod's port refuses connections: nothing listens where kwok forwards.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := l.Addr().String()
+	l.Close()
+	c.PortForwardPod(t, ns, "grafana-1", closedAddr)
+	createReadyPod(t, c, installedGrafana(ns, "grafana-1"))
+
+	r := start(t, c, "grafana", "--mesh-namespace", ns, "--browser=false", "--port", "0")
+	u := r.url(t)
+	if resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(u); err == nil {
+		resp.Body.Close()
+		t.Fatalf("GET %s succeeded though the pod refuses the port", u)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(r.stderr.String(), "reconnected to pod "+ns+"/grafana-1 at "+u) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnect reported; stderr:\n%s", r.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The reason comes from the pod side, not from klog on the process's stderr.
+	want := "lost the connection to pod " + ns + "/grafana-1: "
+	if s := r.stderr.String(); !strings.Contains(s, want) || !strings.Contains(s, "connection refused") {
+		t.Fatalf("stderr does not explain the loss with %q and the refusal:\n%s", want, s)
+	}
+	t.Logf("stderr:\n%s", r.stderr.String())
+}
