@@ -10,7 +10,7 @@ package analyze
 
 import (
 	"fmt"
-	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -106,7 +106,8 @@ const (
 )
 
 // Suppression silences a code for objects whose "Kind namespace/name"
-// matches a glob (path.Match syntax), as in --suppress "MSH0101=VirtualService default/*".
+// matches a glob (* is any text, slashes included; ? one character), as in
+// --suppress "MSH0101=VirtualService default/*".
 type Suppression struct {
 	Code   string
 	Object string
@@ -119,21 +120,37 @@ func ParseSuppression(s string) (Suppression, error) {
 	if !ok || code == "" || obj == "" {
 		return Suppression{}, fmt.Errorf("invalid suppression %q: use CODE=Kind namespace/name, globs allowed (MSH0101=VirtualService default/*)", s)
 	}
-	if _, err := path.Match(obj, ""); err != nil {
-		return Suppression{}, fmt.Errorf("invalid suppression %q: %v", s, err)
-	}
 	return Suppression{Code: code, Object: obj}, nil
 }
 
 func (s Suppression) matches(f Finding) bool {
-	if ok, _ := path.Match(s.Code, f.Code); !ok {
+	if !glob(s.Code, f.Code) {
 		return false
 	}
 	obj := string(f.Object.Kind) + " " + f.Object.Name
 	if f.Object.Namespace != "" {
 		obj = string(f.Object.Kind) + " " + f.Object.Namespace + "/" + f.Object.Name
 	}
-	ok, _ := path.Match(s.Object, obj)
+	return glob(s.Object, obj)
+}
+
+// glob matches * against any text (unlike path.Match, across slashes, so
+// that "*" alone matches "Kind ns/name").
+func glob(pattern, s string) bool {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range pattern {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	ok, _ := regexp.MatchString(b.String(), s)
 	return ok
 }
 
@@ -284,9 +301,11 @@ type Context struct {
 	current  *Analyzer
 	findings []Finding
 
-	reg    *registry
-	wls    map[string][]workload
-	wlsAll []workload
+	reg        *registry
+	subsets    map[string]map[string]bool // host → subset names
+	subsetWild []string
+	wls        map[string][]workload
+	wlsAll     []workload
 }
 
 // Report records a finding of the running analyzer about field of r.
@@ -327,12 +346,7 @@ func Select(globs []string) ([]*Analyzer, error) {
 	var out []*Analyzer
 	for _, a := range All() {
 		for _, g := range globs {
-			okCode, err := path.Match(g, a.Code)
-			if err != nil {
-				return nil, fmt.Errorf("invalid analyzer pattern %q: %v", g, err)
-			}
-			okName, _ := path.Match(g, a.Name)
-			if okCode || okName {
+			if glob(g, a.Code) || glob(g, a.Name) {
 				out = append(out, a)
 				break
 			}

@@ -119,7 +119,7 @@ var gatewayAnalyzers = []*Analyzer{
 	},
 	{
 		Code: "MSH0204", Name: "ConflictingGatewayServers", Level: Warning,
-		Doc:    "Two Gateways bind the same host on the same port of the same gateway workload; only one is used.",
+		Doc:    "Two Gateways bind the same host on the same port of the same gateway workload; only one of them is used.",
 		Inputs: k(config.KindGateway),
 		Run: func(c *Context) {
 			gws := c.Store.List(config.KindGateway, "")
@@ -169,11 +169,9 @@ var gatewayAnalyzers = []*Analyzer{
 func overlappingHost(a, b []string) (string, bool) {
 	for _, x := range a {
 		for _, y := range b {
-			hx, hy := stripNS(x), stripNS(y)
-			if hostsOverlap(hx, hy) {
-				if hx == "*" {
-					return hy, true
-				}
+			// Servers on one port merge their hosts; only the very same host
+			// makes one of them lose.
+			if hx := stripNS(x); strings.EqualFold(hx, stripNS(y)) {
 				return hx, true
 			}
 		}
@@ -291,7 +289,7 @@ var serviceEntryAnalyzers = []*Analyzer{
 	},
 	{
 		Code: "MSH0802", Name: "ServiceEntryHostConflict", Level: Warning,
-		Doc:    "Two ServiceEntries in one namespace define the same host with different ports or resolution.",
+		Doc:    "Two ServiceEntries in one namespace define the same host; which ports and endpoints apply is undefined.",
 		Inputs: k(config.KindServiceEntry),
 		Run: func(c *Context) {
 			type key struct{ ns, host string }

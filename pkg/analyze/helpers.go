@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"encoding/json"
+	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,7 +49,9 @@ type portInfo struct {
 type registry struct {
 	exact    map[string][]hostEntry
 	wildcard map[string][]hostEntry // "*.example.com" → entries
-	any      bool
+	// wildcardHosts are the keys of wildcard, most specific first.
+	wildcardHosts []string
+	any           bool
 }
 
 // registry indexes Services and ServiceEntries by host.
@@ -83,6 +86,16 @@ func (c *Context) registry() *registry {
 		}
 		r.any = true
 	}
+	for w := range r.wildcard {
+		r.wildcardHosts = append(r.wildcardHosts, w)
+	}
+	sort.Slice(r.wildcardHosts, func(i, j int) bool {
+		a, b := r.wildcardHosts[i], r.wildcardHosts[j]
+		if len(a) != len(b) {
+			return len(a) > len(b)
+		}
+		return a < b
+	})
 	c.reg = r
 	return r
 }
@@ -94,9 +107,9 @@ func (c *Context) lookupHost(host, ns string) []hostEntry {
 	if e := reg.exact[h]; len(e) > 0 {
 		return e
 	}
-	for w, e := range reg.wildcard {
-		if w == "*" || hostMatchesWildcard(h, w) {
-			return e
+	for _, w := range reg.wildcardHosts {
+		if hostMatchesWildcard(h, w) {
+			return reg.wildcard[w]
 		}
 	}
 	return nil
@@ -287,17 +300,44 @@ func gatewayRef(ref, vsNamespace string) (ns, name string) {
 
 // subsetsFor collects the subsets DestinationRules define for a host.
 func (c *Context) subsetsFor(fqdn string) map[string]bool {
-	out := map[string]bool{}
-	for _, dr := range c.Store.List(config.KindDestinationRule, "") {
-		spec := dr.DestinationRule()
-		h := c.fqdn(spec.Host, dr.Namespace)
-		if h == fqdn || strings.HasPrefix(h, "*") && hostMatchesWildcard(fqdn, h) {
+	if c.subsets == nil {
+		c.subsets = map[string]map[string]bool{}
+		for _, dr := range c.Store.List(config.KindDestinationRule, "") {
+			spec := dr.DestinationRule()
+			h := c.fqdn(spec.Host, dr.Namespace)
+			if c.subsets[h] == nil {
+				c.subsets[h] = map[string]bool{}
+			}
 			for _, s := range spec.Subsets {
-				out[s.Name] = true
+				c.subsets[h][s.Name] = true
+			}
+		}
+	}
+	out := c.subsets[fqdn]
+	for _, h := range c.subsetWildcards() {
+		if names := c.subsets[h]; hostMatchesWildcard(fqdn, h) {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			for n := range names {
+				out[n] = true
 			}
 		}
 	}
 	return out
+}
+
+func (c *Context) subsetWildcards() []string {
+	if c.subsetWild == nil {
+		c.subsetWild = []string{}
+		for h := range c.subsets {
+			if strings.HasPrefix(h, "*") {
+				c.subsetWild = append(c.subsetWild, h)
+			}
+		}
+		sort.Strings(c.subsetWild)
+	}
+	return c.subsetWild
 }
 
 func inSystemNamespace(ns, root string) bool {

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -47,14 +49,48 @@ func Parse(path string, data []byte) ([]*Resource, []*ParseError) {
 	if path == "-" {
 		src = SourceStdin
 	}
+	docs := splitDocuments(data)
+	type result struct {
+		rs   []*Resource
+		errs []*ParseError
+	}
+	results := make([]result, len(docs))
+	parse := func(i int) {
+		d := docs[i]
+		results[i].rs, results[i].errs = parseDocument(Origin{Source: src, Path: path, Line: d.line}, d.text)
+	}
+	// Documents are independent; big streams (generated config, a cluster
+	// dump) parse on every core. Results keep the order of the stream.
+	workers := min(runtime.GOMAXPROCS(0), len(docs)/64+1)
+	if workers <= 1 {
+		for i := range docs {
+			parse(i)
+		}
+	} else {
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					parse(i)
+				}
+			}()
+		}
+		for i := range docs {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+	}
 	var (
 		out  []*Resource
 		errs []*ParseError
 	)
-	for _, d := range splitDocuments(data) {
-		rs, es := parseDocument(Origin{Source: src, Path: path, Line: d.line}, d.text)
-		out = append(out, rs...)
-		errs = append(errs, es...)
+	for _, r := range results {
+		out = append(out, r.rs...)
+		errs = append(errs, r.errs...)
 	}
 	return out, errs
 }
@@ -330,4 +366,17 @@ func objectMeta(spec any) *metav1.ObjectMeta {
 		}
 	}
 	return nil
+}
+
+// DefaultNamespaceErrors does for the objects named by parse errors what
+// DefaultNamespace does for resources, so that both are reported alike.
+func DefaultNamespaceErrors(errs []*ParseError, ns string) {
+	for _, e := range errs {
+		if e.Object == nil || e.Object.Namespace != "" {
+			continue
+		}
+		if info, ok := InfoFor(e.Object.Kind); ok && info.Namespaced {
+			e.Object.Namespace = ns
+		}
+	}
 }
