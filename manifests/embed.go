@@ -5,7 +5,7 @@ package manifests
 
 import "embed"
 
-//go:generate go run ../hack/gencrds -o base/crds.yaml
+//go:generate go run ../hack/gencrds -o base/crds.json
 
 // FS holds every base, component, addon and profile under this directory.
 //

@@ -150,6 +150,11 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 	if err != nil {
 		return res, err
 	}
+	if nsExists {
+		if err := checkOwnership(ctx, c, m); err != nil {
+			return res, err
+		}
+	}
 	entries := inventoryEntries(m)
 	if !o.DryRun {
 		union := mergeEntries(old.entries(), entries)
@@ -204,6 +209,40 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 		}
 	}
 	return res, nil
+}
+
+// checkOwnership refuses, before anything is applied, to take over objects
+// that another install owns. The CRDs are shared by every install; anything
+// else belongs to exactly one, and taking it over would let the other
+// install's uninstall delete it from under this one.
+func checkOwnership(ctx context.Context, c Clients, m *Manifest) error {
+	var taken []string
+	for _, obj := range m.Objects() {
+		if obj.GetKind() == "CustomResourceDefinition" {
+			continue
+		}
+		ri, err := resourceFor(c, obj)
+		if err != nil {
+			return err
+		}
+		live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return explain(err, Ref(obj))
+		}
+		l := live.GetLabels()
+		if l[LabelPartOf] == PartOfValue && l[LabelInstall] != "" && l[LabelInstall] != obj.GetLabels()[LabelInstall] {
+			taken = append(taken, fmt.Sprintf("%s belongs to the install of revision %q", Ref(obj), l[LabelInstall]))
+		}
+	}
+	if len(taken) == 0 {
+		return nil
+	}
+	return fmt.Errorf("this install (revision %q) conflicts with another install in namespace %s:\n  %s\n"+
+		"  disable these components in this install (e.g. --set profile=minimal), rename them, or uninstall the other revision first",
+		InstallName(&m.Spec.Spec), m.Spec.Spec.MeshNamespace, strings.Join(taken, "\n  "))
 }
 
 // ensureNamespace creates the mesh namespace unless dry-run, and reports

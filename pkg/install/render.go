@@ -159,7 +159,8 @@ func Render(mi *profiles.MeshInstall) (*Manifest, error) {
 	}
 
 	if s.Components.Base.Enabled {
-		objs, err := r.renderCached(overlay{dir: "base", resources: []string{"../../base"}, labels: commonLabels(s, ComponentBase)})
+		key := sha256.Sum256([]byte("crds\x00" + s.RevisionName() + "\x00" + InstallName(s)))
+		objs, err := r.cached(key, func() ([]*unstructured.Unstructured, error) { return renderCRDs(s) })
 		if err != nil {
 			return nil, err
 		}
@@ -398,10 +399,15 @@ func (r *renderer) renderCached(o overlay) ([]*unstructured.Unstructured, error)
 	}
 	var key [32]byte
 	copy(key[:], h.Sum(nil))
+	return r.cached(key, func() ([]*unstructured.Unstructured, error) { return r.render(o) })
+}
+
+// cached returns the objects stored under key, or makes and stores them.
+func (r *renderer) cached(key [32]byte, make func() ([]*unstructured.Unstructured, error)) ([]*unstructured.Unstructured, error) {
 	if objs, ok := r.cache[key]; ok {
 		return slices.Clone(objs), nil
 	}
-	objs, err := r.render(o)
+	objs, err := make()
 	if err != nil {
 		return nil, err
 	}

@@ -311,3 +311,79 @@ func TestTimeoutSaysWhyNotReady(t *testing.T) {
 		t.Errorf("timeout reported as a bare deadline error: %s", r.errOut)
 	}
 }
+
+func TestConflictsAreExplained(t *testing.T) {
+	cl := testcluster.Get(t)
+	ctx := context.Background()
+	ns := meshNamespace(t, cl)
+	args := []string{"install", "--profile", "minimal", "-y", "--mesh-namespace", ns, "--set", "components.server.autoscale.enabled=false"}
+	if r := meshctl(t, cl, args...); r.code != 0 {
+		t.Fatalf("install: exit %d", r.code)
+	}
+	// Someone scales the control plane by hand (another field manager).
+	d, err := cl.Client.AppsV1().Deployments(ns).Get(ctx, "meshctl-server", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	three := int32(3)
+	d.Spec.Replicas = &three
+	if _, err := cl.Client.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{FieldManager: "someone-else"}); err != nil {
+		t.Fatal(err)
+	}
+	r := meshctl(t, cl, args...)
+	if r.code == 0 {
+		t.Fatal("install over a hand-made change succeeded without --force-conflicts")
+	}
+	mustContain(t, "conflict error", r.errOut, "Deployment/"+ns+"/meshctl-server was modified by someone else", "spec.replicas", "--force-conflicts")
+	if r := meshctl(t, cl, append(args, "--force-conflicts", "--timeout", "2m")...); r.code != 0 {
+		t.Fatalf("install --force-conflicts: exit %d", r.code)
+	}
+	d, _ = cl.Client.AppsV1().Deployments(ns).Get(ctx, "meshctl-server", metav1.GetOptions{})
+	if *d.Spec.Replicas != 1 {
+		t.Errorf("--force-conflicts did not take the replicas back: %d", *d.Spec.Replicas)
+	}
+}
+
+func TestRevisionsSideBySide(t *testing.T) {
+	cl := testcluster.Get(t)
+	ctx := context.Background()
+	ns := meshNamespace(t, cl)
+	t.Cleanup(func() {
+		streams, _, _, _ := iostreams.Test()
+		root.Execute(ctx, streams, []string{"uninstall", "-y", "--revision", "canary", "--mesh-namespace", ns, "--kubeconfig", cl.Kubeconfig})
+	})
+	if r := meshctl(t, cl, "install", "-y", "--mesh-namespace", ns); r.code != 0 {
+		t.Fatalf("install default: exit %d", r.code)
+	}
+	// The default profile's gateway belongs to the default revision: a
+	// canary that renders it too is refused rather than taking it over.
+	r := meshctl(t, cl, "install", "-y", "--revision", "canary", "--mesh-namespace", ns)
+	if r.code == 0 {
+		t.Fatal("a canary install took over the default revision's gateway")
+	}
+	mustContain(t, "conflict error", r.errOut, "Deployment/"+ns+"/mesh-ingressgateway belongs to the install of revision \"default\"", "--set profile=minimal")
+	if _, err := cl.Client.AppsV1().Deployments(ns).Get(ctx, "meshctl-server-canary", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a refused install applied its control plane anyway: %v", err)
+	}
+	if r := meshctl(t, cl, "install", "-y", "--revision", "canary", "--set", "profile=minimal", "--mesh-namespace", ns); r.code != 0 {
+		t.Fatalf("install canary: exit %d", r.code)
+	}
+	for _, name := range []string{"meshctl-server", "meshctl-server-canary"} {
+		if _, err := cl.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Errorf("deployment %s: %v", name, err)
+		}
+	}
+	if _, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, "mesh-canary", metav1.GetOptions{}); err != nil {
+		t.Errorf("canary mesh ConfigMap: %v", err)
+	}
+	if r := meshctl(t, cl, "uninstall", "-y", "--revision", "canary", "--mesh-namespace", ns); r.code != 0 {
+		t.Fatalf("uninstall canary: exit %d", r.code)
+	}
+	if r := meshctl(t, cl, "verify-install", "--mesh-namespace", ns); r.code != 0 {
+		t.Errorf("uninstalling the canary broke the default revision")
+	}
+	d, err := cl.Client.AppsV1().Deployments(ns).Get(ctx, "meshctl-server-canary", metav1.GetOptions{})
+	if err == nil && d.DeletionTimestamp == nil {
+		t.Errorf("uninstall --revision canary left the canary control plane")
+	}
+}
