@@ -16,6 +16,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/cmd/completion"
 	configcmd "github.com/meshctl/meshctl/pkg/cmd/config"
 	dashboardcmd "github.com/meshctl/meshctl/pkg/cmd/dashboard"
+	getcmd "github.com/meshctl/meshctl/pkg/cmd/get"
 	installcmd "github.com/meshctl/meshctl/pkg/cmd/install"
 	"github.com/meshctl/meshctl/pkg/cmd/kubeinject"
 	manifestcmd "github.com/meshctl/meshctl/pkg/cmd/manifest"
@@ -92,7 +93,7 @@ the name of a command:
 		c.GroupID = GroupInstall
 		cmd.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{configcmd.NewCmdConfig(f)} {
+	for _, c := range []*cobra.Command{configcmd.NewCmdConfig(f), getcmd.NewCmdGet(f)} {
 		c.GroupID = GroupConfig
 		cmd.AddCommand(c)
 	}
