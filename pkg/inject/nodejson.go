@@ -29,20 +29,32 @@ func marshalJSON(v any) ([]byte, error) {
 // scalars as YAML 1.2 does. It is the cheap path from the document's node
 // tree to Kubernetes types.
 func nodeJSON(buf []byte, n *yaml.Node, depth int) ([]byte, error) {
+	budget := maxNodes
+	return nodeJSONBudget(buf, n, depth, &budget)
+}
+
+// maxNodes bounds the nodes visited for one object, aliases expanded, so
+// that an alias bomb ("billion laughs") is an error instead of a hang.
+const maxNodes = 1 << 20
+
+func nodeJSONBudget(buf []byte, n *yaml.Node, depth int, budget *int) ([]byte, error) {
 	if depth > 100 {
 		return nil, fmt.Errorf("line %d: nesting is too deep", n.Line)
+	}
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("line %d: too many nodes once aliases are expanded", n.Line)
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return append(buf, "null"...), nil
 		}
-		return nodeJSON(buf, n.Content[0], depth+1)
+		return nodeJSONBudget(buf, n.Content[0], depth+1, budget)
 	case yaml.AliasNode:
 		if n.Alias == nil {
 			return nil, fmt.Errorf("line %d: unknown alias", n.Line)
 		}
-		return nodeJSON(buf, n.Alias, depth+1)
+		return nodeJSONBudget(buf, n.Alias, depth+1, budget)
 	case yaml.MappingNode:
 		buf = append(buf, '{')
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -59,7 +71,7 @@ func nodeJSON(buf []byte, n *yaml.Node, depth int) ([]byte, error) {
 			buf = appendJSONString(buf, k.Value)
 			buf = append(buf, ':')
 			var err error
-			if buf, err = nodeJSON(buf, n.Content[i+1], depth+1); err != nil {
+			if buf, err = nodeJSONBudget(buf, n.Content[i+1], depth+1, budget); err != nil {
 				return nil, err
 			}
 		}
@@ -71,7 +83,7 @@ func nodeJSON(buf []byte, n *yaml.Node, depth int) ([]byte, error) {
 				buf = append(buf, ',')
 			}
 			var err error
-			if buf, err = nodeJSON(buf, c, depth+1); err != nil {
+			if buf, err = nodeJSONBudget(buf, c, depth+1, budget); err != nil {
 				return nil, err
 			}
 		}
