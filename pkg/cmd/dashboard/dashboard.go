@@ -10,8 +10,10 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -151,6 +153,10 @@ func newCmdEnvoy(o *Options) *cobra.Command {
 		Example: `  meshctl dashboard envoy productpage-v1-7d9b8c5f4-x2x9z -n shop
   meshctl dashboard envoy -l app=productpage -n shop`,
 		Args: cmdutil.MaximumNArgs(1),
+		ValidArgsFunction: o.completePods(func() (string, labels.Selector) {
+			ns, _, _ := o.Namespace()
+			return ns, labels.Everything()
+		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd, func(sel labels.Selector) (dashboard.Target, error) {
 				pod, err := onePod(args, sel, true)
@@ -174,6 +180,9 @@ func newCmdControlZ(o *Options) *cobra.Command {
 		Example: `  meshctl dashboard controlz
   meshctl dashboard controlz meshctl-server-6c9d7f8b9-abcde`,
 		Args: cmdutil.MaximumNArgs(1),
+		ValidArgsFunction: o.completePods(func() (string, labels.Selector) {
+			return o.controlPlaneNamespace(), dashboard.ServerSelector(o.Revision)
+		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd, func(sel labels.Selector) (dashboard.Target, error) {
 				pod, err := onePod(args, sel, false)
@@ -195,6 +204,9 @@ func newCmdServer(o *Options) *cobra.Command {
 		Example: `  meshctl dashboard server
   meshctl dashboard server --revision canary`,
 		Args: cmdutil.MaximumNArgs(1),
+		ValidArgsFunction: o.completePods(func() (string, labels.Selector) {
+			return o.controlPlaneNamespace(), dashboard.ServerSelector(o.Revision)
+		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.run(cmd, func(sel labels.Selector) (dashboard.Target, error) {
 				pod, err := onePod(args, sel, false)
@@ -221,6 +233,34 @@ func onePod(args []string, sel labels.Selector, required bool) (string, error) {
 		return args[0], nil
 	}
 	return "", nil
+}
+
+// completePods completes a POD argument with the names of the pods that
+// where() selects; it stays silent when the cluster cannot be asked.
+func (o *Options) completePods(where func() (string, labels.Selector)) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		client, err := o.KubeClient()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		ns, sel := where()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var names []cobra.Completion
+		for _, p := range pods.Items {
+			if strings.HasPrefix(p.Name, toComplete) {
+				names = append(names, p.Name)
+			}
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 // controlPlaneNamespace is -n when given, else the mesh namespace.

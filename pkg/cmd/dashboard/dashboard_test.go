@@ -227,3 +227,27 @@ func TestBrowserCommand(t *testing.T) {
 		t.Error("SystemBrowser without a desktop is not nil")
 	}
 }
+
+func TestCompletePodNames(t *testing.T) {
+	client := fake.NewClientset(
+		readyPod("shop", "productpage-1", map[string]string{"app": "productpage"}),
+		readyPod("shop", "reviews-1", map[string]string{"app": "reviews"}),
+		readyPod("mesh-system", "meshctl-server-1", map[string]string{install.LabelComponent: install.ComponentServer}),
+		readyPod("mesh-system", "grafana-1", map[string]string{install.LabelComponent: install.ComponentGrafana}),
+	)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "envoy", "-n", "shop", "prod"}, "productpage-1\n:4\n"},
+		{[]string{"__complete", "controlz", ""}, "meshctl-server-1\n:4\n"},
+	} {
+		h, err := run(t, client, c.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := h.out.String(); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%v: completions %q, want %q", c.args, got, c.want)
+		}
+	}
+}
