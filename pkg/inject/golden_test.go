@@ -28,11 +28,11 @@ type goldenCase struct {
 var goldenCases = []goldenCase{
 	{name: "bookinfo", input: "bookinfo.yaml", byteExactUninject: true},
 	{name: "kinds", input: "kinds.yaml", byteExactUninject: true},
-	{name: "annotations", input: "annotations.yaml"},
-	{name: "probes", input: "probes.yaml"},
+	{name: "annotations", input: "annotations.yaml", byteExactUninject: true},
+	{name: "probes", input: "probes.yaml", byteExactUninject: true},
 	{name: "native", input: "native.yaml", byteExactUninject: true},
-	{name: "native-by-config", input: "probes.yaml", config: func(c *Config) { c.NativeSidecars = true }},
-	{name: "hold-by-config", input: "kinds.yaml", config: func(c *Config) { c.HoldApplicationUntilProxyStarts = true }},
+	{name: "native-by-config", input: "probes.yaml", config: func(c *Config) { c.NativeSidecars = true }, byteExactUninject: true},
+	{name: "hold-by-config", input: "kinds.yaml", config: func(c *Config) { c.HoldApplicationUntilProxyStarts = true }, byteExactUninject: true},
 	{name: "layout", input: "layout.yaml"},
 }
 

@@ -223,7 +223,15 @@ func (t *textEditor) diffMap(m *yaml.Node, old, new []byte, end int) error {
 		if !ok {
 			return errFallback
 		}
-		t.add(start, valueEnd(i), nil)
+		// New keys take the place of the first removed one (a probe's
+		// tcpSocket becoming httpGet), which also makes the reverse edit
+		// give back the original text.
+		var text []byte
+		if appended.Len() > 0 {
+			text = append(text, appended.Bytes()...)
+			appended.Reset()
+		}
+		t.add(start, valueEnd(i), text)
 	}
 	if appended.Len() > 0 {
 		t.insertAt(end, appended.Bytes())
