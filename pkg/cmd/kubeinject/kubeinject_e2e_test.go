@@ -109,3 +109,41 @@ func TestBookinfoFromInstalledConfig(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// TestNativeSidecarJobAccepted injects a Job as a native sidecar and creates
+// it: the API server accepts the restartPolicy Always init container, placed
+// before the app's own init container.
+func TestNativeSidecarJobAccepted(t *testing.T) {
+	c := testcluster.Get(t)
+	ctx := context.Background()
+	ns := c.NewNamespace(t, nil)
+
+	streams, _, out, errOut := iostreams.Test()
+	f := cmdutil.NewFactoryForKubeconfig(streams, c.Kubeconfig, ns)
+	cmd := NewCmdKubeInject(f)
+	cmd.SetArgs([]string{"-f", "../../../testdata/inject/native.yaml", "--profile", "default"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var u unstructured.Unstructured
+	if err := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out.Bytes()), 4096).Decode(&u.Object); err != nil {
+		t.Fatal(err)
+	}
+	u.SetNamespace(ns)
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dyn.Resource(schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}).Namespace(ns).Create(ctx, &u, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("the API server rejected the injected Job: %v", err)
+	}
+	job, err := c.Client.BatchV1().Jobs(ns).Get(ctx, "batch", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inits := job.Spec.Template.Spec.InitContainers
+	if len(inits) != 3 || inits[0].Name != inject.InitContainerName || inits[1].Name != inject.ProxyContainerName || inits[2].Name != "fetch" ||
+		inits[1].RestartPolicy == nil || *inits[1].RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		t.Errorf("stored init containers: %+v", inits)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/iostreams"
+	"github.com/meshctl/meshctl/pkg/profiles"
 )
 
 const bookinfo = "../../../testdata/inject/bookinfo.yaml"
@@ -229,4 +231,28 @@ func indent(s, prefix string) string {
 		}
 	}
 	return b.String()
+}
+
+// The install writes the profile's Config into the mesh ConfigMap as YAML;
+// reading it back must give the same Config, or online and offline
+// injection would differ.
+func TestProfileConfigSurvivesTheConfigMap(t *testing.T) {
+	want, err := profiles.Inject(profiles.ResolveOptions{Profile: "default", Sets: []string{"revision=canary"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := yamlOf(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := inject.ParseConfig([]byte(data), "configmap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("config changed through YAML:\n got %+v\nwant %+v", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("the default profile's injection config is invalid: %v", err)
+	}
 }
