@@ -87,8 +87,9 @@ type Event struct {
 	// Done is false when the component starts and true once it is applied
 	// (and, unless dry-run, ready).
 	Done bool
-	// Changed tells whether any object of the component changed.
-	Changed bool
+	// Changed tells whether any object of the component changed, Created
+	// whether any was new.
+	Changed, Created bool
 }
 
 // ApplyOptions tune Apply.
@@ -166,7 +167,7 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 	deadline := time.Now().Add(o.Timeout)
 	for _, comp := range m.Components {
 		progress(Event{Component: comp.Name})
-		changed := false
+		changed, created := false, false
 		for _, obj := range comp.Objects {
 			action, err := applyObject(ctx, c, obj, o, nsExists)
 			if err != nil {
@@ -174,13 +175,14 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 			}
 			res.Objects = append(res.Objects, ObjectResult{Ref: Ref(obj), Component: comp.Name, Action: action})
 			changed = changed || action != ActionUnchanged
+			created = created || action == ActionCreated
 		}
 		if !o.DryRun {
 			if err := waitReady(ctx, c, comp.Objects, deadline, o.PollInterval); err != nil {
 				return res, fmt.Errorf("%s is not ready: %w", ComponentTitle(comp.Name), err)
 			}
 		}
-		progress(Event{Component: comp.Name, Done: true, Changed: changed})
+		progress(Event{Component: comp.Name, Done: true, Changed: changed, Created: created})
 	}
 
 	// Prune exactly what this install recorded and no longer renders.

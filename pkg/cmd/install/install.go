@@ -134,8 +134,10 @@ func (o *Options) Run(ctx context.Context) error {
 			}
 			spin.stop()
 			switch {
+			case o.DryRun && e.Created:
+				p.Success("%s would be installed", title)
 			case o.DryRun && e.Changed:
-				p.Success("%s would be changed", title)
+				p.Success("%s would be updated", title)
 			case o.DryRun:
 				p.Success("%s unchanged", title)
 			case e.Changed:
@@ -153,9 +155,20 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	for _, r := range res.Objects {
-		if r.Action == install.ActionPruned && !o.DryRun {
-			p.Success("Pruned %s (no longer in the spec)", r.Ref)
+	if !o.DryRun {
+		// One line per removed component; the objects are in the inventory
+		// and in --dry-run output.
+		pruned, counts := []string{}, map[string]int{}
+		for _, r := range res.Objects {
+			if r.Action == install.ActionPruned {
+				if counts[r.Component] == 0 {
+					pruned = append(pruned, r.Component)
+				}
+				counts[r.Component]++
+			}
+		}
+		for _, c := range pruned {
+			p.Success("%s removed (no longer in the spec: %d objects)", install.ComponentTitle(c), counts[c])
 		}
 	}
 	summary := fmt.Sprintf("%d created, %d configured, %d unchanged, %d pruned",

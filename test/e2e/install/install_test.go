@@ -186,6 +186,7 @@ func TestInstallDemoRerunPruneUninstall(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("install minimal: exit %d", r.code)
 	}
+	mustContain(t, "install minimal output", r.out, "✔ Ingress gateways removed", "✔ Addon kiali removed", "27 pruned")
 	minimal := render(t, ns, "minimal")
 	keep := map[string]bool{}
 	for _, o := range minimal.Objects() {
@@ -246,7 +247,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("dry run: exit %d", r.code)
 	}
-	mustContain(t, "dry-run output", r.out, "Deployment/"+ns+"/meshctl-server would be created", "Dry run: nothing was changed")
+	mustContain(t, "dry-run output", r.out, "✔ Control plane would be installed", "Deployment/"+ns+"/meshctl-server would be created", "Dry run: nothing was changed")
 	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("dry run created the namespace: %v", err)
 	}
