@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/inject"
@@ -103,6 +104,19 @@ in this order:
 	fl.StringArrayVar(&o.Sets, "set", nil, "Install spec override path=value, as for install (offline, repeatable)")
 	fl.StringVar(&o.Revision, "revision", "", "Read the injection config of this control-plane revision from the cluster")
 	fl.BoolVar(&o.NativeSidecars, "native-sidecars", false, "Inject the proxy as a native sidecar (init container with restartPolicy Always); overrides the config")
+	// istioctl spells these in camelCase; accepting its spelling lets
+	// existing scripts switch by changing only the binary name.
+	fl.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		switch name {
+		case "injectConfigFile":
+			name = "inject-config-file"
+		case "meshConfigFile":
+			name = "mesh-config-file"
+		case "valuesFile":
+			name = "values-file"
+		}
+		return pflag.NormalizedName(name)
+	})
 	_ = cmd.MarkFlagRequired("filename")
 	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return profiles.Names(), cobra.ShellCompDirectiveNoFileComp

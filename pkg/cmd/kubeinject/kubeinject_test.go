@@ -102,7 +102,7 @@ func TestInjectConfigFiles(t *testing.T) {
 	}
 
 	bad := write("bad.yaml", "proxyImag: typo\n")
-	r = run(t, nil, "", "-f", bookinfo, "--inject-config-file", bad)
+	r = run(t, nil, "", "-f", bookinfo, "--injectConfigFile", bad) // istioctl's spelling
 	if r.code != cmdutil.ExitDataErr || !strings.Contains(r.err.Error(), "proxyImag") {
 		t.Errorf("a typo in the config file: code %d, err %v", r.code, r.err)
 	}
