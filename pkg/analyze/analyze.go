@@ -70,7 +70,7 @@ type Finding struct {
 	Code     string        `json:"code"`
 	Level    Level         `json:"level"`
 	Analyzer string        `json:"analyzer"`
-	Object   config.Key    `json:"object"`
+	Object   config.Key    `json:"object,omitzero"`
 	Origin   config.Origin `json:"origin"`
 	Message  string        `json:"message"`
 	// Fix says what to do about it.

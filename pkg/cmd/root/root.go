@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	analyzecmd "github.com/meshctl/meshctl/pkg/cmd/analyze"
 	"github.com/meshctl/meshctl/pkg/cmd/completion"
 	configcmd "github.com/meshctl/meshctl/pkg/cmd/config"
 	dashboardcmd "github.com/meshctl/meshctl/pkg/cmd/dashboard"
@@ -23,6 +24,7 @@ import (
 	precheckcmd "github.com/meshctl/meshctl/pkg/cmd/precheck"
 	profilecmd "github.com/meshctl/meshctl/pkg/cmd/profile"
 	uninstallcmd "github.com/meshctl/meshctl/pkg/cmd/uninstall"
+	validatecmd "github.com/meshctl/meshctl/pkg/cmd/validate"
 	verifyinstallcmd "github.com/meshctl/meshctl/pkg/cmd/verifyinstall"
 	versioncmd "github.com/meshctl/meshctl/pkg/cmd/version"
 	"github.com/meshctl/meshctl/pkg/cmd/x"
@@ -93,7 +95,8 @@ the name of a command:
 		c.GroupID = GroupInstall
 		cmd.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{configcmd.NewCmdConfig(f), getcmd.NewCmdGet(f)} {
+	for _, c := range []*cobra.Command{configcmd.NewCmdConfig(f), getcmd.NewCmdGet(f),
+		analyzecmd.NewCmdAnalyze(f), validatecmd.NewCmdValidate(f)} {
 		c.GroupID = GroupConfig
 		cmd.AddCommand(c)
 	}
