@@ -337,9 +337,10 @@ func diffRoutes(o, n *host) []Change {
 	// The proxy takes the first route that matches, so moving a route ahead
 	// of another changes behaviour even when no route changed.
 	for _, proto := range []string{"http", "tcp", "tls"} {
-		before, after := commonOrder(o.routes, cur, proto), commonOrder(n.routes, old, proto)
-		if strings.Join(before, "\x00") != strings.Join(after, "\x00") {
-			b, a := "["+strings.Join(before, ", ")+"]", "["+strings.Join(after, ", ")+"]"
+		bk, bl := commonOrder(o.routes, cur, proto)
+		ak, al := commonOrder(n.routes, old, proto)
+		if strings.Join(bk, "\x00") != strings.Join(ak, "\x00") {
+			b, a := "["+strings.Join(bl, ", ")+"]", "["+strings.Join(al, ", ")+"]"
 			cs = append(cs, Change{Op: Changed, What: WhatOrder, Field: proto + " route order", Before: b, After: a,
 				Text: proto + " route order: " + b + " → " + a})
 		}
@@ -347,16 +348,16 @@ func diffRoutes(o, n *host) []Change {
 	return cs
 }
 
-// commonOrder lists, in the order of rs, the labels of the routes of proto
-// that the other side also has.
-func commonOrder(rs []*route, other map[string]*route, proto string) []string {
-	var out []string
+// commonOrder lists, in the order of rs, the keys and labels of the routes
+// of proto that the other side also has.
+func commonOrder(rs []*route, other map[string]*route, proto string) (keys, labels []string) {
 	for _, r := range rs {
 		if _, ok := other[r.key]; ok && r.proto == proto {
-			out = append(out, r.label)
+			keys = append(keys, r.key)
+			labels = append(labels, r.label)
 		}
 	}
-	return out
+	return keys, labels
 }
 
 func indexIn(rs []*route, i int, proto string) int {
