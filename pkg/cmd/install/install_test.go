@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	installcmd "github.com/meshctl/meshctl/pkg/cmd/install"
 	"github.com/meshctl/meshctl/pkg/cmd/root"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/iostreams"
@@ -93,5 +94,21 @@ func TestProfileDumpRoundTrips(t *testing.T) {
 	code, out2, errOut := run(t, "profile", "dump", "-f", f)
 	if code != 0 || out2 != out {
 		t.Errorf("a dump is not a valid -f file that resolves to itself: exit %d %s", code, errOut)
+	}
+}
+
+func TestConfirm(t *testing.T) {
+	for in, want := range map[string]bool{"y\n": true, "YES\n": true, "n\n": false, "\n": false, "": false} {
+		streams, stdin, out, _ := iostreams.Test()
+		streams.SetTTY(true, true, true)
+		stdin.WriteString(in)
+		got, err := installcmd.Confirm(streams, "Proceed?")
+		if err != nil || got != want || !strings.Contains(out.String(), "Proceed? [y/N]") {
+			t.Errorf("answer %q: got %v, %v (prompt %q)", in, got, err, out.String())
+		}
+	}
+	streams, _, _, _ := iostreams.Test()
+	if _, err := installcmd.Confirm(streams, "Proceed?"); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Errorf("Confirm without a terminal: %v", err)
 	}
 }
