@@ -151,7 +151,10 @@ const maxCached = 4096
 
 // cached writes what render writes for val at indent, remembering it.
 func (e emitter) cached(buf *bytes.Buffer, kind byte, indent int, val []byte, render func() error) error {
-	if e.cache == nil || len(val) < 48 {
+	// Small values are cheaper to render than to look up; the largest are
+	// per-workload (the proxy container with its env) and would only churn
+	// the cache, while their parts are cached one level down.
+	if e.cache == nil || len(val) < 48 || len(val) > 2048 {
 		return render()
 	}
 	c := e.cache
