@@ -219,8 +219,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return rs[i].Name < rs[j].Name
 	})
 	if len(rs) == 0 {
-		o.noneFound()
-		return nil
+		return o.noneFound(ctx)
 	}
 	headers, rows := table(o.Kind, rs, o.Output == "wide", o.Now())
 	return output.WriteTable(o.IO.Out, headers, rows)
@@ -257,12 +256,24 @@ func (o *Options) notFound(names []string) error {
 		info.Resource, strings.Join(names, ","), o.Namespace, info.Resource, o.Namespace)
 }
 
-func (o *Options) noneFound() {
+// noneFound says that nothing was found, and why when the reason is that
+// the cluster does not serve the kind at all (the mesh CRDs are missing).
+func (o *Options) noneFound(ctx context.Context) error {
+	info, _ := config.InfoFor(o.Kind)
+	if dyn, err := o.Dynamic(); err == nil {
+		gvr := schema.GroupVersionResource{Group: info.Group, Version: info.Versions[0], Resource: info.Resource}
+		_, err := dyn.Resource(gvr).Namespace(o.listNamespace()).List(ctx, metav1.ListOptions{Limit: 1})
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("the cluster does not serve %s.%s/%s: the mesh CRDs are not installed; install them with meshctl install",
+				info.Resource, info.Group, info.Versions[0])
+		}
+	}
 	if o.AllNamespaces {
 		fmt.Fprintln(o.IO.ErrOut, "No resources found.")
-		return
+		return nil
 	}
 	fmt.Fprintf(o.IO.ErrOut, "No resources found in %s namespace.\n", o.Namespace)
+	return nil
 }
 
 // printObjects prints the objects as the API server returns them (status

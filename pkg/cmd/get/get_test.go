@@ -10,12 +10,14 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/config"
@@ -79,7 +81,9 @@ reviews    -                  reviews   1       0      default     5m
 }
 
 func TestNoneAndNotFound(t *testing.T) {
-	o, got := newOptions(t, istiofake.NewSimpleClientset(), nil)
+	drs := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{drs: "DestinationRuleList"})
+	o, got := newOptions(t, istiofake.NewSimpleClientset(), dyn)
 	o.Kind = config.KindDestinationRule
 	if err := o.Run(context.Background()); err != nil {
 		t.Fatal(err)
@@ -92,6 +96,19 @@ func TestNoneAndNotFound(t *testing.T) {
 	o.Kind, o.Names = config.KindVirtualService, []string{"reviews", "nope"}
 	err := o.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `virtualservices "nope" not found in namespace "default"`) {
+		t.Errorf("err = %v", err)
+	}
+
+	// Without the CRD, "no resources" would hide the real problem.
+	gws := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
+	noCRD := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{gws: "GatewayList"})
+	noCRD.PrependReactor("list", "gateways", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewNotFound(schema.GroupResource{Group: "networking.istio.io", Resource: "gateways"}, "")
+	})
+	o, _ = newOptions(t, istiofake.NewSimpleClientset(), noCRD)
+	o.Kind = config.KindGateway
+	err = o.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "does not serve gateways.networking.istio.io/v1: the mesh CRDs are not installed") {
 		t.Errorf("err = %v", err)
 	}
 }
