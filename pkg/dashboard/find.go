@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/kube"
 )
 
@@ -54,6 +55,23 @@ func (e *NotReadyError) Error() string {
 	return b.String()
 }
 
+// NoProxyError means the pods found run no Envoy, so they have no admin page.
+type NoProxyError struct {
+	Target Target
+	Pods   []corev1.Pod
+}
+
+func (e *NoProxyError) Error() string {
+	names := make([]string, len(e.Pods))
+	for i := range e.Pods {
+		names[i] = e.Pods[i].Name
+	}
+	ns := e.Target.Namespace
+	return fmt.Sprintf("no Envoy in pod(s) %s of namespace %s: they have no %s sidecar\n"+
+		"  inject one: `kubectl label namespace %s %s=%s` and restart the workload, or `meshctl kube-inject`",
+		strings.Join(names, ", "), ns, inject.ProxyContainerName, ns, inject.NamespaceLabelInjection, inject.NamespaceInjectionEnabled)
+}
+
 // ForbiddenError means the user may not read the pods or open a
 // port-forward to them.
 type ForbiddenError struct {
@@ -80,7 +98,8 @@ func (e *UnreachableError) Error() string { return e.Err.Error() }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // FindPod returns a ready pod of t, or an error saying why there is none:
-// *NotInstalledError, *NotReadyError, *ForbiddenError or *UnreachableError.
+// *NotInstalledError, *NotReadyError, *NoProxyError, *ForbiddenError or
+// *UnreachableError.
 func FindPod(ctx context.Context, client kubernetes.Interface, t Target) (*corev1.Pod, error) {
 	var pods []corev1.Pod
 	if t.Pod != "" {
@@ -109,6 +128,18 @@ func FindPod(ctx context.Context, client kubernetes.Interface, t Target) (*corev
 	}
 	if len(pods) == 0 {
 		return nil, &NotInstalledError{Target: t}
+	}
+	if t.NeedsProxy {
+		var withProxy []corev1.Pod
+		for i := range pods {
+			if HasProxy(&pods[i]) {
+				withProxy = append(withProxy, pods[i])
+			}
+		}
+		if len(withProxy) == 0 {
+			return nil, &NoProxyError{Target: t, Pods: pods}
+		}
+		pods = withProxy
 	}
 	ready := kube.ReadyPods(pods)
 	if len(ready) == 0 {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/install"
 )
 
@@ -44,6 +45,12 @@ func installedPod(ns, name, component string, ready bool, extra map[string]strin
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.NewTime(t0)}},
 		},
 	}
+}
+
+// withProxy adds the sidecar container injection adds.
+func withProxy(p *corev1.Pod) *corev1.Pod {
+	p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: inject.ProxyContainerName})
+	return p
 }
 
 func grafanaTarget(t *testing.T) Target {
@@ -159,8 +166,8 @@ func TestFindPodRevision(t *testing.T) {
 
 func TestFindPodByNameAndSelector(t *testing.T) {
 	client := fake.NewClientset(
-		installedPod("shop", "productpage-1", "productpage", true, nil),
-		installedPod("shop", "reviews-1", "reviews", false, nil),
+		withProxy(installedPod("shop", "productpage-1", "productpage", true, nil)),
+		withProxy(installedPod("shop", "reviews-1", "reviews", false, nil)),
 	)
 	pod, err := FindPod(context.Background(), client, ProxyAdminTarget("shop", "productpage-1", nil))
 	if err != nil || pod.Name != "productpage-1" {
@@ -177,6 +184,33 @@ func TestFindPodByNameAndSelector(t *testing.T) {
 	pod, err = FindPod(context.Background(), client, ProxyAdminTarget("shop", "", sel))
 	if err != nil || pod.Name != "productpage-1" {
 		t.Fatalf("by selector: pod %v, err %v", pod, err)
+	}
+}
+
+func TestFindPodNeedsProxy(t *testing.T) {
+	plain := installedPod("shop", "db-1", "db", true, nil)
+	gateway := installedPod("mesh-system", "ingress-1", install.ComponentIngressGateway, true, nil)
+	istio := installedPod("shop", "legacy-1", "legacy", true, nil)
+	istio.Spec.Containers = []corev1.Container{{Name: "app"}, {Name: "istio-proxy"}}
+	unready := withProxy(installedPod("shop", "db-2", "db", false, nil))
+	client := fake.NewClientset(plain, gateway, istio, unready)
+
+	_, err := FindPod(context.Background(), client, ProxyAdminTarget("shop", "db-1", nil))
+	if !errors.As(err, new(*NoProxyError)) || !strings.Contains(err.Error(), "kubectl label namespace shop mesh-injection=enabled") {
+		t.Fatalf("pod without sidecar: err = %v", err)
+	}
+	// Among matching pods only those with a proxy count: db-2 has one but is
+	// not ready, so the error is about readiness, not the plain db-1.
+	sel := labels.SelectorFromSet(labels.Set{install.LabelComponent: "db"})
+	_, err = FindPod(context.Background(), client, ProxyAdminTarget("shop", "", sel))
+	var nr *NotReadyError
+	if !errors.As(err, &nr) || len(nr.Pods) != 1 || nr.Pods[0].Name != "db-2" {
+		t.Fatalf("selector with unready proxied pod: err = %v", err)
+	}
+	for _, c := range []struct{ ns, pod string }{{"mesh-system", "ingress-1"}, {"shop", "legacy-1"}} {
+		if _, err := FindPod(context.Background(), client, ProxyAdminTarget(c.ns, c.pod, nil)); err != nil {
+			t.Errorf("%s runs Envoy: %v", c.pod, err)
+		}
 	}
 }
 

@@ -137,7 +137,7 @@ func TestForwarderReconnectsAfterTunnelDrop(t *testing.T) {
 }
 
 func TestForwarderNamedPodDeletedStops(t *testing.T) {
-	client := fake.NewClientset(installedPod("shop", "productpage-1", "productpage", true, nil))
+	client := fake.NewClientset(withProxy(installedPod("shop", "productpage-1", "productpage", true, nil)))
 	ff := newFakeForward(15000)
 	events, cancel := runForwarder(t, &Forwarder{Client: client, Target: ProxyAdminTarget("shop", "productpage-1", nil), Forward: ff.forward})
 	next(t, events, EventReady)

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"sort"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/install"
 )
 
@@ -29,6 +31,9 @@ type Target struct {
 	// InstallHint is the command that installs the target when no pod
 	// exists; empty when there is nothing meshctl can install.
 	InstallHint string
+	// NeedsProxy restricts the choice to pods that run Envoy: injected pods
+	// and gateways.
+	NeedsProxy bool
 }
 
 // Addons returns the names of the addons with a web UI, sorted.
@@ -100,11 +105,22 @@ func ServerTarget(name, namespace, pod string, selector labels.Selector, revisio
 // selector.
 func ProxyAdminTarget(namespace, pod string, selector labels.Selector) Target {
 	return Target{
-		Name:      "Envoy admin",
-		Namespace: namespace,
-		Pod:       pod,
-		Selector:  selector,
-		Port:      install.ProxyAdminPort,
-		Path:      "/",
+		Name:       "Envoy admin",
+		Namespace:  namespace,
+		Pod:        pod,
+		Selector:   selector,
+		Port:       install.ProxyAdminPort,
+		Path:       "/",
+		NeedsProxy: true,
 	}
+}
+
+// HasProxy reports whether pod runs Envoy: a sidecar (meshctl's or Istio's)
+// or a gateway.
+func HasProxy(pod *corev1.Pod) bool {
+	switch pod.Labels[install.LabelComponent] {
+	case install.ComponentIngressGateway, install.ComponentEgressGateway:
+		return true
+	}
+	return inject.IsInjected(&corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec})
 }

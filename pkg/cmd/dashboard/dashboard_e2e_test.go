@@ -292,8 +292,14 @@ func (r *running) finished(t *testing.T) error {
 	case err := <-r.done:
 		r.done <- err
 		return err
-	case u := <-r.urls:
-		t.Fatalf("dashboard printed %q, want it to fail", u)
+	case u, ok := <-r.urls:
+		if ok {
+			t.Fatalf("dashboard printed %q, want it to fail", u)
+		}
+		// Standard output closes as the command returns.
+		err := <-r.done
+		r.done <- err
+		return err
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("dashboard did not fail; stderr:\n%s", r.stderr.String())
 	}
@@ -373,4 +379,38 @@ func TestDashboardReconnectsAfterTunnelFailureE2E(t *testing.T) {
 		t.Fatalf("stderr does not explain the loss with %q and the refusal:\n%s", want, s)
 	}
 	t.Logf("stderr:\n%s", r.stderr.String())
+}
+
+func TestDashboardEnvoyE2E(t *testing.T) {
+	c := testcluster.Get(t)
+	ns := c.NewNamespace(t, nil)
+	srv := pageServer(t, "envoy admin")
+	c.PortForwardPod(t, ns, "productpage-1", srv.Listener.Addr().String())
+	createReadyPod(t, c, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "productpage-1", Namespace: ns, Labels: map[string]string{"app": "productpage"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{
+			{Name: "productpage", Image: "example/productpage:1"},
+			{Name: "mesh-proxy", Image: "meshctl:dev"},
+		}},
+	})
+	createReadyPod(t, c, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: ns, Labels: map[string]string{"app": "db"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "db", Image: "example/db:1"}}},
+	})
+
+	for _, args := range [][]string{{"productpage-1"}, {"-l", "app=productpage"}} {
+		r := start(t, c, append([]string{"envoy", "-n", ns, "--browser=false", "--port", "0"}, args...)...)
+		u := r.url(t)
+		if body := get(t, u+"clusters"); body != "envoy admin /clusters" {
+			t.Fatalf("envoy %v: GET = %q", args, body)
+		}
+		if err := r.stop(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r := start(t, c, "envoy", "db-1", "-n", ns, "--browser=false", "--port", "0")
+	if err := r.finished(t); err == nil || !strings.Contains(err.Error(), "no Envoy in pod(s) db-1") {
+		t.Fatalf("envoy on a pod without sidecar: err = %v", err)
+	}
 }

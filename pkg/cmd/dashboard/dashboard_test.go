@@ -114,7 +114,9 @@ func TestBrowserFalseDoesNotOpen(t *testing.T) {
 }
 
 func TestEnvoyBySelectorInNamespace(t *testing.T) {
-	client := fake.NewClientset(readyPod("shop", "productpage-1", map[string]string{"app": "productpage"}))
+	p := readyPod("shop", "productpage-1", map[string]string{"app": "productpage"})
+	p.Spec.Containers = []corev1.Container{{Name: "productpage"}, {Name: "mesh-proxy"}}
+	client := fake.NewClientset(p)
 	h, err := run(t, client, "envoy", "-n", "shop", "-l", "app=productpage", "--browser=false", "--port", "0")
 	if err != nil {
 		t.Fatal(err)
