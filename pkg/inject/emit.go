@@ -213,6 +213,9 @@ func (e emitter) afterColonUncached(buf *bytes.Buffer, indent int, val []byte) e
 		}
 		buf.WriteByte('\n')
 		for _, p := range pairs {
+			if string(p.val) == "null" {
+				continue // creationTimestamp: null and the like say nothing
+			}
 			if err := e.pair(buf, indent+e.unit, p.key, p.val, true); err != nil {
 				return err
 			}
