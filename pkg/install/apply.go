@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -362,6 +364,12 @@ func explain(err error, ref string) error {
 		return fmt.Errorf("%s: unauthorized: %v\n  your credentials were rejected: check the kubeconfig user", ref, err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
+	}
+	var netErr *net.OpError
+	var urlErr *url.Error
+	if errors.As(err, &netErr) || errors.As(err, &urlErr) {
+		return fmt.Errorf("cannot reach the Kubernetes cluster: %w\n  point meshctl at one with --kubeconfig, --context or KUBECONFIG "+
+			"(without any kubeconfig, client-go falls back to localhost:8080)", err)
 	}
 	return fmt.Errorf("%s: %w", ref, err)
 }
