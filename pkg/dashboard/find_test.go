@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/install"
+	"github.com/meshctl/meshctl/pkg/profiles"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -245,5 +246,25 @@ func TestAddonTargetUnknown(t *testing.T) {
 	}
 	if tg.Selector.String() != "app=my-grafana" || tg.FallbackSelector != nil || tg.Port != 3000 || tg.Namespace != "mon" {
 		t.Fatalf("AddonTarget with -l = %+v", tg)
+	}
+}
+
+// The hint must stay a valid install command: an addon's --set path is owned
+// by pkg/profiles and could be renamed there.
+func TestAddonInstallHintEnablesTheAddon(t *testing.T) {
+	for _, name := range Addons() {
+		hint := AddonInstallHint(name)
+		set, ok := strings.CutPrefix(hint, "meshctl install --set ")
+		if !ok {
+			t.Fatalf("hint %q is not `meshctl install --set ...`", hint)
+		}
+		mi, err := profiles.Resolve(profiles.ResolveOptions{Profile: "minimal", Sets: []string{set}})
+		if err != nil {
+			t.Fatalf("%s: %v", hint, err)
+		}
+		addon, ok := mi.Spec.Addons.ByName()[name]
+		if !ok || !addon.Enabled {
+			t.Errorf("%s does not enable the %s addon", hint, name)
+		}
 	}
 }
