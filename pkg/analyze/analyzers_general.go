@@ -15,15 +15,10 @@ const (
 
 var (
 	meshKinds = config.MeshKinds()
-	allKinds  = func() []config.Kind {
-		var out []config.Kind
-		for _, k := range config.Kinds() {
-			if k.Kind != config.KindSecret && k.Kind != config.KindConfigMap {
-				out = append(out, k.Kind)
-			}
-		}
-		return out
-	}()
+	// annotatedKinds are the kinds people annotate by hand; derived objects
+	// (ReplicaSets, Endpoints) only repeat what their owners say.
+	annotatedKinds = append(append([]config.Kind{}, meshKinds...), config.KindService, config.KindNamespace, config.KindPod,
+		config.KindDeployment, config.KindStatefulSet, config.KindDaemonSet, config.KindJob, config.KindCronJob)
 	workloadKinds = []config.Kind{config.KindPod, config.KindDeployment, config.KindStatefulSet, config.KindDaemonSet, config.KindReplicaSet, config.KindJob, config.KindCronJob}
 )
 
@@ -106,9 +101,12 @@ var generalAnalyzers = []*Analyzer{
 	{
 		Code: "MSH0006", Name: "UnknownAnnotation", Level: Warning,
 		Doc:    "An annotation uses a mesh prefix (sidecar.meshctl.io/, sidecar.istio.io/, proxy.istio.io/, …) but is not one the mesh knows.",
-		Inputs: allKinds,
+		Inputs: annotatedKinds,
 		Run: func(c *Context) {
 			for _, r := range c.Store.All() {
+				if len(r.OwnerReferences) > 0 {
+					continue // its owner is reported
+				}
 				for _, key := range sortedKeys(r.Annotations) {
 					if meshAnnotation(key) && !knownAnnotations[key] {
 						c.Report(r, "metadata.annotations."+key, "check the spelling against the documented annotations, or remove it",
@@ -130,10 +128,10 @@ var generalAnalyzers = []*Analyzer{
 	{
 		Code: "MSH0007", Name: "MisplacedAnnotation", Level: Warning,
 		Doc:    "A pod annotation (injection, proxy settings) is set on an object that does not make pods read it.",
-		Inputs: allKinds,
+		Inputs: annotatedKinds,
 		Run: func(c *Context) {
 			for _, r := range c.Store.All() {
-				if r.Kind == config.KindPod {
+				if r.Kind == config.KindPod || len(r.OwnerReferences) > 0 {
 					continue
 				}
 				for _, key := range sortedKeys(r.Annotations) {

@@ -320,6 +320,9 @@ func (o *Options) loadCluster(ctx context.Context) ([]*config.Resource, error) {
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = o.Timeout
+	// API deprecation warnings (v1 Endpoints…) are about our list calls, not
+	// the user's config; they would only clutter the report.
+	cfg.WarningHandler = rest.NoWarnings{}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,202 @@
+//go:build e2e
+
+package analyze
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	networkingclient "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/meshctl/meshctl/internal/testcluster"
+	"github.com/meshctl/meshctl/manifests"
+	"github.com/meshctl/meshctl/pkg/cmdutil"
+	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/iostreams"
+)
+
+func TestMain(m *testing.M) { os.Exit(testcluster.Main(m)) }
+
+// ensureCRDs server-side applies the mesh CRDs meshctl installs, so that the
+// test does not depend on an install having run, and waits until they serve.
+func ensureCRDs(t *testing.T, c *testcluster.Cluster, istio istioclient.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := manifests.FS.ReadFile("base/crds.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	for _, item := range list.Items {
+		u := unstructured.Unstructured{Object: item}
+		data, _ := json.Marshal(item)
+		if _, err := crds.Patch(ctx, u.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "meshctl-e2e-analyze", Force: ptr(true)}); err != nil {
+			t.Fatalf("applying CRD %s: %v", u.GetName(), err)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err1 := istio.NetworkingV1().VirtualServices("default").List(ctx, metav1.ListOptions{})
+		_, err2 := istio.SecurityV1().PeerAuthentications("default").List(ctx, metav1.ListOptions{})
+		if err1 == nil && err2 == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mesh CRDs not served: %v %v", err1, err2)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// apply creates the modelled objects of testdata files in ns.
+func apply(t *testing.T, c *testcluster.Cluster, istio istioclient.Interface, ns string, files ...string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(td, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, errs := config.Parse(f, data)
+		if len(errs) > 0 {
+			t.Fatal(errs[0])
+		}
+		for _, r := range rs {
+			r.Namespace = ns
+			meta := metav1.ObjectMeta{Name: r.Name, Namespace: ns, Labels: r.Labels, Annotations: r.Annotations}
+			switch r.Kind {
+			case config.KindService:
+				s := r.Service().DeepCopy()
+				s.ObjectMeta = meta
+				_, err = c.Client.CoreV1().Services(ns).Create(ctx, s, metav1.CreateOptions{})
+			case config.KindDeployment:
+				d := r.Spec.(*appsv1.Deployment).DeepCopy()
+				d.ObjectMeta = meta
+				_, err = c.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
+			case "ServiceAccount":
+				_, err = c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: meta}, metav1.CreateOptions{})
+			case config.KindDestinationRule:
+				dr := &networkingclient.DestinationRule{ObjectMeta: meta}
+				r.DestinationRule().DeepCopyInto(&dr.Spec)
+				_, err = istio.NetworkingV1().DestinationRules(ns).Create(ctx, dr, metav1.CreateOptions{})
+			case config.KindVirtualService:
+				vs := &networkingclient.VirtualService{ObjectMeta: meta}
+				r.VirtualService().DeepCopyInto(&vs.Spec)
+				_, err = istio.NetworkingV1().VirtualServices(ns).Create(ctx, vs, metav1.CreateOptions{})
+				if apierrors.IsAlreadyExists(err) {
+					old, gerr := istio.NetworkingV1().VirtualServices(ns).Get(ctx, r.Name, metav1.GetOptions{})
+					if gerr != nil {
+						t.Fatal(gerr)
+					}
+					r.VirtualService().DeepCopyInto(&old.Spec)
+					_, err = istio.NetworkingV1().VirtualServices(ns).Update(ctx, old, metav1.UpdateOptions{})
+				}
+			default:
+				continue
+			}
+			if err != nil {
+				t.Fatalf("creating %s: %v", r, err)
+			}
+		}
+	}
+}
+
+func analyzeCluster(t *testing.T, c *testcluster.Cluster, ns string, args ...string) (int, string, string) {
+	t.Helper()
+	streams, _, out, errOut := iostreams.Test()
+	f := cmdutil.NewFactoryForKubeconfig(streams, c.Kubeconfig, ns)
+	cmd := NewCmdAnalyze(f)
+	cmd.SetArgs(args)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.ExecuteContext(context.Background())
+	return cmdutil.ExitCode(err), out.String(), errOut.String()
+}
+
+func TestAnalyzeCluster(t *testing.T) {
+	c := testcluster.Get(t)
+	istio, err := istioclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ensureCRDs(t, c, istio)
+	ns := c.NewNamespace(t, nil)
+
+	apply(t, c, istio, ns, "bookinfo/bookinfo.yaml", "bookinfo/destination-rules.yaml", "bookinfo/routes/reviews-90-10.yaml")
+	code, out, errOut := analyzeCluster(t, c, ns)
+	if code != 0 || strings.Contains(out, "Error [") || strings.Contains(errOut, "No cluster reachable") {
+		t.Fatalf("bookinfo with the 90/10 route: exit %d\n%s\n%s", code, out, errOut)
+	}
+	t.Logf("bookinfo in the cluster:\n%s%s", out, errOut)
+	if !strings.Contains(out, "(DestinationRule "+ns+"/reviews cluster)") && !strings.Contains(out, "No validation issues found when analyzing namespace: "+ns+".") {
+		t.Errorf("findings about cluster objects must say so:\n%s", out)
+	}
+
+	// A broken route applied to the cluster is found there.
+	apply(t, c, istio, ns, "analyze/MSH0101/positive.yaml")
+	code, out, _ = analyzeCluster(t, c, ns)
+	want := `Error [MSH0101] (VirtualService ` + ns + `/reviews cluster) Referenced host not found: "reviews2"`
+	if code != cmdutil.ExitFindings || !strings.Contains(out, want) {
+		t.Fatalf("broken route in the cluster: exit %d, want %d and %q:\n%s", code, cmdutil.ExitFindings, want, out)
+	}
+
+	// Files override the cluster: the fixed route from a file hides the
+	// broken one in the cluster...
+	code, out, _ = analyzeCluster(t, c, ns, td+"bookinfo/routes/reviews-jason-v2.yaml")
+	if code != 0 || strings.Contains(out, "MSH0101") {
+		t.Fatalf("a fixed file should replace the broken cluster route: exit %d\n%s", code, out)
+	}
+	// ...and a file route is checked against the cluster's DestinationRules.
+	code, out, _ = analyzeCluster(t, c, ns, "-o", "json", td+"analyze/MSH0102/positive.yaml")
+	var rep struct {
+		Findings []struct {
+			Code   string
+			Origin struct {
+				Source string
+				Path   string
+				Line   int
+			}
+		}
+		ExitCode int
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	found := false
+	for _, f := range rep.Findings {
+		if f.Code == "MSH0102" && f.Origin.Source == "file" && strings.HasSuffix(f.Origin.Path, "MSH0102/positive.yaml") && f.Origin.Line == 9 {
+			found = true
+		}
+		if f.Code == "MSH0101" {
+			t.Errorf("the cluster's broken route should be replaced by the file's: %s", out)
+		}
+	}
+	if !found || code != cmdutil.ExitFindings || rep.ExitCode != cmdutil.ExitFindings {
+		t.Fatalf("subset v4 from a file against the cluster's DestinationRule: exit %d\n%s", code, out)
+	}
+}
