@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	networkingclient "istio.io/client-go/pkg/apis/networking/v1"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
