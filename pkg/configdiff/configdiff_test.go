@@ -199,3 +199,43 @@ func FuzzDiff(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDiff compares two configurations of 2,000 hosts (a VirtualService
+// with a header route and a weighted default route, and a DestinationRule
+// each) where every host's weights moved.
+func BenchmarkDiff(b *testing.B) {
+	gen := func(w int) *config.Store {
+		var sb strings.Builder
+		for i := 0; i < 2000; i++ {
+			fmt.Fprintf(&sb, `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc%[1]d, namespace: ns%[2]d}
+spec:
+  hosts: [svc%[1]d]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: svc%[1]d, subset: v2}}]
+  - route:
+    - {destination: {host: svc%[1]d, subset: v1}, weight: %[3]d}
+    - {destination: {host: svc%[1]d, subset: v3}, weight: %[4]d}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc%[1]d, namespace: ns%[2]d}
+spec:
+  host: svc%[1]d
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}]
+---
+`, i, i%20, w, 100-w)
+		}
+		return store(b, "gen.yaml", sb.String())
+	}
+	old, cur := gen(90), gen(50)
+	b.ResetTimer()
+	for b.Loop() {
+		if r := Diff(old, cur); len(r.Sections) != 2000 {
+			b.Fatalf("%d sections", len(r.Sections))
+		}
+	}
+}

@@ -28,7 +28,9 @@ type value struct {
 // write in YAML (protojson's lowerCamelCase).
 func flatten(m proto.Message) fields {
 	out := fields{}
-	if m == nil {
+	// Most routes carry nothing but their match and destinations; skip the
+	// JSON round trip for what is left empty.
+	if m == nil || proto.Size(m) == 0 {
 		return out
 	}
 	b, err := protojson.Marshal(m)
