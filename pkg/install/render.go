@@ -30,7 +30,8 @@ type Component struct {
 }
 
 // Manifest is a rendered install: its components in the order they are
-// applied (CRDs, control plane, gateways, addons).
+// applied (CRDs, control plane, gateways, addons). Its objects are shared
+// with later renders of the same spec: DeepCopy one before changing it.
 type Manifest struct {
 	Spec       *profiles.MeshInstall
 	Components []Component
