@@ -217,3 +217,34 @@ func TestDiffCluster(t *testing.T) {
 		t.Errorf("heading does not name the VirtualService:\n%s", got)
 	}
 }
+
+// NEW may come from standard input, as in `helm template … | meshctl config
+// diff live.yaml -`; origins then name "-".
+func TestDiffStdinAndColor(t *testing.T) {
+	dir := scenarioDir(t, "90-10-to-50-50")
+	t.Chdir(dir)
+	data, err := os.ReadFile(filepath.Join("new", "reviews.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams, in, out, _ := iostreams.Test()
+	in.Write(data)
+	streams.SetColorEnabled(true)
+	f := cmdutil.NewFactory(streams)
+	ns := "default"
+	f.ConfigFlags.Namespace = &ns
+	cmd := NewCmdConfig(f)
+	cmd.SetArgs([]string{"diff", "old", "-"})
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err = cmd.ExecuteContext(context.Background())
+	if code := cmdutil.ExitCode(err); code != 1 {
+		t.Fatalf("exit code %d (%v)", code, err)
+	}
+	got := out.String()
+	if !strings.Contains(got, "reviews: v1 90% → 50%, v3 10% → 50%  (-:9)") {
+		t.Errorf("stdin origin missing:\n%s", got)
+	}
+	if !strings.Contains(got, "\x1b[33m~\x1b[0m") {
+		t.Errorf("the change marker is not colored on a color terminal: %q", got)
+	}
+}
