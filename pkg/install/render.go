@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"slices"
@@ -62,35 +63,43 @@ func (m *Manifest) YAML() ([]byte, error) {
 	return ObjectsYAML(m.Objects())
 }
 
-// ObjectsYAML writes objects as one YAML stream.
+// ObjectsYAML returns objects as one YAML stream.
 func ObjectsYAML(objs []*unstructured.Unstructured) ([]byte, error) {
 	var buf bytes.Buffer
-	size := 0
-	for _, o := range objs {
-		if v, _ := encoded.Load(o); v != nil {
-			size += len(v.([]byte)) + 4
-		}
-	}
-	buf.Grow(size + 4096)
+	err := WriteObjectsYAML(&buf, objs)
+	return buf.Bytes(), err
+}
+
+// WriteYAML writes the whole manifest to w as YAML, without building it in
+// memory first (most of it is the cached encoding of the CRDs).
+func (m *Manifest) WriteYAML(w io.Writer) error {
+	return WriteObjectsYAML(w, m.Objects())
+}
+
+// WriteObjectsYAML writes objects to w as one YAML stream.
+func WriteObjectsYAML(w io.Writer, objs []*unstructured.Unstructured) error {
 	for i, o := range objs {
 		if i > 0 {
-			buf.WriteString("---\n")
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
 		}
 		v, cached := encoded.Load(o)
-		if b, _ := v.([]byte); b != nil {
-			buf.Write(b)
-			continue
+		b, _ := v.([]byte)
+		if b == nil {
+			var err error
+			if b, err = yaml.Marshal(o.Object); err != nil {
+				return fmt.Errorf("encoding %s: %w", Ref(o), err)
+			}
+			if cached {
+				encoded.Store(o, b)
+			}
 		}
-		b, err := yaml.Marshal(o.Object)
-		if err != nil {
-			return nil, fmt.Errorf("encoding %s: %w", Ref(o), err)
+		if _, err := w.Write(b); err != nil {
+			return err
 		}
-		if cached {
-			encoded.Store(o, b)
-		}
-		buf.Write(b)
 	}
-	return buf.Bytes(), nil
+	return nil
 }
 
 // AddonComponents are the addon component names in install order.

@@ -3,6 +3,7 @@ package install
 import (
 	"bytes"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,7 +172,7 @@ func BenchmarkManifestGenerateDemo(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := m.YAML(); err != nil {
+		if err := m.WriteYAML(io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}

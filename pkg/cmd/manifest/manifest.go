@@ -2,6 +2,7 @@
 package manifest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -81,12 +82,11 @@ func (o *GenerateOptions) Run() error {
 		return err
 	}
 	if o.OutputDir == "" {
-		b, err := m.YAML()
-		if err != nil {
+		w := bufio.NewWriterSize(o.IO.Out, 64<<10)
+		if err := m.WriteYAML(w); err != nil {
 			return err
 		}
-		_, err = o.IO.Out.Write(b)
-		return err
+		return w.Flush()
 	}
 	if err := os.MkdirAll(o.OutputDir, 0o755); err != nil {
 		return err
