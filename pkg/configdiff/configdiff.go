@@ -248,7 +248,7 @@ func diffHost(o, n *host) Section {
 		}
 		return nil
 	}
-	for _, fc := range diffFields(hostFields(o), hostFields(n)) {
+	for _, fc := range diffFields(hostFields(o, len(n.vs) > 0), hostFields(n, len(o.vs) > 0)) {
 		r, path := firstVS(n), "spec."+fc.raw
 		if fc.op == Removed {
 			r = firstVS(o)
@@ -273,10 +273,11 @@ func diffHost(o, n *host) Section {
 }
 
 // hostFields are the settings of the VirtualServices of a host that apply
-// to all its routes.
-func hostFields(h *host) fields {
+// to all its routes. The implicit gateway "mesh" is left out of hosts that
+// only one side routes: it says nothing the added or removed routes do not.
+func hostFields(h *host, otherRoutes bool) fields {
 	out := fields{}
-	if len(h.gateways) > 0 {
+	if len(h.gateways) > 0 && (otherRoutes || list(h.gateways) != "[mesh]") {
 		out["gateways"] = value{v: list(h.gateways), raw: "gateways"}
 	}
 	if len(h.exportTo) > 0 {

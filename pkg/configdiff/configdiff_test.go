@@ -117,7 +117,6 @@ func TestTCPAndRemovedHost(t *testing.T) {
       weight: 50
 `
 	r := check(t, old, cur,
-		"legacy|- gateways: [mesh]",
 		"legacy|- tcp port=27017 → mongo:v1 80%, mongo:v2 20%",
 		"mongo|~ tcp port=27017: v1 80% → 50%, v2 20% → 50%")
 	if r.Sections[0].Status != Removed || r.Sections[1].Status != "" {

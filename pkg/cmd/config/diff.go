@@ -277,18 +277,20 @@ func (o *DiffOptions) printText(r *configdiff.Report) {
 func heading(s configdiff.Section) string {
 	status := ""
 	if s.Status != "" {
-		status = " (" + string(s.Status) + ")"
+		// A whole host or object that one side lacks reads like a line of
+		// diff(1): "- host details" or "+ Gateway default/bookinfo-gateway".
+		status = s.Status.Symbol() + " "
 	}
 	if s.Host == "" {
-		return s.Title() + status
+		return status + s.Title()
 	}
 	names := make([]string, len(s.Objects))
 	for i, ob := range s.Objects {
 		names[i] = ob.String()
 	}
-	h := "host " + s.Host
+	h := status + "host " + s.Host
 	if s.FQDN != s.Host {
 		h += " (" + s.FQDN + ")"
 	}
-	return h + status + ": " + strings.Join(names, ", ")
+	return h + ": " + strings.Join(names, ", ")
 }
