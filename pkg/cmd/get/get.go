@@ -60,8 +60,8 @@ func NewCmdGet(f *cmdutil.Factory) *cobra.Command {
 		Long: `List mesh resources (networking.istio.io and security.istio.io) of the cluster
 as a table, or print them as YAML or JSON.
 
-Types: ` + typeList() + `.
-Singular names and kind names (VirtualService) are accepted too.`,
+Types (singular names and kind names such as VirtualService work too):
+  ` + strings.ReplaceAll(typeList(), ", ", "\n  "),
 		Example: `  # Routes in the current namespace, as istioctl get virtualservices showed them
   meshctl get virtualservices
 
@@ -148,7 +148,7 @@ func resolveType(s string) (config.Kind, bool) {
 func (o *Options) Complete(f *cmdutil.Factory, args []string) error {
 	kind, ok := resolveType(args[0])
 	if !ok {
-		return cmdutil.UsageErrorf("unknown resource type %q: use one of %s", args[0], typeList())
+		return cmdutil.UsageErrorf("unknown resource type %q: meshctl get lists mesh resources, one of %s (use kubectl get for other kinds)", args[0], typeList())
 	}
 	o.Kind, o.Names = kind, args[1:]
 	ns, _, err := f.Namespace()
