@@ -343,6 +343,16 @@ func TestConflictsAreExplained(t *testing.T) {
 	if *d.Spec.Replicas != 1 {
 		t.Errorf("--force-conflicts did not take the replicas back: %d", *d.Spec.Replicas)
 	}
+
+	// verify-install notices a missing object and names it.
+	if err := cl.Client.CoreV1().Services(ns).Delete(ctx, "meshctl-server", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r = meshctl(t, cl, "verify-install", "--mesh-namespace", ns)
+	if r.code != 1 {
+		t.Errorf("verify-install with a missing Service: exit %d", r.code)
+	}
+	mustContain(t, "verify-install output", r.out, "Service/"+ns+"/meshctl-server", "Missing", "not found", "1 of 22 objects are missing or not ready")
 }
 
 func TestRevisionsSideBySide(t *testing.T) {
