@@ -3,7 +3,9 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -50,40 +52,25 @@ func Parse(path string, data []byte) ([]*Resource, []*ParseError) {
 		src = SourceStdin
 	}
 	docs := splitDocuments(data)
+	// Documents are independent: big streams (generated config, a cluster
+	// dump) are cut into one contiguous chunk per core. Results keep the
+	// order of the stream.
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(docs)/64))
 	type result struct {
 		rs   []*Resource
 		errs []*ParseError
 	}
-	results := make([]result, len(docs))
-	parse := func(i int) {
-		d := docs[i]
-		results[i].rs, results[i].errs = parseDocument(Origin{Source: src, Path: path, Line: d.line}, d.text)
+	results := make([]result, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := w*len(docs)/workers, (w+1)*len(docs)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[w].rs, results[w].errs = parseChunk(src, path, data, docs[lo:hi])
+		}()
 	}
-	// Documents are independent; big streams (generated config, a cluster
-	// dump) parse on every core. Results keep the order of the stream.
-	workers := min(runtime.GOMAXPROCS(0), len(docs)/64+1)
-	if workers <= 1 {
-		for i := range docs {
-			parse(i)
-		}
-	} else {
-		var wg sync.WaitGroup
-		next := make(chan int)
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range next {
-					parse(i)
-				}
-			}()
-		}
-		for i := range docs {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
-	}
+	wg.Wait()
 	var (
 		out  []*Resource
 		errs []*ParseError
@@ -95,9 +82,61 @@ func Parse(path string, data []byte) ([]*Resource, []*ParseError) {
 	return out, errs
 }
 
+// parseChunk reads consecutive documents with one yaml.v3 decoder, which
+// allocates half as much as a parser per document; if any of them is not
+// valid YAML it parses them one by one, so that the error is reported at its
+// document and the others still parse.
+func parseChunk(src SourceType, path string, data []byte, docs []document) ([]*Resource, []*ParseError) {
+	if len(docs) == 0 {
+		return nil, nil
+	}
+	if rs, errs, ok := decodeStream(src, path, data[docs[0].start:docs[len(docs)-1].end], docs[0].line); ok {
+		return rs, errs
+	}
+	var (
+		out  []*Resource
+		errs []*ParseError
+	)
+	for _, d := range docs {
+		rs, es := parseDocument(Origin{Source: src, Path: path, Line: d.line}, data[d.start:d.end])
+		out = append(out, rs...)
+		errs = append(errs, es...)
+	}
+	return out, errs
+}
+
+func decodeStream(src SourceType, path string, text []byte, firstLine int) (rs []*Resource, errs []*ParseError, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			rs, errs, ok = nil, nil, false
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	for {
+		var root yaml.Node
+		if err := dec.Decode(&root); err != nil {
+			if errors.Is(err, io.EOF) {
+				return rs, errs, true
+			}
+			return nil, nil, false
+		}
+		if len(root.Content) == 0 {
+			continue
+		}
+		shiftLines(&root, firstLine-1, 0)
+		doc := root.Content[0]
+		if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" {
+			continue
+		}
+		r, e := decodeObject(Origin{Source: src, Path: path, Line: doc.Line}, doc)
+		rs = append(rs, r...)
+		errs = append(errs, e...)
+	}
+}
+
 type document struct {
-	line int // first line of text, 1-based
-	text []byte
+	line       int // first line, 1-based
+	start, end int // byte offsets in the stream
 }
 
 // splitDocuments cuts a stream at "---" separators so that one broken
@@ -118,14 +157,14 @@ func splitDocuments(data []byte) []document {
 			l = data[i:]
 		}
 		if isSeparator(l) {
-			docs = append(docs, document{line: startLine, text: data[start:i]})
+			docs = append(docs, document{line: startLine, start: start, end: i})
 			start, startLine = min(next, len(data)), line+1
 		}
 		i = next
 		line++
 	}
 	if start < len(data) {
-		docs = append(docs, document{line: startLine, text: data[start:]})
+		docs = append(docs, document{line: startLine, start: start, end: len(data)})
 	}
 	return docs
 }
