@@ -297,6 +297,14 @@ var logLevels = map[string]bool{"trace": true, "debug": true, "info": true, "war
 func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (settings, error) {
 	s := settings{cfg: cfg, native: cfg.NativeSidecars, hold: cfg.HoldApplicationUntilProxyStarts, rewrite: cfg.RewriteAppProbes}
 	ann, lab := tmpl.Annotations, tmpl.Labels
+	// Most pods carry no overrides; skipping the lookups then keeps
+	// injection of thousands of workloads cheap.
+	if !hasOverrideKeys(ann) {
+		ann = nil
+	}
+	if !hasOverrideKeys(lab) {
+		lab = nil
+	}
 	side := [2]string{sidecarPrefix, istioSidecarPrefix}
 	traffic := [2]string{trafficPrefix, istioTrafficPrefix}
 	bad := func(key, value, want string) error {
@@ -313,7 +321,7 @@ func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (sett
 		return nil
 	}
 
-	if raw, ok := ann[AnnotationProxyConfig]; ok {
+	if raw, ok := tmpl.Annotations[AnnotationProxyConfig]; ok {
 		var pc map[string]any
 		if err := yaml.Unmarshal([]byte(raw), &pc); err != nil {
 			return s, fmt.Errorf("%s: annotation %s is not valid YAML: %v", w, AnnotationProxyConfig, err)
@@ -422,6 +430,17 @@ func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (sett
 		s.hold = false
 	}
 	return s, nil
+}
+
+func hasOverrideKeys(m map[string]string) bool {
+	for k := range m {
+		for _, p := range []string{sidecarPrefix, istioSidecarPrefix, trafficPrefix, istioTrafficPrefix} {
+			if strings.HasPrefix(k, p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func joinLists(a, b string) string {

@@ -128,6 +128,9 @@ func AppHealthPath(container, kind string) string {
 // lookupOverride finds a per-workload override in annotations, then labels.
 func lookupOverride(annotations, labels map[string]string, prefixes [2]string, name string) (key, value string, ok bool) {
 	for _, m := range []map[string]string{annotations, labels} {
+		if len(m) == 0 {
+			continue
+		}
 		for _, p := range prefixes {
 			if v, found := m[p+name]; found {
 				return p + name, strings.TrimSpace(v), true

@@ -18,27 +18,47 @@ import (
 // layout); the caller re-renders a bigger part instead.
 var errFallback = errors.New("inject: cannot splice here")
 
+// edit replaces src[start:end] with arena[from:to].
 type edit struct {
 	start, end int
-	text       []byte
+	from, to   int
 }
 
+// A textEditor is reused for every document a worker handles, so that its
+// buffers are allocated once rather than per document.
 type textEditor struct {
 	src        []byte
 	lineStarts []int // offset of the first byte of each line
 	edits      []edit
+	arena      []byte // the text of all edits
+	free       []*bytes.Buffer
 	emit       emitter
 }
 
-func newTextEditor(src []byte) *textEditor {
-	starts := make([]int, 1, bytes.Count(src, []byte{'\n'})+1)
+func (t *textEditor) reset(src []byte) {
+	t.src = src
+	t.lineStarts = append(t.lineStarts[:0], 0)
 	for i, c := range src {
 		if c == '\n' && i+1 < len(src) {
-			starts = append(starts, i+1)
+			t.lineStarts = append(t.lineStarts, i+1)
 		}
 	}
-	return &textEditor{src: src, lineStarts: starts, emit: emitter{unit: 2}}
+	t.edits, t.arena = t.edits[:0], t.arena[:0]
+	t.emit = emitter{unit: 2, cache: t.emit.cache}
 }
+
+// buffer returns an empty scratch buffer; give it back with release.
+func (t *textEditor) buffer() *bytes.Buffer {
+	if n := len(t.free); n > 0 {
+		b := t.free[n-1]
+		t.free = t.free[:n-1]
+		b.Reset()
+		return b
+	}
+	return &bytes.Buffer{}
+}
+
+func (t *textEditor) release(b *bytes.Buffer) { t.free = append(t.free, b) }
 
 // lineStart is the offset of 1-based line.
 func (t *textEditor) lineStart(line int) int {
@@ -98,15 +118,19 @@ func (t *textEditor) backOver(pos, indent int) int {
 }
 
 func (t *textEditor) add(start, end int, text []byte) {
-	t.edits = append(t.edits, edit{start, end, text})
+	from := len(t.arena)
+	t.arena = append(t.arena, text...)
+	t.edits = append(t.edits, edit{start, end, from, len(t.arena)})
 }
 
 // insertAt inserts text at a line start (or the end of the text).
 func (t *textEditor) insertAt(pos int, text []byte) {
+	from := len(t.arena)
 	if pos > 0 && t.src[pos-1] != '\n' {
-		text = append([]byte{'\n'}, text...)
+		t.arena = append(t.arena, '\n')
 	}
-	t.add(pos, pos, text)
+	t.arena = append(t.arena, text...)
+	t.edits = append(t.edits, edit{pos, pos, from, len(t.arena)})
 }
 
 // apply returns the edited text.
@@ -118,7 +142,7 @@ func (t *textEditor) apply(dst []byte) ([]byte, error) {
 			return nil, errFallback
 		}
 		dst = append(dst, t.src[prev:e.start]...)
-		dst = append(dst, e.text...)
+		dst = append(dst, t.arena[e.from:e.to]...)
 		prev = e.end
 	}
 	return append(dst, t.src[prev:]...), nil
@@ -168,7 +192,8 @@ func (t *textEditor) diffMap(m *yaml.Node, old, new []byte, end int) error {
 		}
 		return end
 	}
-	var appended bytes.Buffer
+	appended := t.buffer()
+	defer t.release(appended)
 	for _, p := range newPairs {
 		oldVal, inOld := oldVals[p.key]
 		if inOld && bytes.Equal(oldVal, p.val) {
@@ -176,7 +201,7 @@ func (t *textEditor) diffMap(m *yaml.Node, old, new []byte, end int) error {
 		}
 		i, inNode := nodeIndex[p.key]
 		if !inNode {
-			if err := t.emit.pair(&appended, indent, p.key, p.val, true); err != nil {
+			if err := t.emit.pair(appended, indent, p.key, p.val, true); err != nil {
 				return err
 			}
 			continue
@@ -205,11 +230,12 @@ func (t *textEditor) diffMap(m *yaml.Node, old, new []byte, end int) error {
 				continue
 			}
 		}
-		var buf bytes.Buffer
-		if err := t.emit.pair(&buf, indent, p.key, p.val, false); err != nil {
+		buf := t.buffer()
+		if err := t.emit.pair(buf, indent, p.key, p.val, false); err != nil {
 			return err
 		}
 		t.add(t.nodeOffset(m.Content[i]), valueEnd(i), buf.Bytes())
+		t.release(buf)
 	}
 	for _, p := range oldPairs {
 		if newKeys[p.key] {
@@ -226,12 +252,8 @@ func (t *textEditor) diffMap(m *yaml.Node, old, new []byte, end int) error {
 		// New keys take the place of the first removed one (a probe's
 		// tcpSocket becoming httpGet), which also makes the reverse edit
 		// give back the original text.
-		var text []byte
-		if appended.Len() > 0 {
-			text = append(text, appended.Bytes()...)
-			appended.Reset()
-		}
-		t.add(start, valueEnd(i), text)
+		t.add(start, valueEnd(i), appended.Bytes())
+		appended.Reset()
 	}
 	if appended.Len() > 0 {
 		t.insertAt(end, appended.Bytes())
@@ -297,17 +319,18 @@ func (t *textEditor) diffSeq(s *yaml.Node, old, new []byte, end int) error {
 	}
 	kept := map[string]bool{}
 	last := -1
-	var pending bytes.Buffer
+	pending := t.buffer()
+	defer t.release(pending)
 	flush := func(pos int) {
 		if pending.Len() > 0 {
-			t.insertAt(pos, append([]byte(nil), pending.Bytes()...))
+			t.insertAt(pos, pending.Bytes())
 			pending.Reset()
 		}
 	}
 	for j, name := range newNames {
 		i, existed := oldIndex[name]
 		if !existed {
-			if err := t.emit.item(&pending, dashIndent, newItems[j]); err != nil {
+			if err := t.emit.item(pending, dashIndent, newItems[j]); err != nil {
 				return err
 			}
 			continue
@@ -325,11 +348,12 @@ func (t *textEditor) diffSeq(s *yaml.Node, old, new []byte, end int) error {
 			if !errors.Is(err, errFallback) {
 				return err
 			}
-			var buf bytes.Buffer
-			if err := t.emit.item(&buf, dashIndent, newItems[j]); err != nil {
+			buf := t.buffer()
+			if err := t.emit.item(buf, dashIndent, newItems[j]); err != nil {
 				return err
 			}
 			t.add(dashes[i], itemEnd(i), buf.Bytes())
+			t.release(buf)
 		}
 	}
 	flush(end)

@@ -177,12 +177,12 @@ func newPipeline(w io.Writer, opts Options, workers int) *pipeline {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			cache := &renderCache{}
+			ed := &textEditor{emit: emitter{cache: &renderCache{}}}
 			var buf []byte
 			for j := range p.work {
 				o := opts
 				o.Report = func(r Record) { j.recs = append(j.recs, r) }
-				out, err := processDoc(buf[:0], j.chunk, j.line, o, cache)
+				out, err := processDoc(buf[:0], j.chunk, j.line, o, ed)
 				if err == nil {
 					j.out = append([]byte(nil), out...)
 					buf = out
@@ -336,7 +336,7 @@ type workload struct {
 	old, new []byte     // template JSON before and after
 }
 
-func processDoc(dst, chunk []byte, firstLine int, opts Options, cache *renderCache) ([]byte, error) {
+func processDoc(dst, chunk []byte, firstLine int, opts Options, t *textEditor) ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(chunk, &doc); err != nil {
 		return nil, yamlError(opts.Source, firstLine, chunk, err)
@@ -344,7 +344,7 @@ func processDoc(dst, chunk []byte, firstLine int, opts Options, cache *renderCac
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return append(dst, chunk...), nil
 	}
-	t := newTextEditor(chunk)
+	t.reset(chunk)
 	root := doc.Content[0]
 	var wls []*workload
 	if err := collect(t, root, t.backOver(len(chunk), root.Column-1), firstLine, opts, &wls, 0); err != nil {
@@ -354,7 +354,6 @@ func processDoc(dst, chunk []byte, firstLine int, opts Options, cache *renderCac
 		return append(dst, chunk...), nil
 	}
 	detectLayout(t, root)
-	t.emit.cache = cache
 	for _, wl := range wls {
 		err := t.diffMap(wl.tmplNode, wl.old, wl.new, wl.end)
 		if errors.Is(err, errFallback) {
@@ -577,5 +576,5 @@ func detectLayout(t *textEditor, root *yaml.Node) {
 	if seq < 0 {
 		seq = 0
 	}
-	t.emit = emitter{unit: unit, seqOffset: seq}
+	t.emit.unit, t.emit.seqOffset = unit, seq
 }
