@@ -150,10 +150,17 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rs, errs := Parse("f.yaml", data)
 		for _, r := range rs {
-			_ = r.Line("spec.http[0].route[0]")
+			if r.Kind == "" || r.Origin.Path != "f.yaml" || r.Origin.Line < 1 {
+				t.Fatalf("resource without kind or origin: %+v", r)
+			}
+			if l := r.Line("spec.http[0].route[0]"); l < r.Origin.Line {
+				t.Fatalf("field line %d before the document line %d", l, r.Origin.Line)
+			}
 		}
 		for _, e := range errs {
-			_ = e.Error()
+			if e.Origin.Line < 1 || e.Message == "" || !strings.HasPrefix(e.Error(), "f.yaml:") {
+				t.Fatalf("parse error without line or message: %v", e)
+			}
 		}
 	})
 }
