@@ -12,7 +12,7 @@ import (
 
 const testdata = "../../testdata"
 
-var bookinfoFiles = []string{"bookinfo/bookinfo.yaml", "bookinfo/gateway.yaml", "bookinfo/destination-rules.yaml"}
+var bookinfoFiles = []string{"bookinfo/bookinfo.yaml", "bookinfo/mesh.yaml", "bookinfo/gateway.yaml", "bookinfo/destination-rules.yaml"}
 
 // load parses files named relative to testdata, with origins relative to it
 // too, and defaults namespaces to "default" as kubectl apply would.

@@ -16,7 +16,7 @@ import (
 
 const td = "../../../testdata/"
 
-var bookinfo = []string{td + "bookinfo/bookinfo.yaml", td + "bookinfo/gateway.yaml", td + "bookinfo/destination-rules.yaml"}
+var bookinfo = []string{td + "bookinfo/bookinfo.yaml", td + "bookinfo/mesh.yaml", td + "bookinfo/gateway.yaml", td + "bookinfo/destination-rules.yaml"}
 
 // run executes the command with a factory that has no cluster.
 func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
