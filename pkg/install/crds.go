@@ -61,3 +61,18 @@ func renderCRDs(s *profiles.Spec) ([]*unstructured.Unstructured, error) {
 	}
 	return out, nil
 }
+
+// CRDs returns the CustomResourceDefinitions meshctl installs, as shipped
+// (without install labels): the one place to read them from, whatever file
+// format manifests/base uses. The objects are copies the caller may change.
+func CRDs() ([]*unstructured.Unstructured, error) {
+	items, err := crdList()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, len(items))
+	for i, item := range items {
+		out[i] = (&unstructured.Unstructured{Object: item}).DeepCopy()
+	}
+	return out, nil
+}

@@ -208,3 +208,27 @@ func TestCRDFastPathMatchesKustomize(t *testing.T) {
 		t.Errorf("fast CRD render (%d objects, %d bytes) differs from kustomize's (%d objects, %d bytes)", len(fast), len(a), len(slow), len(b))
 	}
 }
+
+func TestCRDsAreTheMeshAPI(t *testing.T) {
+	crds, err := CRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range crds {
+		names = append(names, c.GetName())
+	}
+	for _, want := range []string{"virtualservices.networking.istio.io", "destinationrules.networking.istio.io", "gateways.networking.istio.io",
+		"serviceentries.networking.istio.io", "sidecars.networking.istio.io", "workloadentries.networking.istio.io",
+		"peerauthentications.security.istio.io", "requestauthentications.security.istio.io", "authorizationpolicies.security.istio.io",
+		"telemetries.telemetry.istio.io"} {
+		if !strings.Contains(strings.Join(names, ","), want) {
+			t.Errorf("CRD %s is not shipped (have %v)", want, names)
+		}
+	}
+	crds[0].SetName("changed")
+	again, _ := CRDs()
+	if again[0].GetName() == "changed" {
+		t.Error("CRDs() returns shared objects")
+	}
+}
