@@ -276,7 +276,7 @@ func RunFiles(io_ *iostreams.IOStreams, files []string, recursive bool, output s
 	} else {
 		tmp, err = os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
 		if err != nil {
-			return err
+			return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("-o %s: cannot write there: %w", output, errors.Unwrap(err)))
 		}
 		defer os.Remove(tmp.Name())
 		bw := bufio.NewWriterSize(tmp, 256*1024)
