@@ -133,7 +133,7 @@ func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 // decodeDocs parses a YAML stream into generic values, one per document.
 func decodeDocs(t testing.TB, b []byte) []any {
 	t.Helper()
-	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec := yaml.NewDecoder(bytes.NewReader(yaml12As11(b)))
 	var docs []any
 	for {
 		var n yaml.Node

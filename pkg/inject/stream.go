@@ -338,7 +338,7 @@ type workload struct {
 
 func processDoc(dst, chunk []byte, firstLine int, opts Options, t *textEditor) ([]byte, error) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(chunk, &doc); err != nil {
+	if err := yaml.Unmarshal(yaml12As11(chunk), &doc); err != nil {
 		return nil, yamlError(opts.Source, firstLine, chunk, err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
@@ -395,6 +395,20 @@ func rerender(dst []byte, doc *yaml.Node, wls []*workload, opts Options, firstLi
 		dst = append(dst, "---\n"...)
 	}
 	return append(dst, buf.Bytes()...), nil
+}
+
+// yaml12As11 lets yaml.v3, which refuses "%YAML 1.2", parse documents that
+// declare it: for what Kubernetes manifests contain the two read the same.
+// The directive is rewritten in a copy of equal length, so positions in the
+// node tree still point into the original text.
+func yaml12As11(chunk []byte) []byte {
+	i := bytes.Index(chunk, []byte("%YAML 1.2"))
+	if i < 0 || (i > 0 && chunk[i-1] != '\n') {
+		return chunk
+	}
+	c := append([]byte(nil), chunk...)
+	c[i+8] = '1'
+	return c
 }
 
 // clearFlow lets the encoder choose block style and quoting, so that JSON
