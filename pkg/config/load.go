@@ -51,6 +51,27 @@ func LoadFiles(paths []string, recursive bool, stdin io.Reader) ([]*Resource, []
 	return rs, errs, nil
 }
 
+// ExpandPaths turns file arguments into files: "-" (standard input) and plain
+// files stay as they are, a directory contributes its .yaml, .yml and .json
+// files in name order (its subdirectories too when recursive). Every command
+// that reads manifests (analyze, validate, config diff, kube-inject) takes its
+// inputs this way, so -f and -R mean the same everywhere.
+func ExpandPaths(paths []string, recursive bool) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		if p == "-" {
+			out = append(out, p)
+			continue
+		}
+		files, err := expand(p, recursive)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, files...)
+	}
+	return out, nil
+}
+
 func expand(p string, recursive bool) ([]string, error) {
 	st, err := os.Stat(p)
 	if err != nil {

@@ -252,17 +252,12 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 		return rs, errs
 	}
 
-	var generic map[string]any
-	if err := n.Decode(&generic); err != nil {
-		return nil, []*ParseError{{Origin: origin, Kind: ErrSyntax, Message: "cannot read object: " + err.Error()}}
-	}
-	raw, err := json.Marshal(generic)
-	if err != nil {
-		return nil, []*ParseError{{Origin: origin, Kind: ErrSyntax, Message: "object is not representable as JSON (non-string keys or NaN): " + err.Error()}}
-	}
 	r := &Resource{Kind: Kind(kind), APIVersion: apiVersion, Origin: origin, node: n}
-	if md, ok := generic["metadata"]; ok {
-		b, _ := json.Marshal(md)
+	if md := nodeAt(n, "metadata"); md != nil {
+		b, err := JSONOf(md)
+		if err != nil {
+			return nil, []*ParseError{{Origin: at(r, "metadata"), Kind: ErrSyntax, Message: "cannot read metadata: " + err.Error()}}
+		}
 		if err := json.Unmarshal(b, &r.ObjectMeta); err != nil {
 			return nil, []*ParseError{{Origin: at(r, "metadata"), Kind: ErrSchema, Object: keyPtr(r), Message: "invalid metadata: " + cleanJSONError(err)}}
 		}
@@ -279,8 +274,12 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 	spec := info.newSpec()
 	if info.Mesh {
 		specRaw := []byte("{}")
-		if s, ok := generic["spec"]; ok && s != nil {
-			specRaw, _ = json.Marshal(s)
+		if sn := nodeAt(n, "spec"); sn != nil && sn.ShortTag() != "!!null" {
+			b, err := JSONOf(sn)
+			if err != nil {
+				return nil, []*ParseError{{Origin: at(r, "spec"), Kind: ErrSyntax, Object: keyPtr(r), Message: "cannot read spec: " + err.Error()}}
+			}
+			specRaw = b
 		}
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(specRaw, spec.(proto.Message)); err != nil {
 			msg, field := cleanProtoError(err)
@@ -293,6 +292,10 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 			return nil, []*ParseError{{Origin: o, Kind: ErrSchema, Object: keyPtr(r), Message: msg}}
 		}
 	} else {
+		raw, err := JSONOf(n)
+		if err != nil {
+			return nil, []*ParseError{{Origin: origin, Kind: ErrSyntax, Object: keyPtr(r), Message: "cannot read object: " + err.Error()}}
+		}
 		if err := json.Unmarshal(raw, spec); err != nil {
 			return nil, []*ParseError{{Origin: origin, Kind: ErrSchema, Object: keyPtr(r), Message: cleanJSONError(err)}}
 		}
