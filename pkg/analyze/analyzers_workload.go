@@ -228,7 +228,7 @@ func servicesSelecting(c *Context, r *config.Resource) []*config.Resource {
 var injectionAnalyzers = []*Analyzer{
 	{
 		Code: "MSH0701", Name: "NamespaceInjectionNotEnabled", Level: Warning,
-		Doc:    "A namespace holds mesh routing config or workloads that ask for a sidecar, but is not labelled for injection.",
+		Doc:    "A namespace holds mesh routing config (VirtualService, DestinationRule) but is not labelled for injection, so its workloads run without sidecars.",
 		Inputs: kinds(k(config.KindNamespace, config.KindVirtualService, config.KindDestinationRule), workloadKinds),
 		Run: func(c *Context) {
 			for _, n := range c.Store.List(config.KindNamespace, "") {
