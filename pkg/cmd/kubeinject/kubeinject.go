@@ -7,17 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
+	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/profiles"
@@ -353,48 +351,20 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	return t.w.Write(p)
 }
 
-// expandInputs turns -f arguments into files: directories contribute their
-// .yaml, .yml and .json files in name order (recursively with -R).
+// expandInputs turns -f arguments into files, as every manifest-reading
+// command does; a directory without manifests is a usage error here, because
+// kube-inject must never print empty output as if it had succeeded.
 func expandInputs(args []string, recursive bool) ([]string, error) {
 	var out []string
 	for _, a := range args {
-		if a == "-" {
-			out = append(out, a)
-			continue
-		}
-		st, err := os.Stat(a)
+		files, err := config.ExpandPaths([]string{a}, recursive)
 		if err != nil {
-			return nil, cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("-f %s: %w", a, errors.Unwrap(err)))
+			return nil, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 		}
-		if !st.IsDir() {
-			out = append(out, a)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				if p != a && !recursive {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			switch strings.ToLower(filepath.Ext(p)) {
-			case ".yaml", ".yml", ".json":
-				found = append(found, p)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		sort.Strings(found)
-		if len(found) == 0 {
+		if len(files) == 0 {
 			return nil, cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("-f %s: no .yaml, .yml or .json files in the directory (use -R for subdirectories)", a))
 		}
-		out = append(out, found...)
+		out = append(out, files...)
 	}
 	return out, nil
 }
