@@ -642,3 +642,22 @@ func validateService(l *issues, s *corev1.Service) {
 		l.errorf("spec.externalName", "type ExternalName needs externalName")
 	}
 }
+
+// ValidateDocument checks one object as the validation webhook receives it
+// (JSON, or YAML): schema problems such as unknown fields come back as
+// Issues, like the rules of Validate. The error is for input that is not an
+// object at all.
+func ValidateDocument(data []byte) ([]Issue, error) {
+	rs, errs := config.Parse("object", data)
+	var out []Issue
+	for _, e := range errs {
+		if e.Kind == config.ErrSyntax {
+			return nil, fmt.Errorf("%s", e.Message)
+		}
+		out = append(out, Issue{Severity: SeverityError, Message: e.Message})
+	}
+	for _, r := range rs {
+		out = append(out, Validate(r)...)
+	}
+	return out, nil
+}

@@ -115,3 +115,17 @@ spec:
 		t.Errorf("line = %d", r.Line(d[0].Field))
 	}
 }
+
+func TestValidateDocument(t *testing.T) {
+	is, err := ValidateDocument([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"r","namespace":"default"},"spec":{"hosts":["reviews"],"http":[{"route":[{"destination":{"host":"reviews"},"wieght":10}]}]}}`))
+	if err != nil || len(is) != 1 || !strings.Contains(is[0].Message, `unknown field "wieght"`) {
+		t.Fatalf("issues %v, err %v", is, err)
+	}
+	is, err = ValidateDocument([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"r"},"spec":{"hosts":["reviews"],"http":[{"route":[{"destination":{"host":"reviews"}}]}]}}`))
+	if err != nil || len(is) != 0 {
+		t.Fatalf("valid object: issues %v, err %v", is, err)
+	}
+	if _, err := ValidateDocument([]byte(`{"kind":`)); err == nil {
+		t.Fatal("broken JSON should be an error")
+	}
+}
