@@ -312,7 +312,10 @@ func firstLine(err error) string {
 
 // loadCluster reads the kinds the selected analyzers need from the analyzed
 // namespace and the mesh namespace (gateways and mesh-wide policy live there),
-// or from every namespace with -A. Namespaces themselves are read whole.
+// or from every namespace with -A. What routing refers to across namespaces
+// (Services, ServiceEntries, Gateways, DestinationRules, VirtualServices and
+// Namespaces) is read from every namespace; Pods, workloads and Secrets, the
+// big lists, only from those two.
 func (o *Options) loadCluster(ctx context.Context) ([]*config.Resource, error) {
 	cfg, err := o.RESTConfig()
 	if err != nil {
@@ -350,7 +353,7 @@ func (o *Options) loadCluster(ctx context.Context) ([]*config.Resource, error) {
 	var out []*config.Resource
 	for _, k := range kinds {
 		info, _ := config.InfoFor(k)
-		if !info.Namespaced {
+		if !info.Namespaced || crossNamespace[k] && !o.AllNamespaces {
 			rs, err := src.Load(ctx, []config.Kind{k}, "")
 			if err != nil {
 				return nil, err
@@ -374,6 +377,13 @@ func (o *Options) loadCluster(ctx context.Context) ([]*config.Resource, error) {
 		out = append(out, rs...)
 	}
 	return out, nil
+}
+
+// crossNamespace are the kinds that routing names by host or NAMESPACE/NAME
+// from other namespaces.
+var crossNamespace = map[config.Kind]bool{
+	config.KindService: true, config.KindServiceEntry: true, config.KindGateway: true,
+	config.KindDestinationRule: true, config.KindVirtualService: true,
 }
 
 func (o *Options) listAnalyzers() error {
