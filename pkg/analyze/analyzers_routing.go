@@ -85,6 +85,9 @@ var routingAnalyzers = []*Analyzer{
 					if d.Subset == "" || d.Host == "" {
 						return
 					}
+					if c.knowsServices() && len(c.lookupHost(d.Host, r.Namespace)) == 0 {
+						return // MSH0101 reports the host; its subsets cannot exist either
+					}
 					h := c.fqdn(d.Host, r.Namespace)
 					if c.subsetsFor(h)[d.Subset] {
 						return
