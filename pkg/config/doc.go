@@ -37,7 +37,9 @@
 // documents are still returned. Mesh specs are decoded with protojson and
 // unknown fields rejected, the way the API server's schema would reject them.
 // LoadFiles reads files, directories (recursively on request) and "-" for
-// standard input.
+// standard input. DefaultNamespace and DefaultNamespaceErrors give objects
+// without a namespace the one of -n, as kubectl apply would. JSONOf turns a
+// yaml.v3 node into JSON the way Kubernetes reads YAML.
 //
 // # Store
 //
