@@ -12,6 +12,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshctl/meshctl/pkg/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/inject")
@@ -144,7 +146,7 @@ func decodeDocs(t testing.TB, b []byte) []any {
 			}
 			t.Fatalf("output is not valid YAML: %v", err)
 		}
-		raw, err := nodeJSON(nil, &n, 0)
+		raw, err := config.JSONOf(&n)
 		if err != nil {
 			t.Fatal(err)
 		}

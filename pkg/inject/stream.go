@@ -14,6 +14,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshctl/meshctl/pkg/config"
 )
 
 // Mode is what Process does to every workload.
@@ -500,7 +502,7 @@ func collect(t *textEditor, obj *yaml.Node, end, firstLine int, opts Options, wl
 		at = k.Line
 		node = v
 	}
-	raw, err := nodeJSON(nil, node, 0)
+	raw, err := config.JSONOf(node)
 	if err != nil {
 		return bad(node.Line, "%v", err)
 	}
