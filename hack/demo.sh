@@ -9,6 +9,81 @@ cd "$(dirname "$0")/.."
 export PATH="$KUBE_BIN:$PATH"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
 
 step "meshctl version"
-meshctl version
+run meshctl version
+
+step "Install the demo profile: CRDs, control plane, gateways and every addon"
+run meshctl install --profile demo -y
+
+step "Re-running the same install changes nothing"
+run meshctl install --profile demo -y
+
+step "Every object of the install exists and is ready"
+run meshctl verify-install
+
+step "Inject the sidecar into bookinfo and apply it"
+printf '$ meshctl kube-inject -f testdata/bookinfo/bookinfo.yaml | kubectl apply -f -\n'
+meshctl kube-inject -f testdata/bookinfo/bookinfo.yaml | kubectl apply --server-side -f -
+run kubectl wait --for=condition=Available deployment --all --timeout=120s
+printf '$ kubectl get pod -l app=reviews,version=v1 (containers of one injected pod)\n'
+kubectl get pod -l app=reviews,version=v1 \
+	-o jsonpath='{range .items[0]}{.metadata.name}: init={.spec.initContainers[*].name} containers={.spec.containers[*].name}{"\n"}{end}'
+
+step "Route bookinfo: gateway, subsets, 90/10 split for reviews and end-user: jason to v2"
+run kubectl apply --server-side -f testdata/bookinfo/gateway.yaml -f testdata/bookinfo/destination-rules.yaml \
+	-f testdata/bookinfo/routes/all-v1.yaml -f testdata/bookinfo/routes/reviews-90-10.yaml \
+	-f testdata/bookinfo/routes/reviews-jason-v2.yaml
+run meshctl get virtualservices
+
+step "What would moving reviews from 90/10 to 50/50 change?"
+run meshctl config diff testdata/bookinfo/routes/reviews-90-10.yaml testdata/bookinfo/routes/reviews-50-50.yaml || true
+
+step "What would applying the 50/50 split change in the live cluster?"
+run meshctl config diff --cluster testdata/bookinfo/routes/reviews-50-50.yaml || true
+
+step "Analyze the live cluster"
+run meshctl analyze
+
+step "Analyze a broken route file together with the cluster (exit code 79 = findings)"
+set +e
+run meshctl analyze testdata/demo/broken-route.yaml
+code=$?
+set -e
+printf 'exit code: %s\n' "$code"
+[[ $code == 79 ]] || { echo "expected findings (exit code 79) from the broken route" >&2; exit 1; }
+
+step "Open grafana: port-forward to its pod and fetch the page"
+# kwok's pods are fake, so a kwok PortForward stands in for grafana's
+# container: it routes the pod's port to a small local web server.
+pod=$(kubectl -n mesh-system get pod -l meshctl.io/component=grafana -o jsonpath='{.items[0].metadata.name}')
+page=$(mktemp -d)
+echo '<title>Grafana (demo stand-in)</title>' > "$page/index.html"
+python3 -m http.server 18080 --bind 127.0.0.1 --directory "$page" >/dev/null 2>&1 &
+srv=$!
+kubectl -n mesh-system apply -f - >/dev/null <<EOT
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: PortForward
+metadata: {name: $pod, namespace: mesh-system}
+spec: {forwards: [{target: {port: 18080, address: 127.0.0.1}}]}
+EOT
+printf '$ meshctl dashboard grafana --browser=false --port 0\n'
+url_file=$(mktemp)
+meshctl dashboard grafana --browser=false --port 0 >"$url_file" &
+dash=$!
+for _ in $(seq 50); do [[ -s $url_file ]] && break; sleep 0.1; done
+url=$(head -1 "$url_file")
+printf '%s\n$ curl -s %s\n' "$url" "$url"
+curl -s --retry 5 --retry-connrefused "$url" | head -3
+kill -INT "$dash"; wait "$dash" || true
+kill "$srv"; rm -rf "$page" "$url_file"
+
+step "Done"
+cat <<EOT
+The cluster keeps running. Try:
+  export KUBECONFIG=$KUBECONFIG
+  bin/meshctl dashboard grafana        # or prometheus, jaeger, kiali, zipkin
+  bin/meshctl uninstall -y
+  make cluster-down
+EOT
