@@ -60,13 +60,20 @@ step "Open grafana: port-forward to its pod and fetch the page"
 pod=$(kubectl -n mesh-system get pod -l meshctl.io/component=grafana -o jsonpath='{.items[0].metadata.name}')
 page=$(mktemp -d)
 echo '<title>Grafana (demo stand-in)</title>' > "$page/index.html"
-python3 -m http.server 18080 --bind 127.0.0.1 --directory "$page" >/dev/null 2>&1 &
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$page" >"$page/log" 2>&1 &
 srv=$!
+port=
+for _ in $(seq 100); do
+	port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$page/log" | head -1)
+	[[ -n $port ]] && break
+	sleep 0.1
+done
+[[ -n $port ]] || { echo "the stand-in web server did not start" >&2; exit 1; }
 kubectl -n mesh-system apply -f - >/dev/null <<EOT
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: PortForward
 metadata: {name: $pod, namespace: mesh-system}
-spec: {forwards: [{target: {port: 18080, address: 127.0.0.1}}]}
+spec: {forwards: [{target: {port: $port, address: 127.0.0.1}}]}
 EOT
 printf '$ meshctl dashboard grafana --browser=false --port 0\n'
 url_file=$(mktemp)
@@ -75,7 +82,7 @@ dash=$!
 for _ in $(seq 50); do [[ -s $url_file ]] && break; sleep 0.1; done
 url=$(head -1 "$url_file")
 printf '%s\n$ curl -s %s\n' "$url" "$url"
-curl -s --retry 5 --retry-connrefused "$url" | head -3
+curl -sS --retry 10 --retry-all-errors --retry-delay 1 "$url" | head -3
 kill -INT "$dash"; wait "$dash" || true
 kill "$srv"; rm -rf "$page" "$url_file"
 
