@@ -174,36 +174,28 @@ func newCmdEnvoy(o *Options) *cobra.Command {
 }
 
 func newCmdControlZ(o *Options) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "controlz [POD]",
-		Short: fmt.Sprintf("Open the ControlZ page of the control plane (pod port %d)", install.ServerControlZPort),
-		Example: `  meshctl dashboard controlz
+	return newCmdServerPage(o, "controlz",
+		fmt.Sprintf("Open the ControlZ page of the control plane (pod port %d)", install.ServerControlZPort),
+		`  meshctl dashboard controlz
   meshctl dashboard controlz meshctl-server-6c9d7f8b9-abcde`,
-		Args: cmdutil.MaximumNArgs(1),
-		ValidArgsFunction: o.completePods(func() (string, labels.Selector) {
-			return o.controlPlaneNamespace(), dashboard.ServerSelector(o.Revision)
-		}),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.run(cmd, func(sel labels.Selector) (dashboard.Target, error) {
-				pod, err := onePod(args, sel, false)
-				if err != nil {
-					return dashboard.Target{}, err
-				}
-				return dashboard.ServerTarget("controlz", o.controlPlaneNamespace(), pod, sel, o.Revision, install.ServerControlZPort, "/"), nil
-			})
-		},
-	}
-	cmd.Flags().StringVar(&o.Revision, "revision", "", "Control-plane revision (default: any)")
-	return cmd
+		install.ServerControlZPort, "/")
 }
 
 func newCmdServer(o *Options) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "server [POD]",
-		Short: fmt.Sprintf("Open the control plane's debug pages (pod port %d: /debug, /metrics)", install.ServerDebugPort),
-		Example: `  meshctl dashboard server
+	return newCmdServerPage(o, "server",
+		fmt.Sprintf("Open the control plane's debug pages (pod port %d: /debug, /metrics)", install.ServerDebugPort),
+		`  meshctl dashboard server
   meshctl dashboard server --revision canary`,
-		Args: cmdutil.MaximumNArgs(1),
+		install.ServerDebugPort, "/debug")
+}
+
+// newCmdServerPage builds a command that opens one web page of a control-plane pod.
+func newCmdServerPage(o *Options, name, short, example string, port int, path string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     name + " [POD]",
+		Short:   short,
+		Example: example,
+		Args:    cmdutil.MaximumNArgs(1),
 		ValidArgsFunction: o.completePods(func() (string, labels.Selector) {
 			return o.controlPlaneNamespace(), dashboard.ServerSelector(o.Revision)
 		}),
@@ -213,7 +205,7 @@ func newCmdServer(o *Options) *cobra.Command {
 				if err != nil {
 					return dashboard.Target{}, err
 				}
-				return dashboard.ServerTarget("server", o.controlPlaneNamespace(), pod, sel, o.Revision, install.ServerDebugPort, "/debug"), nil
+				return dashboard.ServerTarget(name, o.controlPlaneNamespace(), pod, sel, o.Revision, port, path), nil
 			})
 		},
 	}
