@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,6 +131,12 @@ func Execute(ctx context.Context, streams *iostreams.IOStreams, args []string) i
 		return code
 	}
 	fmt.Fprintf(streams.ErrOut, "Error: %v\n", err)
+	// Whatever command hit it, a connection-level failure means the same
+	// thing: meshctl is pointed at no cluster, or at the wrong one.
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && !strings.Contains(err.Error(), "--kubeconfig") {
+		fmt.Fprintln(streams.ErrOut, "  check that the cluster is up, or point meshctl at another one with --kubeconfig, --context or KUBECONFIG")
+	}
 	if isUsageError(err) {
 		code = cmdutil.ExitUsage
 		fmt.Fprintf(streams.ErrOut, "Run '%s --help' for usage.\n", commandPath(cmd, args))

@@ -123,3 +123,19 @@ func TestBadConfigFileIsAUsageError(t *testing.T) {
 		t.Fatalf("code %d, stderr %q", code, errOut)
 	}
 }
+
+func TestUnreachableClusterSaysWhatToDo(t *testing.T) {
+	// A kubeconfig pointing at a port nothing listens on.
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600)
+	code, _, errOut := run(t, "get", "virtualservices", "--kubeconfig", kc)
+	if code != cmdutil.ExitFailure || !strings.Contains(errOut, "--kubeconfig") {
+		t.Fatalf("code %d, stderr %q", code, errOut)
+	}
+}
