@@ -51,7 +51,7 @@ test-e2e: test ## alias of test
 
 bench: ## run every benchmark and record the figures in _out/bench.txt
 	@mkdir -p _out
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee _out/bench.txt
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee _out/bench.txt
 
 demo: build cluster-up ## the main job end to end on the local cluster
 	bash hack/cluster/build.sh kubectl
