@@ -142,34 +142,10 @@ func (x *host) addRoutes(r *config.Resource, vs *networking.VirtualService) {
 		})
 	}
 	for i, t := range vs.GetTcp() {
-		var ms []string
-		for _, m := range t.GetMatch() {
-			ms = append(ms, strings.Join(flatten(m).pairs(), " "))
-		}
-		desc := strings.Join(ms, " or ")
-		var ds []dest
-		for _, d := range t.GetRoute() {
-			ds = append(ds, x.dest(d.GetDestination(), d.GetWeight(), r.Namespace))
-		}
-		add(&route{
-			key: routeKey("tcp", "", desc), label: routeLabel("tcp", "", desc, x.display),
-			proto: "tcp", dests: normalize(ds), extra: fields{}, res: r, path: fmt.Sprintf("spec.tcp[%d]", i),
-		})
+		add(x.l4Route("tcp", i, r, l4Matches(t.GetMatch()), t.GetRoute()))
 	}
 	for i, t := range vs.GetTls() {
-		var ms []string
-		for _, m := range t.GetMatch() {
-			ms = append(ms, strings.Join(flatten(m).pairs(), " "))
-		}
-		desc := strings.Join(ms, " or ")
-		var ds []dest
-		for _, d := range t.GetRoute() {
-			ds = append(ds, x.dest(d.GetDestination(), d.GetWeight(), r.Namespace))
-		}
-		add(&route{
-			key: routeKey("tls", "", desc), label: routeLabel("tls", "", desc, x.display),
-			proto: "tls", dests: normalize(ds), extra: fields{}, res: r, path: fmt.Sprintf("spec.tls[%d]", i),
-		})
+		add(x.l4Route("tls", i, r, l4Matches(t.GetMatch()), t.GetRoute()))
 	}
 }
 
@@ -202,6 +178,27 @@ func routeLabel(proto, name, desc, hostName string) string {
 
 // dest names a destination relative to the host being routed: "v1" for a
 // subset of the same host, "ratings:v2" for another host.
+// l4Route describes a TCP or TLS route, which differ only in their match type.
+func (x *host) l4Route(proto string, i int, r *config.Resource, desc string, rds []*networking.RouteDestination) *route {
+	var ds []dest
+	for _, d := range rds {
+		ds = append(ds, x.dest(d.GetDestination(), d.GetWeight(), r.Namespace))
+	}
+	return &route{
+		key: routeKey(proto, "", desc), label: routeLabel(proto, "", desc, x.display),
+		proto: proto, dests: normalize(ds), extra: fields{}, res: r, path: fmt.Sprintf("spec.%s[%d]", proto, i),
+	}
+}
+
+// l4Matches describes TCP or TLS match blocks, which are ORed.
+func l4Matches[M proto.Message](matches []M) string {
+	var ms []string
+	for _, m := range matches {
+		ms = append(ms, strings.Join(flatten(m).pairs(), " "))
+	}
+	return strings.Join(ms, " or ")
+}
+
 func (x *host) dest(d *networking.Destination, weight int32, ns string) dest {
 	h := d.GetHost()
 	key := fqdn(h, ns) + "|" + d.GetSubset()
