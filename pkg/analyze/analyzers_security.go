@@ -77,6 +77,26 @@ func tlsModes(dr *networking.DestinationRule, fn func(path string, mode networki
 	}
 }
 
+// servicesByTLSMode calls check for each DestinationRule field that sets
+// mode, once per Service its host resolves to, until check reports (returns
+// true): one finding per field is enough to act on.
+func (c *Context) servicesByTLSMode(mode networking.ClientTLSSettings_TLSmode, check func(dr *config.Resource, path string, svc *config.Resource) bool) {
+	for _, r := range c.Store.List(config.KindDestinationRule, "") {
+		dr := r.DestinationRule()
+		entries := c.lookupHost(dr.Host, r.Namespace)
+		tlsModes(dr, func(p string, m networking.ClientTLSSettings_TLSmode) {
+			if m != mode {
+				return
+			}
+			for _, e := range entries {
+				if e.res.Kind == config.KindService && check(r, p, e.res) {
+					return
+				}
+			}
+		})
+	}
+}
+
 type selectorHolder interface {
 	GetSelector() *typev1beta1.WorkloadSelector
 }
@@ -89,27 +109,15 @@ var securityAnalyzers = []*Analyzer{
 		Doc:    "A DestinationRule disables TLS towards workloads whose PeerAuthentication is STRICT; every request is refused.",
 		Inputs: securityInputs,
 		Run: func(c *Context) {
-			for _, r := range c.Store.List(config.KindDestinationRule, "") {
-				dr := r.DestinationRule()
-				entries := c.lookupHost(dr.Host, r.Namespace)
-				tlsModes(dr, func(p string, mode networking.ClientTLSSettings_TLSmode) {
-					if mode != networking.ClientTLSSettings_DISABLE {
-						return
-					}
-					for _, e := range entries {
-						if e.res.Kind != config.KindService {
-							continue
-						}
-						m, pol := c.peerMode(e.res.Namespace, e.res.Service().Spec.Selector)
-						if m != security.PeerAuthentication_MutualTLS_STRICT {
-							continue
-						}
-						c.Report(r, p, "use tls.mode ISTIO_MUTUAL, or relax the PeerAuthentication to PERMISSIVE",
-							"TLS is disabled towards %q but PeerAuthentication %s/%s requires mTLS (STRICT)", dr.Host, pol.Namespace, pol.Name)
-						return
-					}
-				})
-			}
+			c.servicesByTLSMode(networking.ClientTLSSettings_DISABLE, func(r *config.Resource, p string, svc *config.Resource) bool {
+				m, pol := c.peerMode(svc.Namespace, svc.Service().Spec.Selector)
+				if m != security.PeerAuthentication_MutualTLS_STRICT {
+					return false
+				}
+				c.Report(r, p, "use tls.mode ISTIO_MUTUAL, or relax the PeerAuthentication to PERMISSIVE",
+					"TLS is disabled towards %q but PeerAuthentication %s/%s requires mTLS (STRICT)", r.DestinationRule().Host, pol.Namespace, pol.Name)
+				return true
+			})
 		},
 	},
 	{
@@ -117,28 +125,17 @@ var securityAnalyzers = []*Analyzer{
 		Doc:    "A DestinationRule sends ISTIO_MUTUAL traffic to workloads that have no sidecar to terminate it.",
 		Inputs: securityInputs,
 		Run: func(c *Context) {
-			for _, r := range c.Store.List(config.KindDestinationRule, "") {
-				dr := r.DestinationRule()
-				entries := c.lookupHost(dr.Host, r.Namespace)
-				tlsModes(dr, func(p string, mode networking.ClientTLSSettings_TLSmode) {
-					if mode != networking.ClientTLSSettings_ISTIO_MUTUAL {
-						return
+			c.servicesByTLSMode(networking.ClientTLSSettings_ISTIO_MUTUAL, func(r *config.Resource, p string, svc *config.Resource) bool {
+				for _, w := range c.serviceWorkloads(svc) {
+					if c.hasProxy(w) {
+						continue
 					}
-					for _, e := range entries {
-						if e.res.Kind != config.KindService {
-							continue
-						}
-						for _, w := range c.serviceWorkloads(e.res) {
-							if c.hasProxy(w) {
-								continue
-							}
-							c.Report(r, p, fmt.Sprintf("inject a sidecar into %s %s/%s (label the namespace for injection and restart it), or use tls.mode DISABLE", w.res.Kind, w.res.Namespace, w.res.Name),
-								"ISTIO_MUTUAL towards %q but %s %s/%s has no sidecar", dr.Host, w.res.Kind, w.res.Namespace, w.res.Name)
-							return
-						}
-					}
-				})
-			}
+					c.Report(r, p, fmt.Sprintf("inject a sidecar into %s %s/%s (label the namespace for injection and restart it), or use tls.mode DISABLE", w.res.Kind, w.res.Namespace, w.res.Name),
+						"ISTIO_MUTUAL towards %q but %s %s/%s has no sidecar", r.DestinationRule().Host, w.res.Kind, w.res.Namespace, w.res.Name)
+					return true
+				}
+				return false
+			})
 		},
 	},
 	{
