@@ -37,7 +37,7 @@ cluster-down: bin/localcluster ## stop the local cluster
 # Where the machine allows it (root, unshare), tests run in a private network
 # namespace in which pod IPs are routable to loopback, so tests can send real
 # traffic to pods. Everything is compiled before entering it: it has no network.
-NETNS_RUN ?= $(shell unshare --net true 2>/dev/null && command -v ip >/dev/null && echo hack/cluster/netns-run.sh)
+NETNS_RUN ?= $(shell hack/cluster/netns-run.sh true 2>/dev/null && echo hack/cluster/netns-run.sh)
 
 test: cluster-build bin/localcluster ## every test: unit and e2e on a fresh local cluster
 	$(GO) test -tags e2e -count=1 -run '^$$' ./... >/dev/null
