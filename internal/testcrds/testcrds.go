@@ -4,12 +4,7 @@
 package testcrds
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
-	"io/fs"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,16 +12,15 @@ import (
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 
-	"github.com/meshctl/meshctl/manifests"
+	"github.com/meshctl/meshctl/pkg/install"
 )
 
-// Ensure creates each CRD of the given plurals ("virtualservices") that the
-// cluster lacks and waits until they are served. CRDs are cluster-scoped and
+// Ensure creates each CRD of the given plurals ("virtualservices"), or every
+// shipped CRD when none is given, that the cluster lacks and waits until they
+// are served. CRDs are cluster-scoped and
 // shared by every test of the run, so they are created if absent and never
 // deleted; an existing CRD is left as it is.
 func Ensure(t testing.TB, cfg *rest.Config, plurals ...string) {
@@ -37,9 +31,14 @@ func Ensure(t testing.TB, cfg *rest.Config, plurals ...string) {
 	}
 	crds, err := shipped()
 	if err != nil {
-		t.Fatalf("reading the CRDs under manifests/base: %v", err)
+		t.Fatalf("reading the shipped CRDs: %v", err)
 	}
 	ctx := context.Background()
+	if len(plurals) == 0 {
+		for p := range crds {
+			plurals = append(plurals, p)
+		}
+	}
 	for _, p := range plurals {
 		crd, ok := crds[p]
 		if !ok {
@@ -72,46 +71,19 @@ func established(c *apiextv1.CustomResourceDefinition) bool {
 	return false
 }
 
-// shipped reads every CRD in manifests/base, whatever the file format (YAML
-// documents or a JSON List), keyed by plural.
+// shipped returns the CRDs that install applies, keyed by plural.
 func shipped() (map[string]*apiextv1.CustomResourceDefinition, error) {
+	objs, err := install.CRDs()
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]*apiextv1.CustomResourceDefinition{}
-	err := fs.WalkDir(manifests.FS, "base", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".json")) {
-			return err
+	for _, o := range objs {
+		crd := &apiextv1.CustomResourceDefinition{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, crd); err != nil {
+			return nil, err
 		}
-		data, err := fs.ReadFile(manifests.FS, path)
-		if err != nil {
-			return err
-		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var u unstructured.Unstructured
-			if err := dec.Decode(&u.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return err
-			}
-			objs := []unstructured.Unstructured{u}
-			if u.IsList() {
-				l, err := u.ToList()
-				if err != nil {
-					return err
-				}
-				objs = l.Items
-			}
-			for _, o := range objs {
-				if o.GetKind() != "CustomResourceDefinition" {
-					continue
-				}
-				crd := &apiextv1.CustomResourceDefinition{}
-				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, crd); err != nil {
-					return err
-				}
-				out[crd.Spec.Names.Plural] = crd
-			}
-		}
-	})
-	return out, err
+		out[crd.Spec.Names.Plural] = crd
+	}
+	return out, nil
 }

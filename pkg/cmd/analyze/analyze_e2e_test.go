@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	networkingclient "istio.io/client-go/pkg/apis/networking/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
@@ -17,60 +16,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/meshctl/meshctl/internal/testcluster"
-	"github.com/meshctl/meshctl/manifests"
+	"github.com/meshctl/meshctl/internal/testcrds"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 )
 
 func TestMain(m *testing.M) { os.Exit(testcluster.Main(m)) }
-
-// ensureCRDs server-side applies the mesh CRDs meshctl installs, so that the
-// test does not depend on an install having run, and waits until they serve.
-func ensureCRDs(t *testing.T, c *testcluster.Cluster, istio istioclient.Interface) {
-	t.Helper()
-	ctx := context.Background()
-	b, err := manifests.FS.ReadFile("base/crds.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list struct {
-		Items []map[string]any `json:"items"`
-	}
-	if err := json.Unmarshal(b, &list); err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(c.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
-	for _, item := range list.Items {
-		u := unstructured.Unstructured{Object: item}
-		data, _ := json.Marshal(item)
-		if _, err := crds.Patch(ctx, u.GetName(), types.ApplyPatchType, data, metav1.PatchOptions{FieldManager: "meshctl-e2e-analyze", Force: ptr(true)}); err != nil {
-			t.Fatalf("applying CRD %s: %v", u.GetName(), err)
-		}
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		_, err1 := istio.NetworkingV1().VirtualServices("default").List(ctx, metav1.ListOptions{})
-		_, err2 := istio.SecurityV1().PeerAuthentications("default").List(ctx, metav1.ListOptions{})
-		if err1 == nil && err2 == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mesh CRDs not served: %v %v", err1, err2)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -144,7 +98,7 @@ func TestAnalyzeCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ensureCRDs(t, c, istio)
+	testcrds.Ensure(t, c.Config)
 	ns := c.NewNamespace(t, nil)
 
 	apply(t, c, istio, ns, "bookinfo/bookinfo.yaml", "bookinfo/destination-rules.yaml", "bookinfo/routes/reviews-90-10.yaml")
