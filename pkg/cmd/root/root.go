@@ -182,11 +182,9 @@ func applyConfig(cmd *cobra.Command, explicitFile string) error {
 		}
 	} else if dir, err := os.UserConfigDir(); err == nil {
 		v.SetConfigFile(filepath.Join(dir, "meshctl", "config.yaml"))
+		// The default file is optional; only a broken one is an error.
 		if err := v.ReadInConfig(); err != nil && !errors.Is(err, os.ErrNotExist) {
-			var nf viper.ConfigFileNotFoundError
-			if !errors.As(err, &nf) && !isNotExist(err) {
-				return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("reading config file %s: %w", v.ConfigFileUsed(), err))
-			}
+			return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("reading config file %s: %w", v.ConfigFileUsed(), err))
 		}
 	}
 
@@ -220,9 +218,4 @@ func applyConfig(cmd *cobra.Command, explicitFile string) error {
 		}
 	})
 	return firstErr
-}
-
-func isNotExist(err error) bool {
-	var pe *os.PathError
-	return errors.As(err, &pe) && errors.Is(pe.Err, os.ErrNotExist)
 }
