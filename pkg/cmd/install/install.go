@@ -75,6 +75,7 @@ Overlays apply in order: --profile < -f files < --set.`,
 	fl.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "How long to wait for the components to become ready")
 	fl.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields that another tool or person changed")
 	fl.BoolVar(&o.SkipPrecheck, "skip-precheck", false, "Do not check the cluster before installing")
+	_ = cmdutil.MarkCommandLineOnly(cmd, "yes", "force-conflicts")
 	return cmd
 }
 

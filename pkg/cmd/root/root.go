@@ -54,7 +54,8 @@ check routing config in CI, and open the dashboards.
 Flags can also be set in a config file ($XDG_CONFIG_HOME/meshctl/config.yaml,
 or --config) and in MESHCTL_* environment variables (MESHCTL_MESH_NAMESPACE for
 --mesh-namespace). A flag on the command line wins over the environment, which
-wins over the file. Keys in the file are flag names, at the top level or under
+wins over the file. --yes, --purge and --force-conflicts count only on the
+command line. Keys in the file are flag names, at the top level or under
 the name of a command:
 
   mesh-namespace: mesh-system
@@ -161,12 +162,15 @@ func commandPath(root *cobra.Command, args []string) string {
 	return c.CommandPath()
 }
 
+// envKey turns a config key into the suffix of its MESHCTL_* variable.
+var envKey = strings.NewReplacer("-", "_", ".", "_")
+
 // applyConfig fills every flag the user did not set from MESHCTL_* variables
 // and then from the config file, giving flag > env > file > default.
 func applyConfig(cmd *cobra.Command, explicitFile string) error {
 	v := viper.New()
 	v.SetEnvPrefix("MESHCTL")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
+	v.SetEnvKeyReplacer(envKey)
 	v.AutomaticEnv()
 
 	file := explicitFile
@@ -197,6 +201,15 @@ func applyConfig(cmd *cobra.Command, explicitFile string) error {
 		for _, key := range []string{cmd.Name() + "." + fl.Name, fl.Name} {
 			if !v.IsSet(key) {
 				continue
+			}
+			if cmdutil.IsCommandLineOnly(fl) {
+				// Said, not silently dropped: the user meant something by it.
+				source := "config file key " + key
+				if env := "MESHCTL_" + strings.ToUpper(envKey.Replace(key)); os.Getenv(env) != "" {
+					source = env
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Warning: ignoring %s: --%s is accepted only on the command line\n", source, fl.Name)
+				return
 			}
 			val := v.Get(key)
 			var s string

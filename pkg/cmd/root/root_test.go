@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 )
@@ -138,4 +140,99 @@ current-context: c
 	if code != cmdutil.ExitFailure || !strings.Contains(errOut, "--kubeconfig") {
 		t.Fatalf("code %d, stderr %q", code, errOut)
 	}
+}
+
+// Flags that skip the confirmation or delete more than asked come only from
+// the command line: a MESHCTL_* variable or a config key must not turn a plain
+// `meshctl uninstall` into an unprompted purge.
+func TestDangerousFlagsOnlyFromTheCommandLine(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600)
+	config := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(config, []byte("yes: true\npurge: true\nforce-conflicts: true\nuninstall:\n  purge: true\n"), 0o600)
+
+	// flags runs meshctl and returns the values the command ended up with.
+	flags := func(t *testing.T, args ...string) (map[string]string, int, string) {
+		t.Helper()
+		t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+		streams, _, _, errOut := iostreams.Test()
+		f := cmdutil.NewFactory(streams)
+		cmd := NewCmdRoot(f)
+		cmd.SetArgs(append(args, "--kubeconfig", kc))
+		err := cmd.Execute()
+		code := 0
+		if err != nil {
+			code = cmdutil.ExitCode(err)
+		}
+		sub, _, _ := cmd.Find(args[:1])
+		got := map[string]string{}
+		for _, n := range []string{"yes", "purge", "force-conflicts"} {
+			if fl := sub.Flags().Lookup(n); fl != nil {
+				got[n] = fl.Value.String()
+			}
+		}
+		return got, code, errOut.String()
+	}
+
+	t.Run("environment", func(t *testing.T) {
+		t.Setenv("MESHCTL_PURGE", "true")
+		t.Setenv("MESHCTL_YES", "true")
+		t.Setenv("MESHCTL_FORCE_CONFLICTS", "true")
+		got, code, errOut := flags(t, "uninstall")
+		if got["yes"] != "false" || got["purge"] != "false" {
+			t.Errorf("uninstall took --yes/--purge from the environment: %v", got)
+		}
+		// Without --yes and without a terminal, uninstall refuses before
+		// touching the cluster.
+		if code != cmdutil.ExitUsage || !strings.Contains(errOut, "MESHCTL_PURGE") {
+			t.Errorf("exit %d, stderr %q: want a refusal to proceed and a warning naming MESHCTL_PURGE", code, errOut)
+		}
+		got, _, _ = flags(t, "install")
+		if got["yes"] != "false" || got["force-conflicts"] != "false" {
+			t.Errorf("install took --yes/--force-conflicts from the environment: %v", got)
+		}
+	})
+	t.Run("config file", func(t *testing.T) {
+		got, code, errOut := flags(t, "uninstall", "--config", config)
+		if got["yes"] != "false" || got["purge"] != "false" {
+			t.Errorf("uninstall took --yes/--purge from the config file: %v", got)
+		}
+		if code != cmdutil.ExitUsage || !strings.Contains(errOut, "config file key uninstall.purge") {
+			t.Errorf("exit %d, stderr %q", code, errOut)
+		}
+		got, _, _ = flags(t, "install", "--config", config)
+		if got["yes"] != "false" || got["force-conflicts"] != "false" {
+			t.Errorf("install took --yes/--force-conflicts from the config file: %v", got)
+		}
+	})
+	t.Run("command line", func(t *testing.T) {
+		got, _, _ := flags(t, "uninstall", "--purge", "-y", "--dry-run")
+		if got["yes"] != "true" || got["purge"] != "true" {
+			t.Errorf("uninstall --purge -y: %v", got)
+		}
+	})
+}
+
+// Every flag that skips a confirmation or takes something over, on any
+// command, is marked command-line only.
+func TestEveryDangerousFlagIsMarked(t *testing.T) {
+	streams, _, _, _ := iostreams.Test()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, n := range []string{"yes", "purge", "force-conflicts"} {
+			if fl := c.LocalFlags().Lookup(n); fl != nil && !cmdutil.IsCommandLineOnly(fl) {
+				t.Errorf("%s --%s can be set from the environment or a config file", c.CommandPath(), n)
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(NewCmdRoot(cmdutil.NewFactory(streams)))
 }

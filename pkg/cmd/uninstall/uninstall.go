@@ -54,6 +54,7 @@ DestinationRule, ... in the cluster: pass --purge to remove them too.`,
 	fl.BoolVar(&o.Purge, "purge", false, "Also delete the mesh CRDs and with them every mesh resource in the cluster")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Show what would be removed; change nothing")
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
+	_ = cmdutil.MarkCommandLineOnly(cmd, "purge", "yes")
 	return cmd
 }
 
