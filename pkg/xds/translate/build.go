@@ -1,0 +1,321 @@
+// Package translate is the first stage of the xDS pipeline: a consistent
+// config snapshot becomes the ir.Config of one view (the clients of one
+// namespace, one sidecar, one gateway). It is a pure function: same snapshot,
+// same view, same output, which testdata/server goldens pin down.
+package translate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	networking "istio.io/api/networking/v1alpha3"
+
+	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/xds/ir"
+)
+
+// DefaultDomainSuffix is the cluster's DNS domain.
+const DefaultDomainSuffix = "cluster.local"
+
+// Input is what a translation reads.
+type Input struct {
+	Store        *config.Store
+	DomainSuffix string
+	// Validate rejects objects that validation would reject; such an object
+	// is left out and reported as a Problem. Nil accepts everything.
+	Validate func(*config.Resource) error
+}
+
+// View says whose config to build.
+type View struct {
+	// Namespace of the clients; decides visibility (exportTo, Sidecar).
+	Namespace string
+}
+
+// Index is the part of a translation that does not depend on the view:
+// build it once per snapshot and share it between views.
+type Index struct {
+	in       Input
+	reg      *registry
+	vs       []*config.Resource // sorted: oldest first, then namespace/name
+	dr       []*config.Resource
+	problems map[string][]ir.Problem // by object
+	rejected map[config.Key]bool
+}
+
+// NewIndex prepares a snapshot for translation.
+func NewIndex(in Input) *Index {
+	if in.DomainSuffix == "" {
+		in.DomainSuffix = DefaultDomainSuffix
+	}
+	x := &Index{in: in, reg: buildRegistry(in.Store, in.DomainSuffix), problems: map[string][]ir.Problem{}, rejected: map[config.Key]bool{}}
+	x.vs = x.valid(config.KindVirtualService)
+	x.dr = x.valid(config.KindDestinationRule)
+	return x
+}
+
+func (x *Index) valid(kind config.Kind) []*config.Resource {
+	var out []*config.Resource
+	for _, r := range x.in.Store.List(kind, "") {
+		if !r.Known() {
+			continue
+		}
+		if x.in.Validate != nil {
+			if err := x.in.Validate(r); err != nil {
+				x.problem(r, "rejected by validation: "+err.Error())
+				x.rejected[r.Key()] = true
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].CreationTimestamp, out[j].CreationTimestamp
+		if !a.Equal(&b) {
+			return a.Before(&b)
+		}
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+func (x *Index) problem(r *config.Resource, msg string) {
+	x.problems[r.String()] = append(x.problems[r.String()], ir.Problem{Object: r.String(), Message: msg})
+}
+
+// Problems returns every problem met building the index, sorted.
+func (x *Index) Problems() []ir.Problem {
+	var out []ir.Problem
+	for _, ps := range x.problems {
+		out = append(out, ps...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Object != out[j].Object {
+			return out[i].Object < out[j].Object
+		}
+		return out[i].Message < out[j].Message
+	})
+	return out
+}
+
+// Hosts returns every registered host.
+func (x *Index) Hosts() []string { return x.reg.hosts }
+
+// Build translates the snapshot for one view.
+func Build(in Input, v View) *ir.Config { return NewIndex(in).Build(v) }
+
+// Build translates the indexed snapshot for one view.
+func (x *Index) Build(v View) *ir.Config {
+	b := &builder{x: x, view: v, out: &ir.Config{Namespace: v.Namespace}, clusters: map[string]*ir.Cluster{}}
+	for _, host := range x.reg.hosts {
+		svc := x.reg.byHost[host]
+		if !svc.visible(v.Namespace) {
+			continue
+		}
+		b.service(svc)
+	}
+	for _, c := range b.clusters {
+		b.out.Clusters = append(b.out.Clusters, c)
+	}
+	sort.Slice(b.out.Clusters, func(i, j int) bool { return b.out.Clusters[i].Name < b.out.Clusters[j].Name })
+	sort.Slice(b.out.RouteTables, func(i, j int) bool { return b.out.RouteTables[i].Name < b.out.RouteTables[j].Name })
+	b.out.Problems = append(x.Problems(), b.problems...)
+	return b.out
+}
+
+type builder struct {
+	x        *Index
+	view     View
+	out      *ir.Config
+	clusters map[string]*ir.Cluster
+	problems []ir.Problem
+}
+
+func (b *builder) problem(r *config.Resource, format string, args ...any) {
+	b.problems = append(b.problems, ir.Problem{Object: r.String(), Message: fmt.Sprintf(format, args...)})
+}
+
+// ClusterName is Istio's outbound cluster name.
+func ClusterName(port uint32, subset, host string) string {
+	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, host)
+}
+
+// service adds the clusters and route tables of one host.
+func (b *builder) service(svc *service) {
+	dr := b.destinationRule(svc.Host)
+	for _, p := range svc.Ports {
+		b.addClusters(svc, p, dr)
+		if !p.Protocol.IsHTTP() {
+			continue
+		}
+		rt := &ir.RouteTable{
+			Name:     ClusterName(p.Number, "", svc.Host),
+			Host:     svc.Host,
+			Port:     p.Number,
+			Protocol: p.Protocol,
+			Domains:  b.domains(svc, p.Number),
+		}
+		if vs := b.virtualService(svc.Host); vs != nil {
+			rt.Source = vs.String()
+			rt.Routes = b.httpRoutes(vs, svc, p.Number)
+		}
+		if rt.Source == "" {
+			rt.Routes = []*ir.Route{defaultRoute(svc, p.Number)}
+		}
+		b.out.RouteTables = append(b.out.RouteTables, rt)
+	}
+}
+
+func defaultRoute(svc *service, port uint32) *ir.Route {
+	return &ir.Route{
+		Name:         "default",
+		Destinations: []*ir.Destination{{Cluster: ClusterName(port, "", svc.Host), Weight: 100}},
+	}
+}
+
+// domains are the authorities a client of the view may use for the host.
+func (b *builder) domains(svc *service, port uint32) []string {
+	hosts := []string{svc.Host}
+	suffix := ".svc." + b.x.in.DomainSuffix
+	if strings.HasSuffix(svc.Host, suffix) {
+		short := strings.TrimSuffix(svc.Host, suffix) // name.ns
+		hosts = append(hosts, short+".svc", short)
+		if svc.Namespace == b.view.Namespace {
+			hosts = append(hosts, short[:strings.Index(short, ".")])
+		}
+	}
+	var out []string
+	for _, h := range hosts {
+		out = append(out, h, fmt.Sprintf("%s:%d", h, port))
+	}
+	return out
+}
+
+// virtualService returns the VirtualService that routes host for the mesh in
+// the view: an exact host beats a wildcard, then the oldest wins (Istio's
+// rule for sidecars).
+func (b *builder) virtualService(host string) *config.Resource {
+	var wildcard *config.Resource
+	for _, r := range b.x.vs {
+		vs := r.VirtualService()
+		if !appliesToMesh(vs.Gateways) || !exportedTo(vs.ExportTo, r.Namespace, b.view.Namespace) {
+			continue
+		}
+		for _, h := range vs.Hosts {
+			pattern := b.x.reg.resolveHost(h, r.Namespace)
+			if pattern == host {
+				return r
+			}
+			if wildcard == nil && hostMatches(pattern, host) {
+				wildcard = r
+			}
+		}
+	}
+	return wildcard
+}
+
+func appliesToMesh(gateways []string) bool {
+	if len(gateways) == 0 {
+		return true
+	}
+	for _, g := range gateways {
+		if g == "mesh" {
+			return true
+		}
+	}
+	return false
+}
+
+// destinationRule returns the DestinationRule of host visible from the view:
+// one in the view's namespace first, then the one in the host's namespace,
+// then any other (oldest first), as Istio looks them up.
+func (b *builder) destinationRule(host string) *config.Resource {
+	var best *config.Resource
+	bestRank := 99
+	for _, r := range b.x.dr {
+		dr := r.DestinationRule()
+		if !exportedTo(dr.ExportTo, r.Namespace, b.view.Namespace) {
+			continue
+		}
+		pattern := b.x.reg.resolveHost(dr.Host, r.Namespace)
+		if !hostMatches(pattern, host) {
+			continue
+		}
+		rank := 3
+		switch {
+		case r.Namespace == b.view.Namespace:
+			rank = 1
+		case b.x.reg.byHost[host] != nil && r.Namespace == b.x.reg.byHost[host].Namespace:
+			rank = 2
+		}
+		if pattern != host {
+			rank += 3 // wildcard rules lose to exact ones
+		}
+		if rank < bestRank {
+			best, bestRank = r, rank
+		}
+	}
+	return best
+}
+
+func (b *builder) addClusters(svc *service, p *servicePort, drRes *config.Resource) {
+	discovery := "EDS"
+	switch svc.Resolution {
+	case networking.ServiceEntry_DNS.String(), networking.ServiceEntry_DNS_ROUND_ROBIN.String():
+		discovery = "DNS"
+	case networking.ServiceEntry_NONE.String():
+		discovery = "Passthrough"
+	}
+	mk := func(subset string, labels map[string]string, policy *ir.Policy) {
+		c := &ir.Cluster{
+			Name:      ClusterName(p.Number, subset, svc.Host),
+			Host:      svc.Host,
+			Port:      p.Number,
+			Subset:    subset,
+			Protocol:  p.Protocol,
+			Discovery: discovery,
+			Policy:    policy,
+			Endpoints: []ir.Endpoint{},
+		}
+		if drRes != nil {
+			c.Source = drRes.String()
+		}
+		for _, e := range p.Endpoints {
+			if labels != nil && !labelsMatch(labels, e.Labels) {
+				continue
+			}
+			c.Endpoints = append(c.Endpoints, ir.Endpoint{
+				Address:  e.Address,
+				Port:     e.Port,
+				Weight:   e.Weight,
+				Workload: e.Workload,
+				Locality: e.Locality,
+				MTLS:     e.Labels["security.istio.io/tlsMode"] == "istio",
+			})
+		}
+		b.clusters[c.Name] = c
+	}
+	var dr *networking.DestinationRule
+	if drRes != nil {
+		dr = drRes.DestinationRule()
+	}
+	mk("", nil, policyFor(dr.GetTrafficPolicy(), p.Number, svc.Host))
+	for _, s := range dr.GetSubsets() {
+		if s.Name == "" {
+			continue
+		}
+		pol := policyFor(dr.GetTrafficPolicy(), p.Number, svc.Host)
+		if s.TrafficPolicy != nil {
+			pol = mergePolicy(pol, policyFor(s.TrafficPolicy, p.Number, svc.Host))
+		}
+		labels := s.Labels
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		mk(s.Name, labels, pol)
+	}
+}
