@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,7 +109,18 @@ func (vs *Views) view(n *core.Node) *View {
 }
 
 // CreateWatch implements cache.ConfigWatcher.
+//
+// A NACK must not be answered with the response it rejects: a client that
+// never accepted anything NACKs with an empty version, which LinearCache
+// takes for a first request and answers at once, and the client NACKs again,
+// thousands of times a second. Such a request is given a version of this
+// process, so the cache compares what it holds with what it sent and answers
+// only when something changed.
 func (vs *Views) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
+	if req.GetErrorDetail() != nil && !strings.HasPrefix(req.GetVersionInfo(), vs.prefix) {
+		req = proto.Clone(req).(*cache.Request)
+		req.VersionInfo = vs.prefix + "0"
+	}
 	return vs.view(req.GetNode()).mux.CreateWatch(req, sub, ch)
 }
 
