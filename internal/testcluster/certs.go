@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -94,4 +95,19 @@ func (p *pki) serviceAccountKeys() error {
 
 func writePEM(path, typ string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+}
+
+// ServiceAccountTokenKey is the key the API server signs service-account
+// tokens with, so that tests can mint tokens the TokenRequest API will not
+// issue (an already expired one).
+func (c *Cluster) ServiceAccountTokenKey() (*rsa.PrivateKey, error) {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "pki", "sa.key"))
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("%s/pki/sa.key: no PEM block", c.Dir)
+	}
+	return x509.ParsePKCS1PrivateKey(block.Bytes)
 }

@@ -42,6 +42,8 @@ import (
 // server refuses loopback addresses in EndpointSlices.
 const (
 	ServiceCIDR = "127.100.0.0/16"
+	// ServiceAccountIssuer is the iss claim of service-account tokens.
+	ServiceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
 	PodCIDR     = "10.244.0.0/16"
 	// NodeName is the kwok-managed node that pods are scheduled onto.
 	NodeName = "kwok-node-0"
@@ -169,7 +171,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		"--kubelet-preferred-address-types=InternalIP",
 		"--service-account-key-file="+p.path("sa.pub"),
 		"--service-account-signing-key-file="+p.path("sa.key"),
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-issuer="+ServiceAccountIssuer,
 		"--api-audiences=https://kubernetes.default.svc.cluster.local",
 		"--authorization-mode=Node,RBAC",
 		"--allow-privileged=true",
