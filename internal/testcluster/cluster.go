@@ -44,7 +44,7 @@ const (
 	ServiceCIDR = "127.100.0.0/16"
 	// ServiceAccountIssuer is the iss claim of service-account tokens.
 	ServiceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
-	PodCIDR     = "10.244.0.0/16"
+	PodCIDR              = "10.244.0.0/16"
 	// NodeName is the kwok-managed node that pods are scheduled onto.
 	NodeName = "kwok-node-0"
 	// kwokNodeAnnotation marks the nodes that kwok manages.
