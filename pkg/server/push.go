@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/xds/generate"
 	"github.com/meshctl/meshctl/pkg/xds/ir"
 	"github.com/meshctl/meshctl/pkg/xds/translate"
@@ -124,14 +125,20 @@ func (p *Pusher) publish(s *config.Store) {
 
 // resources translates one view; problems of one object never stop the rest.
 func (p *Pusher) resources(x *translate.Index, n transport.Node) (generate.Resources, []ir.Problem) {
-	cfg := x.Build(translate.View{Namespace: n.Namespace})
+	v := translate.View{Namespace: n.Namespace, Labels: n.Labels}
+	if n.Kind != transport.KindGRPC {
+		v.Workload, v.Gateway = n.Pod, n.Kind == transport.KindGateway
+	}
+	cfg := x.Build(v)
 	var res generate.Resources
 	var gp []generate.Problem
 	switch n.Kind {
 	case transport.KindGRPC:
 		res, gp = generate.GRPC(cfg)
+	case transport.KindGateway:
+		res, gp = generate.Gateway(cfg)
 	default:
-		res, gp = generate.GRPC(cfg)
+		res, gp = generate.Sidecar(cfg, generate.Ports{Outbound: inject.OutboundPort, Inbound: inject.InboundPort})
 	}
 	problems := cfg.Problems
 	for _, g := range gp {

@@ -36,9 +36,9 @@ func loadCase(t *testing.T, dir string) *config.Store {
 	return config.NewStoreFrom(rs)
 }
 
-// TestGolden runs both stages on every case: in.yaml → ir.yaml (what the
-// config means) → grpc.yaml (what a proxyless gRPC client receives, after
-// Validate()).
+// TestGolden runs both stages on every case: in.yaml → <view>.ir.yaml (what the
+// config means for a client) → <view>.xds.yaml (what it receives, after
+// Validate()), for each client of views.yaml.
 func TestGolden(t *testing.T) {
 	dirs, err := filepath.Glob(filepath.Join(goldenDir, "*"))
 	if err != nil || len(dirs) == 0 {
@@ -47,20 +47,55 @@ func TestGolden(t *testing.T) {
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			store := loadCase(t, dir)
-			cfg := translate.Build(translate.Input{Store: store}, translate.View{Namespace: "default"})
-			irYAML, err := yaml.Marshal(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			golden(t, filepath.Join(dir, "ir.yaml"), irYAML)
+			index := translate.NewIndex(translate.Input{Store: store})
+			for _, v := range loadViews(t, dir) {
+				cfg := index.Build(translate.View{Namespace: v.Namespace, Workload: v.Workload, Gateway: v.Kind == "gateway"})
+				irYAML, err := yaml.Marshal(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				golden(t, filepath.Join(dir, v.Name+".ir.yaml"), irYAML)
 
-			res, problems := generate.GRPC(cfg)
-			for _, p := range problems {
-				t.Errorf("generated resource fails validation: %s", p)
+				var res generate.Resources
+				var problems []generate.Problem
+				switch v.Kind {
+				case "grpc":
+					res, problems = generate.GRPC(cfg)
+				case "sidecar":
+					res, problems = generate.Sidecar(cfg, generate.Ports{Outbound: 15001, Inbound: 15006})
+				case "gateway":
+					res, problems = generate.Gateway(cfg)
+				default:
+					t.Fatalf("%s/views.yaml: unknown kind %q (grpc, sidecar, gateway)", dir, v.Kind)
+				}
+				for _, p := range problems {
+					t.Errorf("%s: generated resource fails validation: %s", v.Name, p)
+				}
+				golden(t, filepath.Join(dir, v.Name+".xds.yaml"), resourcesYAML(t, res))
 			}
-			golden(t, filepath.Join(dir, "grpc.yaml"), resourcesYAML(t, res))
 		})
 	}
+}
+
+type caseView struct {
+	Name, Kind, Namespace, Workload string
+}
+
+// loadViews reads views.yaml: the clients a case is translated for; without
+// it, the gRPC clients of namespace default.
+func loadViews(t *testing.T, dir string) []caseView {
+	data, err := os.ReadFile(filepath.Join(dir, "views.yaml"))
+	if os.IsNotExist(err) {
+		return []caseView{{Name: "grpc", Kind: "grpc", Namespace: "default"}}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []caseView
+	if err := yaml.Unmarshal(data, &vs); err != nil {
+		t.Fatalf("%s/views.yaml: %v", dir, err)
+	}
+	return vs
 }
 
 // resourcesYAML prints resources by type and name, as protojson turned into YAML.

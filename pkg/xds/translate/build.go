@@ -25,12 +25,23 @@ type Input struct {
 	// Validate rejects objects that validation would reject; such an object
 	// is left out and reported as a Problem. Nil accepts everything.
 	Validate func(*config.Resource) error
+	// RootNamespace holds mesh-wide policies (PeerAuthentication,
+	// AuthorizationPolicy); the mesh namespace.
+	RootNamespace string
 }
 
 // View says whose config to build.
 type View struct {
 	// Namespace of the clients; decides visibility (exportTo, Sidecar).
 	Namespace string
+	// Workload is the pod name (in Namespace) of a sidecar or gateway
+	// proxy; "" for views shared by the clients of a namespace.
+	Workload string
+	// Gateway builds gateway listeners for the Gateways that select the
+	// workload (or Labels), instead of sidecar inbound.
+	Gateway bool
+	// Labels of the proxy when its pod is not (yet) in the snapshot.
+	Labels map[string]string
 }
 
 // Index is the part of a translation that does not depend on the view:
@@ -40,6 +51,7 @@ type Index struct {
 	reg      *registry
 	vs       []*config.Resource // sorted: oldest first, then namespace/name
 	dr       []*config.Resource
+	gw       []*config.Resource
 	problems map[string][]ir.Problem // by object
 	rejected map[config.Key]bool
 }
@@ -52,7 +64,15 @@ func NewIndex(in Input) *Index {
 	x := &Index{in: in, reg: buildRegistry(in.Store, in.DomainSuffix), problems: map[string][]ir.Problem{}, rejected: map[config.Key]bool{}}
 	x.vs = x.valid(config.KindVirtualService)
 	x.dr = x.valid(config.KindDestinationRule)
+	x.gw = x.valid(config.KindGateway)
 	return x
+}
+
+func (x *Index) rootNamespace() string {
+	if x.in.RootNamespace == "" {
+		return "mesh-system"
+	}
+	return x.in.RootNamespace
 }
 
 func (x *Index) valid(kind config.Kind) []*config.Resource {
@@ -118,6 +138,18 @@ func (x *Index) Build(v View) *ir.Config {
 		}
 		b.service(svc)
 	}
+	if v.Workload != "" {
+		pod := x.in.Store.Get(config.KindPod, v.Namespace, v.Workload)
+		if pod == nil {
+			pod = &config.Resource{Kind: config.KindPod}
+			pod.Name, pod.Namespace, pod.Labels = v.Workload, v.Namespace, v.Labels
+		}
+		if v.Gateway {
+			b.out.Gateways = b.gateways(pod)
+		} else {
+			b.out.Inbound = b.inbound(pod)
+		}
+	}
 	for _, c := range b.clusters {
 		b.out.Clusters = append(b.out.Clusters, c)
 	}
@@ -133,6 +165,23 @@ type builder struct {
 	out      *ir.Config
 	clusters map[string]*ir.Cluster
 	problems []ir.Problem
+	// gateway is "namespace/name" of the Gateway whose routes are being
+	// built, "" for the mesh (sidecars and gRPC clients).
+	gateway string
+}
+
+// inContext reports whether a gateways list (of a VirtualService or a match,
+// written in namespace ns) covers what is being built.
+func (b *builder) inContext(gateways []string, ns string) bool {
+	if b.gateway == "" {
+		return appliesToMesh(gateways)
+	}
+	for _, g := range gateways {
+		if g == b.gateway || (!strings.Contains(g, "/") && ns+"/"+g == b.gateway) {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *builder) problem(r *config.Resource, format string, args ...any) {

@@ -35,7 +35,7 @@ func (b *builder) httpRoute(r *config.Resource, i int, h *networking.HTTPRoute, 
 		if m.Port != 0 && m.Port != port {
 			continue
 		}
-		if len(m.Gateways) > 0 && !appliesToMesh(m.Gateways) {
+		if len(m.Gateways) > 0 && !b.inContext(m.Gateways, r.Namespace) {
 			continue
 		}
 		if len(m.SourceLabels) > 0 || m.SourceNamespace != "" {

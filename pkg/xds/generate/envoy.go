@@ -1,0 +1,502 @@
+package generate
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbacconfig "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	fault "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	rbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	origdst "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
+	tlsinspector "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshctl/meshctl/pkg/xds/ir"
+)
+
+// Names shared with the proxy's bootstrap and Istio's conventions.
+const (
+	PassthroughCluster        = "PassthroughCluster"
+	BlackHoleCluster          = "BlackHoleCluster"
+	InboundPassthroughCluster = "InboundPassthroughCluster"
+	VirtualOutboundListener   = "virtualOutbound"
+	VirtualInboundListener    = "virtualInbound"
+	// SDSCluster is the bootstrap cluster of the agent's SDS socket;
+	// SDSWorkloadCert and SDSRootCert are the secrets it serves.
+	SDSCluster      = "sds-grpc"
+	SDSWorkloadCert = "default"
+	SDSRootCert     = "ROOTCA"
+	// tlsModeKey is the endpoint metadata auto mTLS matches on.
+	tlsModeKey = "envoy.transport_socket_match"
+)
+
+// Ports of the sidecar's redirection.
+type Ports struct {
+	Outbound uint32 // iptables sends outbound connections here (15001)
+	Inbound  uint32 // and inbound ones here (15006)
+}
+
+// Sidecar generates an Envoy sidecar's config: the virtual outbound listener
+// (original destination) with one bind_to_port=false HTTP listener per
+// service port routed by the route config named after the port, the
+// virtual inbound listener with one filter chain per workload port (mTLS as
+// PeerAuthentication says, RBAC from AuthorizationPolicies), and clusters
+// with TLS from DestinationRules or auto mTLS to endpoints with sidecars.
+func Sidecar(c *ir.Config, ports Ports) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
+	addEnvoyClusters(out, c.Clusters, &problems)
+
+	byPort := map[uint32][]*ir.RouteTable{}
+	for _, rt := range c.RouteTables {
+		byPort[rt.Port] = append(byPort[rt.Port], rt)
+	}
+	for port, rts := range byPort {
+		name := strconv.Itoa(int(port))
+		rc := &route.RouteConfiguration{Name: name, ValidateClusters: wrapperspb.Bool(false)}
+		for _, rt := range rts {
+			rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
+				Name:    fmt.Sprintf("%s:%d", rt.Host, rt.Port),
+				Domains: rt.Domains,
+				Routes:  routes(rt.Routes, kindEnvoy),
+			})
+		}
+		// Hosts the mesh does not know go out unchanged (Istio's ALLOW_ANY).
+		rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
+			Name: "allow_any", Domains: []string{"*"},
+			Routes: []*route.Route{{Name: "allow_any", Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: PassthroughCluster}, Timeout: durationpb.New(0)}}}},
+		})
+		sort.Slice(rc.VirtualHosts[:len(rc.VirtualHosts)-1], func(i, j int) bool { return rc.VirtualHosts[i].Name < rc.VirtualHosts[j].Name })
+		out.add(RouteType, name, rc, &problems)
+		ln := fmt.Sprintf("0.0.0.0_%d", port)
+		out.add(ListenerType, ln, &listener.Listener{
+			Name:             ln,
+			Address:          socketAddress("0.0.0.0", port),
+			BindToPort:       wrapperspb.Bool(false),
+			FilterChains:     []*listener.FilterChain{{Filters: []*listener.Filter{httpManager("outbound_0.0.0.0_"+name, rdsRoute(name), nil)}}},
+			TrafficDirection: core.TrafficDirection_OUTBOUND,
+		}, &problems)
+	}
+	out.add(ListenerType, VirtualOutboundListener, &listener.Listener{
+		Name:               VirtualOutboundListener,
+		Address:            socketAddress("0.0.0.0", ports.Outbound),
+		UseOriginalDst:     wrapperspb.Bool(true),
+		TrafficDirection:   core.TrafficDirection_OUTBOUND,
+		DefaultFilterChain: &listener.FilterChain{Name: PassthroughCluster, Filters: []*listener.Filter{tcpProxy(PassthroughCluster)}},
+	}, &problems)
+
+	if in := c.Inbound; in != nil {
+		l := &listener.Listener{
+			Name:             VirtualInboundListener,
+			Address:          socketAddress("0.0.0.0", ports.Inbound),
+			TrafficDirection: core.TrafficDirection_INBOUND,
+			ListenerFilters: []*listener.ListenerFilter{
+				{Name: "envoy.filters.listener.original_dst", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&origdst.OriginalDst{})}},
+				{Name: "envoy.filters.listener.tls_inspector", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&tlsinspector.TlsInspector{})}},
+			},
+			DefaultFilterChain: &listener.FilterChain{Name: InboundPassthroughCluster, Filters: []*listener.Filter{tcpProxy(InboundPassthroughCluster)}},
+		}
+		for _, p := range in.Ports {
+			out.add(ClusterType, p.Cluster, staticCluster(p.Cluster, "127.0.0.1", p.Port), &problems)
+			l.FilterChains = append(l.FilterChains, inboundChains(p, in.Authorization)...)
+		}
+		out.add(ListenerType, VirtualInboundListener, l, &problems)
+	}
+	addFixedClusters(out, &problems)
+	return out, problems
+}
+
+// Gateway generates an Envoy gateway's config: one listener per Gateway
+// port, TLS terminated per server (SNI) with the credential served over SDS,
+// and the route config of the port from the VirtualServices bound to it.
+func Gateway(c *ir.Config) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
+	addEnvoyClusters(out, c.Clusters, &problems)
+	for _, gl := range c.Gateways {
+		l := &listener.Listener{Name: gl.Name, Address: socketAddress("0.0.0.0", gl.Port), TrafficDirection: core.TrafficDirection_OUTBOUND}
+		rdsName := ""
+		if gl.RouteTable != nil {
+			rdsName = gl.RouteTable.Name
+			rc := &route.RouteConfiguration{Name: rdsName, ValidateClusters: wrapperspb.Bool(false)}
+			for _, vh := range gl.RouteTable.VirtualHosts {
+				rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{Name: vh.Name, Domains: vh.Domains, Routes: routes(vh.Routes, kindEnvoy)})
+			}
+			out.add(RouteType, rdsName, rc, &problems)
+		}
+		tls := false
+		for _, s := range gl.Servers {
+			if s.TLS == nil {
+				continue
+			}
+			tls = true
+			fc := &listener.FilterChain{
+				FilterChainMatch: &listener.FilterChainMatch{ServerNames: nonWildcard(s.Hosts)},
+				TransportSocket:  downstreamTLS(sdsSecret("kubernetes://"+s.TLS.CredentialName), s.TLS.Mode == "MUTUAL", sdsSecret("kubernetes://"+s.TLS.CredentialName+"-cacert")),
+			}
+			if rdsName != "" {
+				fc.Filters = []*listener.Filter{httpManager("outbound_"+gl.Name, rdsRoute(rdsName), nil)}
+			}
+			l.FilterChains = append(l.FilterChains, fc)
+		}
+		if tls {
+			l.ListenerFilters = []*listener.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&tlsinspector.TlsInspector{})}}}
+		} else if rdsName != "" {
+			l.FilterChains = []*listener.FilterChain{{Filters: []*listener.Filter{httpManager("outbound_"+gl.Name, rdsRoute(rdsName), nil)}}}
+		}
+		if len(l.FilterChains) == 0 {
+			continue
+		}
+		out.add(ListenerType, gl.Name, l, &problems)
+	}
+	addFixedClusters(out, &problems)
+	return out, problems
+}
+
+func nonWildcard(hosts []string) []string {
+	var out []string
+	for _, h := range hosts {
+		if _, after, ok := cutNS(h); ok {
+			h = after
+		}
+		if h != "*" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func cutNS(h string) (string, string, bool) {
+	for i := 0; i < len(h); i++ {
+		if h[i] == '/' {
+			return h[:i], h[i+1:], true
+		}
+	}
+	return "", h, false
+}
+
+func addEnvoyClusters(out Resources, clusters []*ir.Cluster, problems *[]Problem) {
+	for _, cl := range clusters {
+		switch cl.Discovery {
+		case "EDS":
+			c := edsCluster(cl, kindEnvoy)
+			upstreamTLS(c, cl)
+			out.add(ClusterType, cl.Name, c, problems)
+			out.add(EndpointType, cl.Name, envoyLoadAssignment(cl), problems)
+		case "DNS":
+			c := &cluster.Cluster{
+				Name:                 cl.Name,
+				ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STRICT_DNS},
+				ConnectTimeout:       durationpb.New(10 * time.Second),
+				LoadAssignment:       envoyLoadAssignment(cl),
+			}
+			applyPolicy(c, cl.Policy, kindEnvoy)
+			upstreamTLS(c, cl)
+			out.add(ClusterType, cl.Name, c, problems)
+		default:
+			out.add(ClusterType, cl.Name, originalDstCluster(cl.Name), problems)
+		}
+	}
+}
+
+func addFixedClusters(out Resources, problems *[]Problem) {
+	out.add(ClusterType, PassthroughCluster, originalDstCluster(PassthroughCluster), problems)
+	out.add(ClusterType, InboundPassthroughCluster, originalDstCluster(InboundPassthroughCluster), problems)
+	out.add(ClusterType, BlackHoleCluster, &cluster.Cluster{
+		Name:                 BlackHoleCluster,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(10 * time.Second),
+	}, problems)
+}
+
+func originalDstCluster(name string) *cluster.Cluster {
+	return &cluster.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_ORIGINAL_DST},
+		LbPolicy:             cluster.Cluster_CLUSTER_PROVIDED,
+		ConnectTimeout:       durationpb.New(10 * time.Second),
+	}
+}
+
+func staticCluster(name, addr string, port uint32) *cluster.Cluster {
+	return &cluster.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(10 * time.Second),
+		LoadAssignment: &endpoint.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpoint.LocalityLbEndpoints{{
+			LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: socketAddress(addr, port)}}}},
+		}}},
+	}
+}
+
+// envoyLoadAssignment marks endpoints with sidecars (tlsMode istio) so
+// that auto mTLS can pick the mTLS transport socket for them.
+func envoyLoadAssignment(c *ir.Cluster) *endpoint.ClusterLoadAssignment {
+	cla := loadAssignment(c)
+	if len(cla.Endpoints) == 0 {
+		return cla
+	}
+	for i, e := range c.Endpoints {
+		if e.MTLS {
+			md, _ := structpb.NewStruct(map[string]any{"tlsMode": "istio"})
+			cla.Endpoints[0].LbEndpoints[i].Metadata = &core.Metadata{FilterMetadata: map[string]*structpb.Struct{tlsModeKey: md}}
+		}
+	}
+	return cla
+}
+
+// upstreamTLS sets how the sidecar connects to a cluster: as the
+// DestinationRule says, or, without a TLS setting, mesh mTLS to endpoints
+// that have a sidecar and plaintext to the others (Istio's auto mTLS).
+func upstreamTLS(c *cluster.Cluster, cl *ir.Cluster) {
+	var t *ir.TLS
+	if cl.Policy != nil {
+		t = cl.Policy.TLS
+	}
+	switch {
+	case t == nil:
+		auto := false
+		for _, e := range cl.Endpoints {
+			auto = auto || e.MTLS
+		}
+		if !auto {
+			return
+		}
+		md, _ := structpb.NewStruct(map[string]any{"tlsMode": "istio"})
+		c.TransportSocketMatches = []*cluster.Cluster_TransportSocketMatch{
+			{Name: "tlsMode-istio", Match: md, TransportSocket: istioMutual(cl.Name)},
+			{Name: "tlsMode-disabled", Match: &structpb.Struct{}, TransportSocket: rawBuffer()},
+		}
+	case t.Mode == "DISABLE":
+	case t.Mode == "ISTIO_MUTUAL":
+		c.TransportSocket = istioMutual(t.SNI)
+	default: // SIMPLE, MUTUAL: the app's own TLS origination
+		ctx := &tlsv3.UpstreamTlsContext{Sni: t.SNI, CommonTlsContext: &tlsv3.CommonTlsContext{}}
+		if t.CredentialName != "" {
+			ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{ValidationContextSdsSecretConfig: sdsSecret("kubernetes://" + t.CredentialName + "-cacert")}
+			if t.Mode == "MUTUAL" {
+				ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{sdsSecret("kubernetes://" + t.CredentialName)}
+			}
+		}
+		c.TransportSocket = &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: anyOf(ctx)}}
+	}
+}
+
+func istioMutual(sni string) *core.TransportSocket {
+	ctx := &tlsv3.UpstreamTlsContext{
+		Sni: sni,
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsSecret(SDSWorkloadCert)},
+			ValidationContextType:          &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{ValidationContextSdsSecretConfig: sdsSecret(SDSRootCert)},
+			AlpnProtocols:                  []string{"istio-peer-exchange", "istio"},
+		},
+	}
+	return &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: anyOf(ctx)}}
+}
+
+func rawBuffer() *core.TransportSocket {
+	return &core.TransportSocket{Name: "envoy.transport_sockets.raw_buffer"}
+}
+
+// sdsSecret references a secret served by the agent's SDS socket.
+func sdsSecret(name string) *tlsv3.SdsSecretConfig {
+	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: &core.ConfigSource{
+		ResourceApiVersion: core.ApiVersion_V3,
+		ConfigSourceSpecifier: &core.ConfigSource_ApiConfigSource{ApiConfigSource: &core.ApiConfigSource{
+			ApiType:             core.ApiConfigSource_GRPC,
+			TransportApiVersion: core.ApiVersion_V3,
+			GrpcServices:        []*core.GrpcService{{TargetSpecifier: &core.GrpcService_EnvoyGrpc_{EnvoyGrpc: &core.GrpcService_EnvoyGrpc{ClusterName: SDSCluster}}}},
+		}},
+	}}
+}
+
+func downstreamTLS(cert *tlsv3.SdsSecretConfig, requireClient bool, validation *tlsv3.SdsSecretConfig) *core.TransportSocket {
+	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{cert}}}
+	if requireClient {
+		ctx.RequireClientCertificate = wrapperspb.Bool(true)
+		ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{ValidationContextSdsSecretConfig: validation}
+	}
+	return &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: anyOf(ctx)}}
+}
+
+// inboundChains accepts one workload port: mTLS only (STRICT), plaintext
+// only (DISABLE), or both told apart by the TLS inspector (PERMISSIVE).
+func inboundChains(p *ir.InboundPort, authz []*ir.AuthzPolicy) []*listener.FilterChain {
+	filters := func() []*listener.Filter {
+		if !p.Protocol.IsHTTP() {
+			return []*listener.Filter{tcpProxy(p.Cluster)}
+		}
+		rc := &route.RouteConfiguration{Name: p.Cluster, VirtualHosts: []*route.VirtualHost{{
+			Name: "inbound|http|" + strconv.Itoa(int(p.Port)), Domains: []string{"*"},
+			Routes: []*route.Route{{Name: "default", Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: p.Cluster}, Timeout: durationpb.New(0)}}}},
+		}}}
+		return []*listener.Filter{httpManager("inbound_0.0.0.0_"+strconv.Itoa(int(p.Port)), inlineRoutes(rc), rbacFilters(authz))}
+	}
+	match := func(transport string) *listener.FilterChainMatch {
+		return &listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(p.Port), TransportProtocol: transport}
+	}
+	mtls := func() *listener.FilterChain {
+		return &listener.FilterChain{Name: p.Cluster + "-mtls", FilterChainMatch: match("tls"), Filters: filters(),
+			TransportSocket: downstreamTLS(sdsSecret(SDSWorkloadCert), true, sdsSecret(SDSRootCert))}
+	}
+	plain := func(transport string) *listener.FilterChain {
+		return &listener.FilterChain{Name: p.Cluster + "-plaintext", FilterChainMatch: match(transport), Filters: filters()}
+	}
+	switch p.MTLS {
+	case "STRICT":
+		return []*listener.FilterChain{mtls()}
+	case "DISABLE":
+		return []*listener.FilterChain{plain("")}
+	}
+	return []*listener.FilterChain{mtls(), plain("raw_buffer")}
+}
+
+// rbacFilters turns AuthorizationPolicies into Envoy RBAC filters: DENY
+// policies first, then ALLOW ones (Istio's order). Principals are SPIFFE
+// URIs of the peer certificate; namespaces match their ns segment.
+func rbacFilters(policies []*ir.AuthzPolicy) []*hcm.HttpFilter {
+	byAction := map[string]*rbacconfig.RBAC{}
+	for _, p := range policies {
+		action := rbacconfig.RBAC_ALLOW
+		if p.Action == "DENY" {
+			action = rbacconfig.RBAC_DENY
+		}
+		r := byAction[p.Action]
+		if r == nil {
+			r = &rbacconfig.RBAC{Action: action, Policies: map[string]*rbacconfig.Policy{}}
+			byAction[p.Action] = r
+		}
+		for i, rule := range p.Rules {
+			r.Policies[fmt.Sprintf("ns[%s]-rule[%d]", p.Name, i)] = rbacPolicy(rule)
+		}
+	}
+	var out []*hcm.HttpFilter
+	for _, a := range []string{"DENY", "ALLOW"} {
+		if r := byAction[a]; r != nil {
+			out = append(out, &hcm.HttpFilter{Name: "envoy.filters.http.rbac", ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: anyOf(&rbac.RBAC{Rules: r})}})
+		}
+	}
+	return out
+}
+
+func rbacPolicy(rule *ir.AuthzRule) *rbacconfig.Policy {
+	any := func() []*rbacconfig.Principal {
+		return []*rbacconfig.Principal{{Identifier: &rbacconfig.Principal_Any{Any: true}}}
+	}
+	pol := &rbacconfig.Policy{}
+	var ids []*rbacconfig.Principal
+	for _, p := range rule.Principals {
+		ids = append(ids, principal(spiffeMatch(p)))
+	}
+	for _, ns := range rule.Namespaces {
+		ids = append(ids, principal(&matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: ".*/ns/" + ns + "/.*"}}}))
+	}
+	if len(ids) == 0 {
+		pol.Principals = any()
+	} else {
+		pol.Principals = []*rbacconfig.Principal{{Identifier: &rbacconfig.Principal_OrIds{OrIds: &rbacconfig.Principal_Set{Ids: ids}}}}
+	}
+	var and []*rbacconfig.Permission
+	if len(rule.Methods) > 0 {
+		var or []*rbacconfig.Permission
+		for _, m := range rule.Methods {
+			or = append(or, &rbacconfig.Permission{Rule: &rbacconfig.Permission_Header{Header: headerMatcher(":method", ir.StringMatch{Exact: m}, false)}})
+		}
+		and = append(and, orPerm(or))
+	}
+	if len(rule.Paths) > 0 {
+		var or []*rbacconfig.Permission
+		for _, p := range rule.Paths {
+			sm := &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: p}}
+			if len(p) > 0 && p[len(p)-1] == '*' {
+				sm = &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: p[:len(p)-1]}}
+			}
+			or = append(or, &rbacconfig.Permission{Rule: &rbacconfig.Permission_UrlPath{UrlPath: &matcher.PathMatcher{Rule: &matcher.PathMatcher_Path{Path: sm}}}})
+		}
+		and = append(and, orPerm(or))
+	}
+	if len(rule.Ports) > 0 {
+		var or []*rbacconfig.Permission
+		for _, p := range rule.Ports {
+			or = append(or, &rbacconfig.Permission{Rule: &rbacconfig.Permission_DestinationPort{DestinationPort: p}})
+		}
+		and = append(and, orPerm(or))
+	}
+	if len(and) == 0 {
+		pol.Permissions = []*rbacconfig.Permission{{Rule: &rbacconfig.Permission_Any{Any: true}}}
+	} else {
+		pol.Permissions = []*rbacconfig.Permission{{Rule: &rbacconfig.Permission_AndRules{AndRules: &rbacconfig.Permission_Set{Rules: and}}}}
+	}
+	return pol
+}
+
+func orPerm(ps []*rbacconfig.Permission) *rbacconfig.Permission {
+	return &rbacconfig.Permission{Rule: &rbacconfig.Permission_OrRules{OrRules: &rbacconfig.Permission_Set{Rules: ps}}}
+}
+
+func principal(m *matcher.StringMatcher) *rbacconfig.Principal {
+	return &rbacconfig.Principal{Identifier: &rbacconfig.Principal_Authenticated_{Authenticated: &rbacconfig.Principal_Authenticated{PrincipalName: m}}}
+}
+
+// spiffeMatch matches Istio's principal forms: "cluster.local/ns/a/sa/b",
+// "*" and prefix/suffix wildcards, against the spiffe:// URI.
+func spiffeMatch(p string) *matcher.StringMatcher {
+	switch {
+	case p == "*":
+		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: "spiffe://"}}
+	case len(p) > 0 && p[len(p)-1] == '*':
+		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: "spiffe://" + p[:len(p)-1]}}
+	case len(p) > 0 && p[0] == '*':
+		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Suffix{Suffix: p[1:]}}
+	}
+	return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: "spiffe://" + p}}
+}
+
+// hcmRoutes sets where an HTTP connection manager gets its routes.
+type hcmRoutes func(*hcm.HttpConnectionManager)
+
+func rdsRoute(name string) hcmRoutes {
+	return func(m *hcm.HttpConnectionManager) {
+		m.RouteSpecifier = &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{RouteConfigName: name, ConfigSource: adsSource()}}
+	}
+}
+
+func inlineRoutes(rc *route.RouteConfiguration) hcmRoutes {
+	return func(m *hcm.HttpConnectionManager) {
+		m.RouteSpecifier = &hcm.HttpConnectionManager_RouteConfig{RouteConfig: rc}
+	}
+}
+
+func tcpProxy(cluster string) *listener.Filter {
+	return &listener.Filter{Name: "envoy.filters.network.tcp_proxy", ConfigType: &listener.Filter_TypedConfig{TypedConfig: anyOf(&tcpproxy.TcpProxy{
+		StatPrefix: cluster, ClusterSpecifier: &tcpproxy.TcpProxy_Cluster{Cluster: cluster},
+	})}}
+}
+
+// httpManager is the HTTP connection manager of every Envoy listener: the
+// given filters (RBAC inbound), an empty fault filter for per-route faults,
+// then the router.
+func httpManager(stat string, routes hcmRoutes, filters []*hcm.HttpFilter) *listener.Filter {
+	m := &hcm.HttpConnectionManager{StatPrefix: stat, CodecType: hcm.HttpConnectionManager_AUTO}
+	routes(m)
+	m.HttpFilters = append(append(filters,
+		&hcm.HttpFilter{Name: FaultFilterName, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: anyOf(&fault.HTTPFault{})}}),
+		&hcm.HttpFilter{Name: "envoy.filters.http.router", ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: anyOf(&router.Router{})}})
+	return &listener.Filter{Name: "envoy.filters.network.http_connection_manager", ConfigType: &listener.Filter_TypedConfig{TypedConfig: anyOf(m)}}
+}
