@@ -3,7 +3,6 @@ package inject
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshctl/meshctl/pkg/proxyinit"
 )
 
 // Workload names what owns a pod template, for canonical names, messages and
@@ -414,6 +415,8 @@ func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (sett
 		{TrafficIncludeInboundPorts, &s.redirect.IncludeInboundPorts, validPorts(true), "a comma-separated list of ports or *", ""},
 		{TrafficExcludeInboundPorts, &s.redirect.ExcludeInboundPorts, validPorts(false), "a comma-separated list of ports", DefaultExcludeInboundPorts},
 		{TrafficExcludeOutboundPorts, &s.redirect.ExcludeOutboundPorts, validPorts(false), "a comma-separated list of ports", ""},
+		{TrafficExcludeInterfaces, &s.redirect.ExcludeInterfaces, validInterfaces, "a comma-separated list of network interface names", ""},
+		{TrafficKubevirtInterfaces, &s.redirect.KubevirtInterfaces, validInterfaces, "a comma-separated list of network interface names", ""},
 	} {
 		if key, v, ok := lookupOverride(ann, lab, traffic, t.name); ok {
 			if !t.check(v) {
@@ -462,33 +465,25 @@ func joinLists(a, b string) string {
 	return strings.Join(out, ",")
 }
 
+// The lists are checked with proxy-init's own parsers, so that whatever
+// injection accepts, proxy-init can program.
 func validCIDRs(allowStar bool) func(string) bool {
 	return func(v string) bool {
-		if v == "" || (allowStar && v == "*") {
-			return true
-		}
-		for _, p := range strings.Split(v, ",") {
-			if _, _, err := net.ParseCIDR(strings.TrimSpace(p)); err != nil {
-				return false
-			}
-		}
-		return true
+		_, _, err := proxyinit.ParseCIDRs(v, allowStar)
+		return err == nil
 	}
 }
 
 func validPorts(allowStar bool) func(string) bool {
 	return func(v string) bool {
-		if v == "" || (allowStar && v == "*") {
-			return true
-		}
-		for _, p := range strings.Split(v, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(p))
-			if err != nil || n < 1 || n > 65535 {
-				return false
-			}
-		}
-		return true
+		_, _, err := proxyinit.ParsePorts(v, allowStar)
+		return err == nil
 	}
+}
+
+func validInterfaces(v string) bool {
+	_, err := proxyinit.ParseInterfaces(v)
+	return err == nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -90,6 +90,8 @@ const (
 	TrafficIncludeInboundPorts     = "includeInboundPorts"
 	TrafficExcludeInboundPorts     = "excludeInboundPorts"
 	TrafficExcludeOutboundPorts    = "excludeOutboundPorts"
+	TrafficExcludeInterfaces       = "excludeInterfaces"
+	TrafficKubevirtInterfaces      = "kubevirtInterfaces"
 )
 
 // Environment of the mesh-proxy container, read by `meshctl agent`.

@@ -18,6 +18,10 @@ type Redirect struct {
 	IncludeInboundPorts     string
 	ExcludeInboundPorts     string
 	ExcludeOutboundPorts    string
+	// ExcludeInterfaces are never redirected; KubevirtInterfaces carry a
+	// VM's traffic, which is redirected as outbound.
+	ExcludeInterfaces  string
+	KubevirtInterfaces string
 }
 
 // Flags of `meshctl proxy-init`.
@@ -32,12 +36,14 @@ const (
 	FlagIncludeInboundPorts     = "include-inbound-ports"
 	FlagExcludeInboundPorts     = "exclude-inbound-ports"
 	FlagExcludeOutboundPorts    = "exclude-outbound-ports"
+	FlagExcludeInterfaces       = "exclude-interfaces"
+	FlagKubevirtInterfaces      = "kubevirt-interfaces"
 )
 
 // Args are the arguments of the mesh-init container after the image's
 // `meshctl` entrypoint.
 func (r Redirect) Args() []string {
-	return []string{
+	args := []string{
 		"proxy-init",
 		"--" + FlagProxyPort + "=" + strconv.Itoa(OutboundPort),
 		"--" + FlagInboundCapturePort + "=" + strconv.Itoa(InboundPort),
@@ -50,6 +56,15 @@ func (r Redirect) Args() []string {
 		"--" + FlagExcludeInboundPorts + "=" + r.ExcludeInboundPorts,
 		"--" + FlagExcludeOutboundPorts + "=" + r.ExcludeOutboundPorts,
 	}
+	// Written only when set, so that pods without them are injected exactly
+	// as before these flags existed (no diff on re-injection).
+	if r.ExcludeInterfaces != "" {
+		args = append(args, "--"+FlagExcludeInterfaces+"="+r.ExcludeInterfaces)
+	}
+	if r.KubevirtInterfaces != "" {
+		args = append(args, "--"+FlagKubevirtInterfaces+"="+r.KubevirtInterfaces)
+	}
+	return args
 }
 
 func resources(r Resources) corev1.ResourceRequirements {

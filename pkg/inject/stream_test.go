@@ -35,6 +35,11 @@ func TestProcessErrors(t *testing.T) {
 			want:  []string{`pod "p"`, "traffic.sidecar.istio.io/excludeOutboundPorts", "list of ports"},
 		},
 		{
+			name:  "bad interface name",
+			input: "kind: Pod\nmetadata:\n  name: p\n  annotations:\n    traffic.sidecar.istio.io/excludeInterfaces: \"eth0,bad/name\"\nspec:\n  containers:\n  - name: a\n    image: x\n",
+			want:  []string{`pod "p"`, "traffic.sidecar.istio.io/excludeInterfaces", "network interface names"},
+		},
+		{
 			name: "alias bomb",
 			input: "kind: Pod\nmetadata:\n  name: p\n  labels:\n    a: &a [x,x,x,x,x,x,x,x,x,x]\n    b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n" +
 				"    c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n    d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n    e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n" +

@@ -24,6 +24,7 @@ import (
 	manifestcmd "github.com/meshctl/meshctl/pkg/cmd/manifest"
 	precheckcmd "github.com/meshctl/meshctl/pkg/cmd/precheck"
 	profilecmd "github.com/meshctl/meshctl/pkg/cmd/profile"
+	proxyinitcmd "github.com/meshctl/meshctl/pkg/cmd/proxyinit"
 	uninstallcmd "github.com/meshctl/meshctl/pkg/cmd/uninstall"
 	validatecmd "github.com/meshctl/meshctl/pkg/cmd/validate"
 	verifyinstallcmd "github.com/meshctl/meshctl/pkg/cmd/verifyinstall"
@@ -108,6 +109,8 @@ the name of a command:
 		completion.NewCmdCompletion(f),
 		kubeInject,
 		x.NewCmdX(f),
+		// What runs inside every injected pod.
+		proxyinitcmd.NewCmdProxyInit(f),
 	)
 	return cmd
 }
