@@ -36,6 +36,8 @@ var goldenCases = []goldenCase{
 	{name: "native-by-config", input: "probes.yaml", config: func(c *Config) { c.NativeSidecars = true }, byteExactUninject: true},
 	{name: "hold-by-config", input: "kinds.yaml", config: func(c *Config) { c.HoldApplicationUntilProxyStarts = true }, byteExactUninject: true},
 	{name: "layout", input: "layout.yaml"},
+	// kubectl get -o yaml: a List whose kind and metadata follow its items.
+	{name: "kubectl-list", input: "kubectl-list.yaml", byteExactUninject: true},
 }
 
 func process(t testing.TB, in []byte, opts Options) ([]byte, []Record) {
@@ -270,7 +272,7 @@ func workloadsOf(in, out any) []templatePair {
 		return nil
 	}
 	kind, _ := im["kind"].(string)
-	if kind == "List" {
+	if apiVersion, _ := im["apiVersion"].(string); kind == "List" || (strings.HasSuffix(kind, "List") && apiVersion == "v1") {
 		ii, _ := im["items"].([]any)
 		oi, _ := om["items"].([]any)
 		var res []templatePair

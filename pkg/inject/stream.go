@@ -333,6 +333,7 @@ func firstFailingLine(chunk []byte, msg string) (int, bool) {
 type workload struct {
 	id       Workload
 	line     int
+	item     int        // index in the List's items, or -1
 	tmplNode *yaml.Node // the pod template (or the pod)
 	end      int        // where the template's text ends
 	old, new []byte     // template JSON before and after
@@ -349,27 +350,43 @@ func processDoc(dst, chunk []byte, firstLine int, opts Options, t *textEditor) (
 	t.reset(chunk)
 	root := doc.Content[0]
 	var wls []*workload
-	if err := collect(t, root, t.backOver(len(chunk), root.Column-1), firstLine, opts, &wls, 0); err != nil {
+	if err := collect(t, root, t.backOver(len(chunk), root.Column-1), firstLine, opts, &wls, -1); err != nil {
 		return nil, err
 	}
 	if len(wls) == 0 {
 		return append(dst, chunk...), nil
 	}
 	detectLayout(t, root)
+	var out []byte
+	var err error
 	for _, wl := range wls {
-		err := t.diffMap(wl.tmplNode, wl.old, wl.new, wl.end)
-		if errors.Is(err, errFallback) {
-			return rerender(dst, &doc, wls, opts, firstLine)
-		}
-		if err != nil {
-			return nil, &InputError{Source: opts.Source, Line: firstLine + wl.line - 1, Err: fmt.Errorf("%s: %v", wl.id, err)}
+		if err = t.diffMap(wl.tmplNode, wl.old, wl.new, wl.end); err != nil {
+			break
 		}
 	}
-	out, err := t.apply(dst)
-	if errors.Is(err, errFallback) {
-		return rerender(dst, &doc, wls, opts, firstLine)
+	if err == nil {
+		out, err = t.apply(dst)
 	}
-	return out, err
+	if err == nil && verifyDoc(root, out[len(dst):], wls) != nil {
+		// The text edit produced something that does not read back as
+		// the injector's result: write the document anew instead.
+		err = errFallback
+	}
+	if err != nil && !errors.Is(err, errFallback) {
+		return nil, &InputError{Source: opts.Source, Line: firstLine + wls[0].line - 1, Err: fmt.Errorf("%s: %v", wls[0].id, err)}
+	}
+	if err == nil {
+		return out, nil
+	}
+	out, err = rerender(dst, &doc, wls, opts, firstLine)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyDoc(root, out[len(dst):], wls); err != nil {
+		return nil, &InputError{Source: opts.Source, Line: firstLine + wls[0].line - 1,
+			Err: fmt.Errorf("%s: meshctl could not write this document correctly (%v); nothing was written, please report this input", wls[0].id, err)}
+	}
+	return out, nil
 }
 
 // rerender writes the whole document anew, for layouts the text editor
@@ -381,7 +398,20 @@ func rerender(dst []byte, doc *yaml.Node, wls []*workload, opts Options, firstLi
 		if err := yaml.Unmarshal(wl.new, &n); err != nil {
 			return nil, err
 		}
-		*wl.tmplNode = *n.Content[0]
+		if wl.id.Kind != "Pod" {
+			*wl.tmplNode = *n.Content[0]
+			continue
+		}
+		// A Pod is its own template: only its metadata and spec are
+		// replaced; apiVersion, kind and status stay.
+		tmpl := n.Content[0]
+		for i := 0; i+1 < len(tmpl.Content); i += 2 {
+			if _, v, _ := mapGet(wl.tmplNode, tmpl.Content[i].Value); v != nil {
+				*v = *tmpl.Content[i+1]
+			} else {
+				wl.tmplNode.Content = append(wl.tmplNode.Content, tmpl.Content[i], tmpl.Content[i+1])
+			}
+		}
 	}
 	clearFlow(doc)
 	var buf bytes.Buffer
@@ -448,8 +478,9 @@ func scalar(m *yaml.Node, key string) string {
 }
 
 // collect finds the workloads of object obj, whose text ends at end, runs
-// the injector on each and records them in wls.
-func collect(t *textEditor, obj *yaml.Node, end, firstLine int, opts Options, wls *[]*workload, depth int) error {
+// the injector on each and records them in wls. item is obj's index in the
+// document's List, or -1 for the document itself.
+func collect(t *textEditor, obj *yaml.Node, end, firstLine int, opts Options, wls *[]*workload, item int) error {
 	kind := scalar(obj, "kind")
 	_, meta, _ := mapGet(obj, "metadata")
 	name, ns := scalar(meta, "name"), scalar(meta, "namespace")
@@ -459,20 +490,26 @@ func collect(t *textEditor, obj *yaml.Node, end, firstLine int, opts Options, wl
 		}
 	}
 	if kind == "List" || (strings.HasSuffix(kind, "List") && scalar(obj, "apiVersion") == "v1") {
-		_, items, _ := mapGet(obj, "items")
-		if items == nil || items.Kind != yaml.SequenceNode || depth > 0 {
+		_, items, next := mapGet(obj, "items")
+		if items == nil || items.Kind != yaml.SequenceNode || item >= 0 {
 			return nil
+		}
+		// kubectl prints a List's kind and metadata after its items: the
+		// last item ends where the next key begins, not where the List does.
+		itemsEnd := end
+		if next != nil {
+			itemsEnd = t.backOver(t.lineStart(next.Line), obj.Column-1)
 		}
 		for i, it := range items.Content {
 			if it.Kind != yaml.MappingNode {
 				continue
 			}
-			itemEnd := end
+			itemEnd := itemsEnd
 			if i+1 < len(items.Content) {
 				next := items.Content[i+1]
 				itemEnd = t.backOver(t.lineStart(next.Line), items.Column-1)
 			}
-			if err := collect(t, it, itemEnd, firstLine, opts, wls, depth+1); err != nil {
+			if err := collect(t, it, itemEnd, firstLine, opts, wls, i); err != nil {
 				return err
 			}
 		}
@@ -547,7 +584,7 @@ func collect(t *textEditor, obj *yaml.Node, end, firstLine int, opts Options, wl
 	if err != nil {
 		return err
 	}
-	*wls = append(*wls, &workload{id: id, line: node.Line, tmplNode: node, end: nodeEnd, old: oldJSON, new: newJSON})
+	*wls = append(*wls, &workload{id: id, line: node.Line, item: item, tmplNode: node, end: nodeEnd, old: oldJSON, new: newJSON})
 	return nil
 }
 

@@ -120,12 +120,21 @@ func FuzzProcess(f *testing.F) {
 	}
 	f.Add([]byte("kind: Pod\nspec:\n  containers:\n  - name: a\n    readinessProbe: {httpGet: {port: 80}}\n"))
 	f.Add([]byte("kind: List\nitems:\n- kind: Pod\n  spec: {containers: [{name: a}]}\n- &x {kind: Job}\n"))
+	kubectlList, err := os.ReadFile(filepath.Join(testdataDir, "kubectl-list.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(kubectlList)
+	f.Add([]byte("items:\n- kind: Pod\n  spec:\n    containers:\n    - name: a\nkind: List\n"))
 	cfg := DefaultConfig()
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out bytes.Buffer
 		if err := Process(bytes.NewReader(in), &out, Options{Config: cfg}); err != nil {
 			return
 		}
+		// The output parses, and every workload in it decodes to exactly
+		// what the injector returns for the same input workload.
+		assertSpliceMatchesInjector(t, in, out.Bytes(), cfg)
 		var back bytes.Buffer
 		if err := Process(bytes.NewReader(out.Bytes()), &back, Options{Mode: ModeUninject}); err != nil {
 			var ie *InputError

@@ -3,6 +3,7 @@ package kubeinject
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -265,33 +266,84 @@ func RunFiles(io_ *iostreams.IOStreams, files []string, recursive bool, output s
 	defer report.Flush()
 	opts.Report = func(r inject.Record) { fmt.Fprintln(report, r.String()) }
 
-	var w io.Writer
-	var tmp *os.File
 	if output == "" {
-		bw := bufio.NewWriterSize(io_.Out, 256*1024)
-		defer bw.Flush()
-		w = bw
-	} else {
-		tmp, err = os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
-		if err != nil {
-			return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("-o %s: cannot write there: %w", output, errors.Unwrap(err)))
-		}
-		defer os.Remove(tmp.Name())
-		bw := bufio.NewWriterSize(tmp, 256*1024)
-		w = bw
-		defer func() { _ = tmp.Close() }()
-		if err := processAll(inputs, io_.In, w, opts); err != nil {
+		// Standard output is usually piped into kubectl apply: it gets the
+		// whole result or nothing, never the documents before an error.
+		sp := &spool{}
+		defer sp.discard()
+		bw := bufio.NewWriterSize(sp, 256*1024)
+		if err := processAll(inputs, io_.In, bw, opts); err != nil {
 			return err
 		}
 		if err := bw.Flush(); err != nil {
 			return err
 		}
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		return os.Rename(tmp.Name(), output)
+		return sp.copyTo(io_.Out)
 	}
-	return processAll(inputs, io_.In, w, opts)
+	tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
+	if err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("-o %s: cannot write there: %w", output, errors.Unwrap(err)))
+	}
+	defer os.Remove(tmp.Name())
+	defer func() { _ = tmp.Close() }()
+	bw := bufio.NewWriterSize(tmp, 256*1024)
+	if err := processAll(inputs, io_.In, bw, opts); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), output)
+}
+
+// spool holds the output until the whole input has succeeded: in memory up
+// to spoolMemory bytes, then in a temporary file, so that memory stays
+// bounded for inputs of any size.
+type spool struct {
+	mem  bytes.Buffer
+	file *os.File
+}
+
+const spoolMemory = 32 << 20
+
+func (s *spool) Write(p []byte) (int, error) {
+	if s.file == nil && s.mem.Len()+len(p) <= spoolMemory {
+		return s.mem.Write(p)
+	}
+	if s.file == nil {
+		f, err := os.CreateTemp("", "meshctl-kube-inject-*")
+		if err != nil {
+			return 0, fmt.Errorf("output too large to hold in memory and no temporary file: %w", err)
+		}
+		s.file = f
+		if _, err := f.Write(s.mem.Bytes()); err != nil {
+			return 0, err
+		}
+		s.mem = bytes.Buffer{}
+	}
+	return s.file.Write(p)
+}
+
+func (s *spool) copyTo(w io.Writer) error {
+	if s.file == nil {
+		_, err := w.Write(s.mem.Bytes())
+		return err
+	}
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	_, err := io.Copy(w, s.file)
+	return err
+}
+
+func (s *spool) discard() {
+	if s.file != nil {
+		_ = s.file.Close()
+		_ = os.Remove(s.file.Name())
+	}
 }
 
 func processAll(inputs []string, stdin io.Reader, w io.Writer, opts inject.Options) error {

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/inject"
@@ -254,5 +255,60 @@ func TestProfileConfigSurvivesTheConfigMap(t *testing.T) {
 	}
 	if err := got.Validate(); err != nil {
 		t.Errorf("the default profile's injection config is invalid: %v", err)
+	}
+}
+
+// kubectl get deploy -o yaml prints a List whose kind and metadata follow
+// its items; the sidecar must land inside the items.
+func TestKubectlGetListFromStdin(t *testing.T) {
+	in, err := os.ReadFile("../../../testdata/inject/kubectl-list.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, string(in), "-f", "-", "--profile", "default")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	var list struct {
+		Kind  string `json:"kind"`
+		Items []struct {
+			Spec struct {
+				Template corev1.PodTemplateSpec `json:"template"`
+			} `json:"spec"`
+		} `json:"items"`
+	}
+	if err := sigsyaml.Unmarshal([]byte(r.out), &list); err != nil {
+		t.Fatalf("output is not valid YAML: %v\n%s", err, r.out)
+	}
+	if list.Kind != "List" || len(list.Items) != 2 {
+		t.Fatalf("kind %q with %d items, want a List of 2", list.Kind, len(list.Items))
+	}
+	for i, it := range list.Items {
+		var names []string
+		for _, c := range it.Spec.Template.Spec.Containers {
+			names = append(names, c.Name)
+		}
+		if len(names) != 2 || names[1] != inject.ProxyContainerName {
+			t.Errorf("item %d containers %v, want the app and %s", i, names, inject.ProxyContainerName)
+		}
+	}
+	if r.errOut != "deployment \"web\" injected\ndeployment \"worker\" injected\n" {
+		t.Errorf("report:\n%s", r.errOut)
+	}
+}
+
+// Standard output gets everything or nothing: a bad document after good
+// ones must not leave the good ones on stdout for kubectl apply.
+func TestStdoutNothingOnError(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("kind: Deployment\nmetadata:\n  name: x\nspec:\n  template:\n    spec:\n      containers: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "", "-f", bookinfo, "-f", bad, "--profile", "default")
+	if r.code != cmdutil.ExitDataErr {
+		t.Fatalf("code %d (%v), want %d", r.code, r.err, cmdutil.ExitDataErr)
+	}
+	if r.out != "" {
+		t.Errorf("%d bytes on stdout although the input failed", len(r.out))
 	}
 }
