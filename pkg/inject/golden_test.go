@@ -38,6 +38,8 @@ var goldenCases = []goldenCase{
 	{name: "layout", input: "layout.yaml"},
 	// kubectl get -o yaml: a List whose kind and metadata follow its items.
 	{name: "kubectl-list", input: "kubectl-list.yaml", byteExactUninject: true},
+	{name: "overrides", input: "overrides.yaml", byteExactUninject: true},
+	{name: "istio-override", input: "istio-override.yaml"},
 }
 
 func process(t testing.TB, in []byte, opts Options) ([]byte, []Record) {

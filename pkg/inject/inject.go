@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/pkg/proxyinit"
@@ -66,6 +67,20 @@ type Status struct {
 	// RewrittenProbes lists "container/kind" of probes sent through the agent;
 	// their originals are in the proxy's EnvAppProbers.
 	RewrittenProbes []string `json:"rewrittenProbes,omitempty"`
+	// Overrides are the pod's own proxy containers, merged into the
+	// injected one, as they were written, for uninject to put back.
+	Overrides []Override `json:"overrides,omitempty"`
+}
+
+// Override is a container of the input named like the proxy (mesh-proxy or
+// Istio's istio-proxy). As in Istio, it customizes the sidecar: its fields
+// are strategic-merged over the injected proxy container ("auto" or no
+// image keeps the injected image).
+type Override struct {
+	// List is "containers" or "initContainers"; Index the position there.
+	List      string           `json:"list"`
+	Index     int              `json:"index"`
+	Container corev1.Container `json:"container"`
 }
 
 // Prober is an app probe's original handler, which the agent runs for a
@@ -94,14 +109,21 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 	if tmpl == nil {
 		return Result{}, fmt.Errorf("%s has no pod template", w)
 	}
-	if reason := alreadyInjected(tmpl); reason != "" {
+	if reason := injectedBy(tmpl); reason != "" {
 		return Result{Action: ActionAlreadyInjected, Reason: reason}, nil
 	}
 	if reason := optOut(tmpl); reason != "" {
 		return Result{Action: ActionSkipped, Reason: reason}, nil
 	}
+	var overrides []Override
+	if hasProxyNamed(tmpl) {
+		// From here on the template is the pod without its overrides: they
+		// are neither app containers nor sources of app ports and probes.
+		tmpl = tmpl.DeepCopy()
+		overrides = takeOverrides(tmpl)
+	}
 	if len(tmpl.Spec.Containers) == 0 {
-		return Result{}, fmt.Errorf("%s: spec.containers is empty: a pod needs at least one container", w)
+		return Result{}, fmt.Errorf("%s: spec.containers is empty: a pod needs at least one container besides the proxy", w)
 	}
 	s, err := resolveSettings(w, tmpl, cfg)
 	if err != nil {
@@ -160,7 +182,9 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 	if _, ok := tmpl.Annotations[AnnotationDefaultLogsContainer]; !ok {
 		annotations[AnnotationDefaultLogsContainer] = appContainers[0]
 	}
-	labels[LabelTLSMode] = TLSModeIstio
+	if _, ok := tmpl.Labels[LabelTLSMode]; !ok {
+		labels[LabelTLSMode] = TLSModeIstio
+	}
 	if _, ok := tmpl.Labels[LabelCanonicalName]; !ok {
 		labels[LabelCanonicalName] = canonicalName(w, tmpl)
 	}
@@ -172,9 +196,23 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 	if err != nil {
 		return Result{}, err
 	}
+	for _, o := range overrides {
+		if proxy, err = mergeOverride(proxy, o.Container); err != nil {
+			return Result{}, fmt.Errorf("%s: container %q cannot be merged into the sidecar: %v", w, o.Container.Name, err)
+		}
+	}
+	st.Overrides = overrides
 	initC := initContainer(s)
 
 	switch {
+	case !s.native && !s.hold && len(overrides) > 0 && overrides[0].List == listContainers:
+		// The proxy takes the place of the user's container, which keeps
+		// the text of the rest of the list as it was.
+		i := overrides[0].Index
+		out.Spec.InitContainers = append([]corev1.Container{initC}, out.Spec.InitContainers...)
+		out.Spec.Containers = append(out.Spec.Containers[:i:i], append([]corev1.Container{proxy}, out.Spec.Containers[i:]...)...)
+		st.InitContainers = []string{InitContainerName}
+		st.Containers = []string{ProxyContainerName}
 	case s.native:
 		out.Spec.InitContainers = append([]corev1.Container{initC, proxy}, out.Spec.InitContainers...)
 		st.InitContainers = []string{InitContainerName, ProxyContainerName}
@@ -232,24 +270,94 @@ func setAll(m *map[string]string, add map[string]string) map[string]*string {
 	return prev
 }
 
-func alreadyInjected(tmpl *corev1.PodTemplateSpec) string {
+// injectedBy says whether injection (meshctl's or Istio's) already ran on
+// the template: only the status annotation tells, since a container named
+// like the proxy without it is the user's customization of the sidecar.
+func injectedBy(tmpl *corev1.PodTemplateSpec) string {
 	if _, ok := tmpl.Annotations[AnnotationStatus]; ok {
 		return "already injected"
 	}
 	if _, ok := tmpl.Annotations[IstioAnnotationStatus]; ok {
 		return "already injected by Istio"
 	}
+	return ""
+}
+
+const (
+	listContainers     = "containers"
+	listInitContainers = "initContainers"
+)
+
+func isProxyName(name string) bool {
+	return name == ProxyContainerName || name == IstioProxyContainerName
+}
+
+func hasProxyNamed(tmpl *corev1.PodTemplateSpec) bool {
 	for _, cs := range [][]corev1.Container{tmpl.Spec.Containers, tmpl.Spec.InitContainers} {
 		for _, c := range cs {
-			if c.Name == ProxyContainerName {
-				return "already has a " + ProxyContainerName + " container"
-			}
-			if c.Name == "istio-proxy" {
-				return "already has an istio-proxy container"
+			if isProxyName(c.Name) {
+				return true
 			}
 		}
 	}
-	return ""
+	return false
+}
+
+// takeOverrides removes the containers named like the proxy from tmpl and
+// returns them with where they were.
+func takeOverrides(tmpl *corev1.PodTemplateSpec) []Override {
+	var out []Override
+	for _, l := range []struct {
+		name string
+		cs   *[]corev1.Container
+	}{{listContainers, &tmpl.Spec.Containers}, {listInitContainers, &tmpl.Spec.InitContainers}} {
+		keep := (*l.cs)[:0:0]
+		for i, c := range *l.cs {
+			if isProxyName(c.Name) {
+				out = append(out, Override{List: l.name, Index: i, Container: c})
+			} else {
+				keep = append(keep, c)
+			}
+		}
+		*l.cs = keep
+	}
+	return out
+}
+
+// mergeOverride applies the user's container over the injected proxy with
+// the strategic merge Kubernetes uses for containers (env by name, ports by
+// containerPort, mounts by path), as Istio does.
+func mergeOverride(proxy, user corev1.Container) (corev1.Container, error) {
+	user.Name = proxy.Name
+	if user.Image == autoImage {
+		user.Image = ""
+	}
+	base, err := json.Marshal(proxy)
+	if err != nil {
+		return proxy, err
+	}
+	patch, err := json.Marshal(user)
+	if err != nil {
+		return proxy, err
+	}
+	merged, err := strategicpatch.StrategicMergePatch(base, patch, corev1.Container{})
+	if err != nil {
+		return proxy, err
+	}
+	var c corev1.Container
+	if err := json.Unmarshal(merged, &c); err != nil {
+		return proxy, err
+	}
+	return c, nil
+}
+
+// autoImage as an override's image means "the injected image", as in Istio.
+const autoImage = "auto"
+
+// IsInjected reports whether a pod already carries a sidecar: injected, or
+// (for pods read from a cluster) running a container named like the proxy.
+func IsInjected(tmpl *corev1.PodTemplateSpec) bool {
+	return injectedBy(tmpl) != "" || hasProxyNamed(tmpl)
 }
 
 func optOut(tmpl *corev1.PodTemplateSpec) string {
@@ -268,9 +376,6 @@ func optOut(tmpl *corev1.PodTemplateSpec) string {
 
 // OptedOut reports why a pod template asks not to be injected ("" if it does not).
 func OptedOut(tmpl *corev1.PodTemplateSpec) string { return optOut(tmpl) }
-
-// IsInjected reports whether a pod template already carries a sidecar.
-func IsInjected(tmpl *corev1.PodTemplateSpec) bool { return alreadyInjected(tmpl) != "" }
 
 func canonicalName(w Workload, tmpl *corev1.PodTemplateSpec) string {
 	for _, k := range []string{"app.kubernetes.io/name", "app"} {

@@ -7,6 +7,9 @@ import "strings"
 const (
 	InitContainerName  = "mesh-init"
 	ProxyContainerName = "mesh-proxy"
+	// IstioProxyContainerName is Istio's sidecar container; in an input pod
+	// it customizes the injected proxy, as in Istio.
+	IstioProxyContainerName = "istio-proxy"
 
 	// Volumes of the workload identity and the proxy's scratch space.
 	VolumeSDS      = "mesh-sds"       // Unix socket the agent serves SDS on

@@ -47,6 +47,16 @@ func Uninject(w Workload, tmpl *corev1.PodTemplateSpec) (*corev1.PodTemplateSpec
 	if len(out.Spec.Volumes) == 0 {
 		out.Spec.Volumes = nil
 	}
+	// The user's own proxy containers go back where they were, in the
+	// order of their positions, so that each index is right when used.
+	for _, o := range st.Overrides {
+		list := &out.Spec.Containers
+		if o.List == listInitContainers {
+			list = &out.Spec.InitContainers
+		}
+		i := min(max(o.Index, 0), len(*list))
+		*list = append((*list)[:i:i], append([]corev1.Container{o.Container}, (*list)[i:]...)...)
+	}
 	if len(out.Spec.InitContainers) == 0 {
 		out.Spec.InitContainers = nil
 	}
