@@ -29,8 +29,8 @@ type Pusher struct {
 
 	mu       sync.Mutex
 	index    *translate.Index
-	store    *config.Store
-	pending  *config.Store
+	store    translate.Reader
+	pending  translate.Reader
 	running  bool
 	problems map[string]bool
 	idle     *sync.Cond
@@ -59,7 +59,7 @@ func (p *Pusher) Ready() bool {
 
 // Update publishes a new snapshot. It returns once the snapshot (or a newer
 // one) is published to every view.
-func (p *Pusher) Update(s *config.Store) {
+func (p *Pusher) Update(s translate.Reader) {
 	p.mu.Lock()
 	if p.idle == nil {
 		p.idle = sync.NewCond(&p.mu)
@@ -86,7 +86,7 @@ func (p *Pusher) Update(s *config.Store) {
 	p.mu.Unlock()
 }
 
-func (p *Pusher) publish(s *config.Store) {
+func (p *Pusher) publish(s translate.Reader) {
 	start := time.Now()
 	x := translate.NewIndex(translate.Input{Store: s, Validate: p.Validate})
 	// The index is current before the views are listed: a view created

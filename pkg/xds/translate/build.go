@@ -18,9 +18,16 @@ import (
 // DefaultDomainSuffix is the cluster's DNS domain.
 const DefaultDomainSuffix = "cluster.local"
 
+// Reader is the read side of a config snapshot (a config.Store, or a
+// snapshot of the live store).
+type Reader interface {
+	Get(kind config.Kind, namespace, name string) *config.Resource
+	List(kind config.Kind, namespace string) []*config.Resource
+}
+
 // Input is what a translation reads.
 type Input struct {
-	Store        *config.Store
+	Store        Reader
 	DomainSuffix string
 	// Validate rejects objects that validation would reject; such an object
 	// is left out and reported as a Problem. Nil accepts everything.
@@ -52,6 +59,9 @@ type Index struct {
 	vs       []*config.Resource // sorted: oldest first, then namespace/name
 	dr       []*config.Resource
 	gw       []*config.Resource
+	// Objects by resolved host, in x.vs / x.dr order; wildcard hosts apart.
+	vsByHost, drByHost map[string][]hostRef
+	vsWild, drWild     []hostRef
 	problems map[string][]ir.Problem // by object
 	rejected map[config.Key]bool
 }
@@ -64,8 +74,32 @@ func NewIndex(in Input) *Index {
 	x := &Index{in: in, reg: buildRegistry(in.Store, in.DomainSuffix), problems: map[string][]ir.Problem{}, rejected: map[config.Key]bool{}}
 	x.vs = x.valid(config.KindVirtualService)
 	x.dr = x.valid(config.KindDestinationRule)
+	x.vsByHost, x.vsWild = x.byHost(x.vs, func(r *config.Resource) []string { return r.VirtualService().Hosts })
+	x.drByHost, x.drWild = x.byHost(x.dr, func(r *config.Resource) []string { return []string{r.DestinationRule().Host} })
 	x.gw = x.valid(config.KindGateway)
 	return x
+}
+
+// hostRef is an object and one of its hosts, resolved.
+type hostRef struct {
+	host string
+	r    *config.Resource
+}
+
+func (x *Index) byHost(rs []*config.Resource, hosts func(*config.Resource) []string) (map[string][]hostRef, []hostRef) {
+	exact := map[string][]hostRef{}
+	var wild []hostRef
+	for _, r := range rs {
+		for _, h := range hosts(r) {
+			ref := hostRef{host: x.reg.resolveHost(h, r.Namespace), r: r}
+			if ref.host == "*" || strings.HasPrefix(ref.host, "*.") {
+				wild = append(wild, ref)
+			} else {
+				exact[ref.host] = append(exact[ref.host], ref)
+			}
+		}
+	}
+	return exact, wild
 }
 
 func (x *Index) rootNamespace() string {
@@ -130,7 +164,7 @@ func Build(in Input, v View) *ir.Config { return NewIndex(in).Build(v) }
 
 // Build translates the indexed snapshot for one view.
 func (x *Index) Build(v View) *ir.Config {
-	b := &builder{x: x, view: v, out: &ir.Config{Namespace: v.Namespace}, clusters: map[string]*ir.Cluster{}}
+	b := &builder{x: x, view: v, out: &ir.Config{Namespace: v.Namespace}, clusters: map[string]*ir.Cluster{}, drCache: map[string]*config.Resource{}}
 	for _, host := range x.reg.hosts {
 		svc := x.reg.byHost[host]
 		if !svc.visible(v.Namespace) {
@@ -168,6 +202,7 @@ type builder struct {
 	// gateway is "namespace/name" of the Gateway whose routes are being
 	// built, "" for the mesh (sidecars and gRPC clients).
 	gateway string
+	drCache map[string]*config.Resource
 }
 
 // inContext reports whether a gateways list (of a VirtualService or a match,
@@ -248,23 +283,21 @@ func (b *builder) domains(svc *service, port uint32) []string {
 // the view: an exact host beats a wildcard, then the oldest wins (Istio's
 // rule for sidecars).
 func (b *builder) virtualService(host string) *config.Resource {
-	var wildcard *config.Resource
-	for _, r := range b.x.vs {
+	usable := func(r *config.Resource) bool {
 		vs := r.VirtualService()
-		if !appliesToMesh(vs.Gateways) || !exportedTo(vs.ExportTo, r.Namespace, b.view.Namespace) {
-			continue
-		}
-		for _, h := range vs.Hosts {
-			pattern := b.x.reg.resolveHost(h, r.Namespace)
-			if pattern == host {
-				return r
-			}
-			if wildcard == nil && hostMatches(pattern, host) {
-				wildcard = r
-			}
+		return appliesToMesh(vs.Gateways) && exportedTo(vs.ExportTo, r.Namespace, b.view.Namespace)
+	}
+	for _, ref := range b.x.vsByHost[host] {
+		if usable(ref.r) {
+			return ref.r
 		}
 	}
-	return wildcard
+	for _, ref := range b.x.vsWild {
+		if hostMatches(ref.host, host) && usable(ref.r) {
+			return ref.r
+		}
+	}
+	return nil
 }
 
 func appliesToMesh(gateways []string) bool {
@@ -283,14 +316,19 @@ func appliesToMesh(gateways []string) bool {
 // one in the view's namespace first, then the one in the host's namespace,
 // then any other (oldest first), as Istio looks them up.
 func (b *builder) destinationRule(host string) *config.Resource {
+	if r, ok := b.drCache[host]; ok {
+		return r
+	}
 	var best *config.Resource
 	bestRank := 99
-	for _, r := range b.x.dr {
+	candidates := make([]hostRef, 0, len(b.x.drByHost[host])+len(b.x.drWild))
+	candidates = append(append(candidates, b.x.drByHost[host]...), b.x.drWild...)
+	for _, ref := range candidates {
+		r, pattern := ref.r, ref.host
 		dr := r.DestinationRule()
 		if !exportedTo(dr.ExportTo, r.Namespace, b.view.Namespace) {
 			continue
 		}
-		pattern := b.x.reg.resolveHost(dr.Host, r.Namespace)
 		if !hostMatches(pattern, host) {
 			continue
 		}
@@ -308,6 +346,7 @@ func (b *builder) destinationRule(host string) *config.Resource {
 			best, bestRank = r, rank
 		}
 	}
+	b.drCache[host] = best
 	return best
 }
 

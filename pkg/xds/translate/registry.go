@@ -52,7 +52,7 @@ type registry struct {
 // buildRegistry collects Services (with their EndpointSlices and the labels
 // of the pods behind them) and ServiceEntries (with their endpoints or the
 // WorkloadEntries they select).
-func buildRegistry(s *config.Store, suffix string) *registry {
+func buildRegistry(s Reader, suffix string) *registry {
 	reg := &registry{byHost: map[string]*service{}, suffix: suffix}
 	pods := map[string]*corev1.Pod{}
 	for _, r := range s.List(config.KindPod, "") {

@@ -108,6 +108,9 @@ func (vs *Views) view(n *core.Node) *View {
 	return v
 }
 
+// Ensure returns the view of a node, creating it as a first request would.
+func (vs *Views) Ensure(n *core.Node) *View { return vs.view(n) }
+
 // CreateWatch implements cache.ConfigWatcher.
 //
 // A NACK must not be answered with the response it rejects: a client that

@@ -1,0 +1,269 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/xds/generate"
+	"github.com/meshctl/meshctl/pkg/xds/translate"
+	"github.com/meshctl/meshctl/pkg/xds/transport"
+)
+
+// bigMesh is n services with e endpoints each, a DestinationRule with two
+// subsets and a VirtualService splitting between them for every service.
+func bigMesh(tb testing.TB, n, e int, weight int) []*config.Resource {
+	tb.Helper()
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `---
+apiVersion: v1
+kind: Service
+metadata: {name: svc-%d, namespace: ns-%d}
+spec: {ports: [{name: grpc, port: 8080}], selector: {app: svc-%d}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc-%d, namespace: ns-%d}
+spec: {host: svc-%d, subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc-%d, namespace: ns-%d}
+spec:
+  hosts: [svc-%d]
+  http:
+  - route:
+    - {destination: {host: svc-%d, subset: v1}, weight: %d}
+    - {destination: {host: svc-%d, subset: v2}, weight: %d}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: svc-%d-1, namespace: ns-%d, labels: {kubernetes.io/service-name: svc-%d}}
+addressType: IPv4
+ports: [{name: grpc, port: 8080}]
+endpoints:
+`, i, i%50, i, i, i%50, i, i, i%50, i, i, weight, i, 100-weight, i, i%50, i)
+		for j := range e {
+			fmt.Fprintf(&b, "- {addresses: [10.%d.%d.%d], conditions: {ready: true}, targetRef: {kind: Pod, name: svc-%d-%d}}\n", 100+i/250, i%250, j, i, j)
+		}
+		for j := range e {
+			fmt.Fprintf(&b, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: svc-%d-%d, namespace: ns-%d, labels: {app: svc-%d, version: v%d}}\nspec: {containers: [{name: a, image: a}]}\n", i, j, i%50, i, 1+j%2)
+		}
+	}
+	rs, errs := config.Parse("bench.yaml", []byte(b.String()))
+	if len(errs) > 0 {
+		tb.Fatal(errs[0])
+	}
+	return rs
+}
+
+// BenchmarkTranslate1kServices10kEndpoints: a whole snapshot of 1,000
+// services / 10,000 endpoints into the resources of one gRPC view.
+func BenchmarkTranslate1kServices10kEndpoints(b *testing.B) {
+	store := config.NewStoreFrom(bigMesh(b, 1000, 10, 50))
+	b.ResetTimer()
+	for b.Loop() {
+		x := translate.NewIndex(translate.Input{Store: store})
+		res, _ := generate.GRPC(x.Build(translate.View{Namespace: "ns-0"}))
+		if len(res[generate.ClusterType]) != 3000 {
+			b.Fatalf("clusters: %d", len(res[generate.ClusterType]))
+		}
+	}
+}
+
+// BenchmarkOneEventInto1kServices: one VirtualService changes in that
+// snapshot; the cost of publishing it to a view that holds the rest (the
+// translation is whole-snapshot, the diff sends only the changed route).
+func BenchmarkOneEventInto1kServices(b *testing.B) {
+	rs := bigMesh(b, 1000, 10, 50)
+	views := transport.NewViews(nil, nil)
+	p := &Pusher{Views: views, Log: logr.Discard()}
+	views.Ensure(&core.Node{Id: "sidecar~1.1.1.1~c.ns-0~ns-0.svc.cluster.local", Metadata: grpcMeta()})
+	a, bb := config.NewStoreFrom(rs), config.NewStoreFrom(rs, changedVS(b))
+	p.Update(a)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i%2 == 0 {
+			p.Update(bb)
+		} else {
+			p.Update(a)
+		}
+	}
+}
+
+// BenchmarkPush1000Streams: 1,000 ADS streams (one connection each) watch
+// the same route; one change is published; reports the time until each
+// stream received it (p50, p99, max) and the heap per stream.
+func BenchmarkPush1000Streams(b *testing.B) {
+	const n = 1000
+	srv, addr := benchServer(b)
+	store := config.NewStoreFrom(bigMesh(b, 10, 3, 50))
+	srv.Update(store)
+	other := config.NewStoreFrom(bigMesh(b, 10, 3, 90))
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	streams := openStreams(b, addr, n)
+	connectAll := time.Since(start)
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+
+	var lat []time.Duration
+	cur := store
+	for b.Loop() {
+		if cur == store {
+			cur = other
+		} else {
+			cur = store
+		}
+		t0 := time.Now()
+		srv.Update(cur)
+		lat = append(lat, waitAll(b, streams, t0)...)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+	b.ReportMetric(ms(connectAll), "connect1000-ms")
+	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "heap1000-MiB")
+}
+
+// BenchmarkLoneChange: one change published to one client: from the
+// snapshot reaching the server to the client receiving the new route.
+func BenchmarkLoneChange(b *testing.B) {
+	srv, addr := benchServer(b)
+	a := config.NewStoreFrom(bigMesh(b, 1000, 10, 50))
+	c := config.NewStoreFrom(bigMesh(b, 1000, 10, 50), changedVS(b))
+	srv.Update(a)
+	streams := openStreams(b, addr, 1)
+	cur := a
+	b.ResetTimer()
+	for b.Loop() {
+		if cur == a {
+			cur = c
+		} else {
+			cur = a
+		}
+		srv.Update(cur)
+		waitAll(b, streams, time.Now())
+	}
+}
+
+// changedVS is svc-0's VirtualService with 90/10 instead of 50/50.
+func changedVS(b *testing.B) []*config.Resource {
+	for _, r := range bigMesh(b, 1, 0, 90) {
+		if r.Kind == config.KindVirtualService {
+			return []*config.Resource{r}
+		}
+	}
+	b.Fatal("no VirtualService")
+	return nil
+}
+
+type benchStream struct {
+	s    discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	last *discovery.DiscoveryResponse
+}
+
+func grpcMeta() *structpb.Struct {
+	md, _ := structpb.NewStruct(map[string]any{"GENERATOR": "grpc", "NAMESPACE": "ns-0"})
+	return md
+}
+
+func benchServer(b *testing.B) (*Pusher, string) {
+	m := transport.NewMetrics(prometheus.NewRegistry())
+	p := &Pusher{Metrics: m, Log: logr.Discard()}
+	views := transport.NewViews(p.Populate, nil)
+	p.Views = views
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	gs := transport.NewGRPCServer(ctx, views, transport.NewStatus(m, views))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = transport.Serve(ctx, gs, lis) }()
+	return p, lis.Addr().String()
+}
+
+// openStreams opens n connections with one ADS stream each, asks for the
+// route of svc-0 and waits for the first answer.
+func openStreams(b *testing.B, addr string, n int) []*benchStream {
+	out := make([]*benchStream, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				errs <- err
+				return
+			}
+			b.Cleanup(func() { conn.Close() })
+			s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
+			if err != nil {
+				errs <- err
+				return
+			}
+			node := &core.Node{Id: fmt.Sprintf("sidecar~10.0.0.1~c%d.ns-0~ns-0.svc.cluster.local", i), Metadata: grpcMeta()}
+			if err := s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: generate.RouteType, ResourceNames: []string{"outbound|8080||svc-0.ns-0.svc.cluster.local"}}); err != nil {
+				errs <- err
+				return
+			}
+			r, err := s.Recv()
+			if err != nil {
+				errs <- err
+				return
+			}
+			out[i] = &benchStream{s: s, last: r}
+			_ = s.Send(&discovery.DiscoveryRequest{TypeUrl: generate.RouteType, ResourceNames: []string{"outbound|8080||svc-0.ns-0.svc.cluster.local"}, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	return out
+}
+
+// waitAll waits for the next response on every stream, ACKs it, and returns
+// how long after t0 each arrived.
+func waitAll(b *testing.B, streams []*benchStream, t0 time.Time) []time.Duration {
+	lat := make([]time.Duration, len(streams))
+	var wg sync.WaitGroup
+	for i, st := range streams {
+		wg.Go(func() {
+			r, err := st.s.Recv()
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			lat[i] = time.Since(t0)
+			st.last = r
+			_ = st.s.Send(&discovery.DiscoveryRequest{TypeUrl: generate.RouteType, ResourceNames: []string{"outbound|8080||svc-0.ns-0.svc.cluster.local"}, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce})
+		})
+	}
+	wg.Wait()
+	return lat
+}
