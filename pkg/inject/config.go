@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 // Traffic redirection: the ports and identity proxy-init programs into
@@ -146,8 +148,9 @@ type ResourceAmounts struct {
 func DefaultConfig() Config {
 	return Config{
 		Revision:   DefaultRevision,
-		ProxyImage: "ghcr.io/meshctl/proxy:latest",
-		InitImage:  "ghcr.io/meshctl/meshctl:latest",
+		// The images built with this meshctl; never :latest.
+		ProxyImage: "ghcr.io/meshctl/proxy:" + version.Get().Version,
+		InitImage:  "ghcr.io/meshctl/meshctl:" + version.Get().Version,
 		ProxyResources: Resources{
 			Requests: ResourceAmounts{CPU: "100m", Memory: "128Mi"},
 			Limits:   ResourceAmounts{CPU: "2000m", Memory: "1024Mi"},

@@ -3,6 +3,8 @@ package profiles
 import (
 	"strings"
 	"testing"
+
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 func TestBuiltinProfiles(t *testing.T) {
@@ -133,5 +135,26 @@ func TestInjectConfig(t *testing.T) {
 	if c.Revision != "canary" || c.ProxyImage != "example.com/x/proxy:1.2.3" || c.InitImage != "example.com/x/meshctl:1.2.3" ||
 		c.DiscoveryAddress != "meshctl-server-canary.mesh-a.svc:15012" || c.TrustDomain != "td.example" || c.ProxyResources.Limits.CPU != "500m" {
 		t.Errorf("InjectConfig() = %+v", c)
+	}
+}
+
+// Images default to the tag of this meshctl's own version, never :latest; an
+// explicit tag still wins.
+func TestImageTagDefaultsToVersion(t *testing.T) {
+	for _, name := range Names() {
+		m, err := Profile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Spec.Tag != version.Get().Version || strings.Contains(m.Spec.ServerImage()+m.Spec.ProxyImage(), "latest") {
+			t.Errorf("profile %s: tag %q, images %s %s; want the meshctl version %q", name, m.Spec.Tag, m.Spec.ServerImage(), m.Spec.ProxyImage(), version.Get().Version)
+		}
+	}
+	m, err := Resolve(ResolveOptions{Sets: []string{"tag=1.2.3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Spec.ProxyImage() != "ghcr.io/meshctl/proxy:1.2.3" || m.InjectConfig().InitImage != "ghcr.io/meshctl/meshctl:1.2.3" {
+		t.Errorf("--set tag lost: %s %s", m.Spec.ProxyImage(), m.InjectConfig().InitImage)
 	}
 }

@@ -21,10 +21,15 @@ import (
 
 	"github.com/meshctl/meshctl/manifests"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/version"
 )
 
 // DefaultProfile is used when neither a flag nor a file names a profile.
 const DefaultProfile = "default"
+
+// DefaultTag is the tag of meshctl's images when the spec names none: the
+// version of this meshctl, so that it installs the images built with it.
+func DefaultTag() string { return version.Get().Version }
 
 // ResolveOptions are the layers of an install spec, lowest precedence first:
 // the profile, then Files in order, then Sets in order.
@@ -162,6 +167,9 @@ func Resolve(o ResolveOptions) (*MeshInstall, error) {
 	}
 	if o.Revision != "" {
 		sp["revision"] = o.Revision
+	}
+	if t, _ := sp["tag"].(string); t == "" {
+		sp["tag"] = DefaultTag()
 	}
 	for _, s := range sets {
 		if err := s.apply(merged); err != nil {
