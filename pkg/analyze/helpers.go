@@ -10,7 +10,6 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/inject"
-	"github.com/meshctl/meshctl/pkg/install"
 )
 
 // DomainSuffix is the cluster DNS domain short host names expand into.
@@ -224,7 +223,10 @@ const (
 	injectionEnabled
 )
 
-var revisionLabels = []string{install.LabelRevision, "istio.io/rev"}
+// The labels analyzers read are the ones the webhook selectors are built
+// from; which revision a namespace gets is inject.NamespaceRevision's call,
+// exactly what the webhooks select.
+var revisionLabels = []string{inject.NamespaceLabelRevision, inject.IstioNamespaceLabelRevision}
 var injectionLabels = []string{inject.NamespaceLabelInjection, inject.IstioNamespaceLabelInjection}
 
 func (c *Context) namespaceInjection(ns string) (injection, string) {
@@ -232,18 +234,8 @@ func (c *Context) namespaceInjection(ns string) (injection, string) {
 	if n == nil {
 		return injectionUnknown, ""
 	}
-	for _, l := range injectionLabels {
-		switch n.Labels[l] {
-		case inject.NamespaceInjectionEnabled:
-			return injectionEnabled, inject.DefaultRevision
-		case "disabled":
-			return injectionDisabled, ""
-		}
-	}
-	for _, l := range revisionLabels {
-		if v := n.Labels[l]; v != "" {
-			return injectionEnabled, v
-		}
+	if rev := inject.NamespaceRevision(n.Labels); rev != "" {
+		return injectionEnabled, rev
 	}
 	return injectionDisabled, ""
 }

@@ -3,6 +3,7 @@ package inject
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -145,7 +146,7 @@ func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appCon
 	add(EnvConcurrency, strconv.Itoa(s.cfg.ProxyConcurrency))
 	add(EnvTokenAudience, s.cfg.TokenAudience)
 	add(EnvWorkloadName, w.Name)
-	add(EnvAppContainers, joinLists("", joinNames(appContainers)))
+	add(EnvAppContainers, joinLists("", strings.Join(appContainers, ",")))
 	var ports []map[string]any
 	for _, c := range tmpl.Spec.Containers {
 		for _, p := range c.Ports {
@@ -254,17 +255,6 @@ func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appCon
 		}}
 	}
 	return c, nil
-}
-
-func joinNames(names []string) string {
-	out := ""
-	for i, n := range names {
-		if i > 0 {
-			out += ","
-		}
-		out += n
-	}
-	return out
 }
 
 func volumes(cfg Config) []corev1.Volume {

@@ -12,7 +12,6 @@ import (
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -23,9 +22,11 @@ const WebhookPath = "/inject"
 const (
 	maxReviewBytes = 8 << 20
 	// WebhookTimeout bounds one admission review; the API server is told a
-	// little more (WebhookTimeoutSeconds) so the handler answers first.
-	WebhookTimeout        = 8 * time.Second
-	WebhookTimeoutSeconds = 10
+	// little more (WebhookTimeoutSeconds) so the handler answers first. Both
+	// are short: with failurePolicy Fail a slow webhook stalls every pod
+	// creation in injected namespaces, and injection takes milliseconds.
+	WebhookTimeout        = 4 * time.Second
+	WebhookTimeoutSeconds = 5
 )
 
 // NewWebhook returns the AdmissionReview v1 handler that injects pods.
@@ -115,6 +116,9 @@ func (h *webhook) review(req *admissionv1.AdmissionRequest) *admissionv1.Admissi
 	if pod.Namespace == "" {
 		pod.Namespace = req.Namespace
 	}
+	if reason := reservedName(&pod); reason != "" {
+		return deny(http.StatusUnprocessableEntity, "meshctl sidecar injection: %s", reason)
+	}
 	id := podWorkload(&pod)
 	tmpl := &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
 	res, err := Inject(id, tmpl, h.config())
@@ -169,52 +173,19 @@ func podWorkload(pod *corev1.Pod) Workload {
 	return id
 }
 
-// MutatingWebhooks are the webhook entries that send pods to the handler:
-// pods in namespaces labeled mesh-injection=enabled (or, for compatibility,
-// istio-injection=enabled), and pods labeled sidecar.meshctl.io/inject=true
-// in namespaces without either label. Pods labeled
-// sidecar.meshctl.io/inject=false never reach the handler. extraNamespaceLabels,
-// when set, must also be on the namespace (tests use it to stay in their own
-// namespaces).
-func MutatingWebhooks(client admissionregistrationv1.WebhookClientConfig, extraNamespaceLabels map[string]string) []admissionregistrationv1.MutatingWebhook {
-	system := metav1.LabelSelectorRequirement{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "kube-public", "kube-node-lease"}}
-	notOptedOut := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-		{Key: LabelInject, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}},
-		{Key: IstioLabelInject, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}},
-	}}
-	entry := func(name string, ns []metav1.LabelSelectorRequirement, obj *metav1.LabelSelector) admissionregistrationv1.MutatingWebhook {
-		fail := admissionregistrationv1.Fail
-		none := admissionregistrationv1.SideEffectClassNone
-		never := admissionregistrationv1.NeverReinvocationPolicy
-		timeout := int32(WebhookTimeoutSeconds)
-		return admissionregistrationv1.MutatingWebhook{
-			Name:         name,
-			ClientConfig: client,
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
-			}},
-			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: extraNamespaceLabels, MatchExpressions: append([]metav1.LabelSelectorRequirement{system}, ns...)},
-			ObjectSelector:          obj,
-			FailurePolicy:           &fail,
-			SideEffects:             &none,
-			ReinvocationPolicy:      &never,
-			TimeoutSeconds:          &timeout,
-			AdmissionReviewVersions: []string{"v1"},
+// reservedName refuses a pod that is not injected yet but already has a
+// container named like one the sidecar adds: injecting it would make a
+// patch with duplicate names the API server rejects with a confusing error.
+func reservedName(pod *corev1.Pod) string {
+	if _, ok := pod.Annotations[AnnotationStatus]; ok {
+		return ""
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			if c.Name == InitContainerName || c.Name == ProxyContainerName {
+				return fmt.Sprintf("the pod already has a container named %q, a name the mesh reserves for its sidecar: rename that container, or opt the pod out of injection with the label %s=false", c.Name, LabelInject)
+			}
 		}
 	}
-	enabled := []string{NamespaceInjectionEnabled}
-	return []admissionregistrationv1.MutatingWebhook{
-		entry("namespace.sidecar.meshctl.io", []metav1.LabelSelectorRequirement{
-			{Key: NamespaceLabelInjection, Operator: metav1.LabelSelectorOpIn, Values: enabled},
-		}, notOptedOut),
-		entry("istio-namespace.sidecar.meshctl.io", []metav1.LabelSelectorRequirement{
-			{Key: IstioNamespaceLabelInjection, Operator: metav1.LabelSelectorOpIn, Values: enabled},
-			{Key: NamespaceLabelInjection, Operator: metav1.LabelSelectorOpDoesNotExist},
-		}, notOptedOut),
-		entry("object.sidecar.meshctl.io", []metav1.LabelSelectorRequirement{
-			{Key: NamespaceLabelInjection, Operator: metav1.LabelSelectorOpDoesNotExist},
-			{Key: IstioNamespaceLabelInjection, Operator: metav1.LabelSelectorOpDoesNotExist},
-		}, &metav1.LabelSelector{MatchLabels: map[string]string{LabelInject: "true"}}),
-	}
+	return ""
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testcluster"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
 
 func TestMain(m *testing.M) { os.Exit(testcluster.Main(m)) }
@@ -111,7 +112,7 @@ func TestWebhookInjectsPodsInLabeledNamespaces(t *testing.T) {
 
 	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "meshctl-test-" + scope["meshctl.test/webhook"]},
-		Webhooks:   inject.MutatingWebhooks(admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle}, scope),
+		Webhooks:   webhookconfig.Mutating(webhookconfig.Options{URL: strings.TrimSuffix(url, inject.WebhookPath), CABundle: caBundle, ExtraNamespaceLabels: scope}),
 	}
 	if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

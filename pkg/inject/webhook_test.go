@@ -3,6 +3,7 @@ package inject
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func testPod() *corev1.Pod {
@@ -205,3 +207,55 @@ func BenchmarkWebhook(b *testing.B) {
 		}
 	}
 }
+
+func TestWebhookRefusesReservedContainerNames(t *testing.T) {
+	h := NewWebhook(DefaultConfig)
+	for _, name := range []string{InitContainerName, ProxyContainerName} {
+		for _, init := range []bool{false, true} {
+			pod := testPod()
+			c := corev1.Container{Name: name, Image: "example.test/x:1"}
+			if init {
+				pod.Spec.InitContainers = append(pod.Spec.InitContainers, c)
+			} else {
+				pod.Spec.Containers = append(pod.Spec.Containers, c)
+			}
+			resp := decodeResponse(t, post(h, reviewBody(t, pod, admissionv1.Create), "application/json"))
+			if resp.Allowed || resp.Patch != nil || !strings.Contains(resp.Result.Message, `container named "`+name+`"`) || !strings.Contains(resp.Result.Message, "rename") {
+				t.Errorf("%s (init %v): allowed=%v message %q, want a refusal naming the container and the fix", name, init, resp.Allowed, resp.Result)
+			}
+		}
+	}
+}
+
+// bigPod has n app containers, each with a port and an HTTP probe, so the
+// injector's per-container work (names, ports, probes) is all exercised.
+func bigPod(n int) *corev1.Pod {
+	pod := testPod()
+	pod.Spec.Containers = nil
+	for i := 0; i < n; i++ {
+		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{
+			Name: fmt.Sprintf("app-%05d", i), Image: "example.test/app:1",
+			Ports:          []corev1.ContainerPort{{ContainerPort: int32(10000 + i%50000)}},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(int32(10000 + i%50000))}}},
+		})
+	}
+	return pod
+}
+
+func benchmarkWebhookContainers(b *testing.B, n int) {
+	h := NewWebhook(DefaultConfig)
+	body := reviewBody(b, bigPod(n), admissionv1.Create)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec := post(h, body, "application/json")
+		if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"patch"`)) {
+			b.Fatalf("status %d: %.300s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// The webhook's cost grows linearly with the pod: 1,200 and 12,000
+// containers should differ by about 10x in time and memory.
+func BenchmarkWebhookContainers1200(b *testing.B)  { benchmarkWebhookContainers(b, 1200) }
+func BenchmarkWebhookContainers12000(b *testing.B) { benchmarkWebhookContainers(b, 12000) }

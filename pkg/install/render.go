@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -21,6 +22,7 @@ import (
 	"github.com/meshctl/meshctl/manifests"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
 
 // Component is one installable part of the mesh and the objects it renders
@@ -505,6 +507,7 @@ func serverOverlay(mi *profiles.MeshInstall) overlay {
 	if s.RevisionName() != DefaultRevision {
 		o.nameSuffix = "-" + s.Revision
 	}
+	o.patches = append(o.patches, webhookPatches(s)...)
 	if len(c.K8s.ServiceAnnotations) > 0 {
 		o.patches = append(o.patches, smp(servicePatch("meshctl-server", c.K8s.ServiceAnnotations, "")))
 	}
@@ -579,6 +582,28 @@ var addonImages = map[string]string{
 	ComponentJaeger:     "jaegertracing/all-in-one",
 	ComponentKiali:      "quay.io/kiali/kiali",
 	ComponentZipkin:     "openzipkin/zipkin-slim",
+}
+
+// webhookPatches fill in the webhook entries of the revision from
+// webhookconfig, the one place that says which pods and which config reach
+// the server. The Service reference names the base Service; kustomize's
+// name suffix and namespace transformers fix it like every other reference.
+// The validation policy starts at Ignore: the server switches it to Fail once
+// it serves.
+func webhookPatches(s *profiles.Spec) []patch {
+	o := webhookconfig.Options{
+		Revision:      s.RevisionName(),
+		MeshNamespace: s.MeshNamespace,
+		Service:       &admissionregistrationv1.ServiceReference{Name: "meshctl-server", Namespace: "mesh-system", Port: ptr(int32(webhookconfig.ServicePort))},
+	}
+	replace := func(kind string, webhooks any) patch {
+		b, _ := json.Marshal([]map[string]any{{"op": "replace", "path": "/webhooks", "value": webhooks}})
+		return patch{Target: &patchTarget{Kind: kind}, Patch: string(b)}
+	}
+	return []patch{
+		replace("MutatingWebhookConfiguration", webhookconfig.Mutating(o)),
+		replace("ValidatingWebhookConfiguration", webhookconfig.Validating(o, admissionregistrationv1.Ignore)),
+	}
 }
 
 func smp(obj map[string]any) patch {
