@@ -173,17 +173,19 @@ func podWorkload(pod *corev1.Pod) Workload {
 	return id
 }
 
-// reservedName refuses a pod that is not injected yet but already has a
-// container named like one the sidecar adds: injecting it would make a
-// patch with duplicate names the API server rejects with a confusing error.
+// reservedName refuses a pod that is not injected yet but has a container
+// named like the init container injection adds: injecting it would make a
+// patch with duplicate names that the API server rejects with a confusing
+// error. (A container named like the proxy is not refused: it customizes
+// the sidecar, as in Istio.)
 func reservedName(pod *corev1.Pod) string {
-	if _, ok := pod.Annotations[AnnotationStatus]; ok {
+	if injectedBy(&corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta}) != "" {
 		return ""
 	}
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
-			if c.Name == InitContainerName || c.Name == ProxyContainerName {
-				return fmt.Sprintf("the pod already has a container named %q, a name the mesh reserves for its sidecar: rename that container, or opt the pod out of injection with the label %s=false", c.Name, LabelInject)
+			if c.Name == InitContainerName {
+				return fmt.Sprintf("the pod already has a container named %q, a name the mesh reserves for its init container: rename that container, or opt the pod out of injection with the label %s=false", c.Name, LabelInject)
 			}
 		}
 	}

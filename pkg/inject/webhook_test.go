@@ -210,20 +210,28 @@ func BenchmarkWebhook(b *testing.B) {
 
 func TestWebhookRefusesReservedContainerNames(t *testing.T) {
 	h := NewWebhook(DefaultConfig)
-	for _, name := range []string{InitContainerName, ProxyContainerName} {
-		for _, init := range []bool{false, true} {
-			pod := testPod()
-			c := corev1.Container{Name: name, Image: "example.test/x:1"}
-			if init {
-				pod.Spec.InitContainers = append(pod.Spec.InitContainers, c)
-			} else {
-				pod.Spec.Containers = append(pod.Spec.Containers, c)
-			}
-			resp := decodeResponse(t, post(h, reviewBody(t, pod, admissionv1.Create), "application/json"))
-			if resp.Allowed || resp.Patch != nil || !strings.Contains(resp.Result.Message, `container named "`+name+`"`) || !strings.Contains(resp.Result.Message, "rename") {
-				t.Errorf("%s (init %v): allowed=%v message %q, want a refusal naming the container and the fix", name, init, resp.Allowed, resp.Result)
-			}
+	for _, init := range []bool{false, true} {
+		pod := testPod()
+		c := corev1.Container{Name: InitContainerName, Image: "example.test/x:1"}
+		if init {
+			pod.Spec.InitContainers = append(pod.Spec.InitContainers, c)
+		} else {
+			pod.Spec.Containers = append(pod.Spec.Containers, c)
 		}
+		resp := decodeResponse(t, post(h, reviewBody(t, pod, admissionv1.Create), "application/json"))
+		if resp.Allowed || resp.Patch != nil || !strings.Contains(resp.Result.Message, `container named "`+InitContainerName+`"`) || !strings.Contains(resp.Result.Message, "rename") {
+			t.Errorf("init %v: allowed=%v message %v, want a refusal naming the container and the fix", init, resp.Allowed, resp.Result)
+		}
+	}
+	// A container named like the proxy customizes it: one proxy results.
+	pod := testPod()
+	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: ProxyContainerName, Image: "auto"})
+	resp := decodeResponse(t, post(h, reviewBody(t, pod, admissionv1.Create), "application/json"))
+	if !resp.Allowed || resp.Patch == nil {
+		t.Fatalf("customized proxy refused: %v", resp.Result)
+	}
+	if n := bytes.Count(resp.Patch, []byte(`"name":"`+ProxyContainerName+`"`)); n > 1 {
+		t.Errorf("the patch names %s %d times", ProxyContainerName, n)
 	}
 }
 
