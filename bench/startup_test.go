@@ -1,5 +1,5 @@
-// Package bench holds the benchmarks of whole-binary figures, such as the
-// cost of starting meshctl. Capability benchmarks live beside their code;
+// Package bench holds the benchmarks of what a user waits for: whole meshctl
+// processes, from exec to exit. Capability benchmarks live beside their code;
 // `make bench` runs them all.
 package bench
 
@@ -8,34 +8,104 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/meshctl/meshctl/pkg/cmd/root"
 	"github.com/meshctl/meshctl/pkg/iostreams"
+	"github.com/meshctl/meshctl/pkg/profiles"
 )
 
-// BenchmarkStartup measures a whole process: exec of the binary, package
-// initialisation of every dependency, building the command tree and running
-// `meshctl version -o short`. It is the floor under every command users run.
-func BenchmarkStartup(b *testing.B) {
-	bin := filepath.Join(b.TempDir(), "meshctl")
+// binDir holds the meshctl binary built once for every benchmark of the run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "meshctl-bench-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var buildOnce = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "meshctl")
+	// Without -trimpath, so that the packages compiled for the tests are
+	// reused; the code, and so the figures, are those of `make build`.
 	build := exec.Command("go", "build", "-o", bin, "github.com/meshctl/meshctl/cmd/meshctl")
 	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		b.Fatalf("building meshctl: %v", err)
+	return bin, build.Run()
+})
+
+// meshctl returns the path of the built binary.
+func meshctl(tb testing.TB) string {
+	tb.Helper()
+	bin, err := buildOnce()
+	if err != nil {
+		tb.Fatalf("building meshctl: %v", err)
 	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if out, err := exec.Command(bin, "version", "-o", "short").CombinedOutput(); err != nil {
-			b.Fatalf("meshctl version: %v: %s", err, out)
+	return bin
+}
+
+// repoFile is a path under the repository root (benchmarks run in bench/).
+func repoFile(p string) string { return filepath.Join("..", p) }
+
+// benchProcess runs `meshctl args...` once per iteration and reports, beside
+// the wall time, the CPU time of the process (user+system), which the load
+// of other work on the machine disturbs much less than wall time.
+func benchProcess(b *testing.B, args ...string) {
+	bin := meshctl(b)
+	var cpu time.Duration
+	for b.Loop() {
+		cmd := exec.Command(bin, args...)
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("meshctl %v: %v: %s", args, err, out)
 		}
+		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
+// BenchmarkStartup is the floor under every command: exec, package
+// initialisation of every dependency, building the command tree and the
+// cheapest command (`version`, and `--help`, which prints the tree).
+func BenchmarkStartup(b *testing.B) {
+	b.Run("version", func(b *testing.B) { benchProcess(b, "version", "-o", "short") })
+	b.Run("help", func(b *testing.B) { benchProcess(b, "--help") })
+}
+
+// BenchmarkManifestGenerate is `meshctl manifest generate --profile P >
+// file`: start-up, the first render of the process and writing the YAML.
+func BenchmarkManifestGenerate(b *testing.B) {
+	for _, p := range profiles.Names() {
+		b.Run(p, func(b *testing.B) { benchProcess(b, "manifest", "generate", "--profile", p) })
+	}
+}
+
+// BenchmarkKubeInjectBookinfo injects the sidecar into Istio's bookinfo
+// sample offline, from the default profile.
+func BenchmarkKubeInjectBookinfo(b *testing.B) {
+	benchProcess(b, "kube-inject", "-f", repoFile("testdata/bookinfo/bookinfo.yaml"), "--profile", "default")
+}
+
+// BenchmarkAnalyzeBookinfo analyzes bookinfo and its routing from files,
+// without a cluster.
+func BenchmarkAnalyzeBookinfo(b *testing.B) {
+	args := []string{"analyze", "--use-kube=false"}
+	for _, f := range []string{"bookinfo.yaml", "gateway.yaml", "destination-rules.yaml", "routes/all-v1.yaml"} {
+		args = append(args, "-f", repoFile(filepath.Join("testdata/bookinfo", f)))
+	}
+	benchProcess(b, args...)
 }
 
 // BenchmarkCommandTree measures building the command tree and running the
 // cheapest command in-process: what every invocation pays after init.
 func BenchmarkCommandTree(b *testing.B) {
-	for i := 0; i < b.N; i++ {
+	for b.Loop() {
 		streams, _, _, _ := iostreams.Test()
 		if code := root.Execute(context.Background(), streams, []string{"version", "-o", "short"}); code != 0 {
 			b.Fatalf("exit code %d", code)

@@ -1,11 +1,13 @@
 package install
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/manifests"
 	"github.com/meshctl/meshctl/pkg/profiles"
@@ -14,27 +16,73 @@ import (
 // The base component (the CRDs) is rendered without kustomize: its
 // kustomization only adds labels, and parsing its ~850 KB of schemas as YAML
 // would cost half a second on every meshctl start that renders. The same
-// file decodes as JSON in milliseconds. TestCRDFastPathMatchesKustomize keeps
-// this path identical to `kustomize build manifests/base` plus the labels.
+// file decodes as JSON in milliseconds, and the YAML of the schemas is
+// generated beside it (crds.spec.yaml), so that writing a manifest never
+// encodes them either. TestCRDFastPathMatchesKustomize keeps this path
+// byte-identical to `kustomize build manifests/base` plus the labels.
 
-var crdList = sync.OnceValues(func() ([]map[string]any, error) {
-	b, err := manifests.FS.ReadFile("base/crds.json")
+// crdSet is the decoded CRDs and, for each, its `spec:` block as meshctl
+// writes it.
+type crdSet struct {
+	items []map[string]any
+	specs [][]byte
+}
+
+const (
+	crdFile     = "base/crds.json"
+	crdSpecFile = "base/crds.spec.yaml"
+	// crdSpecSeparator ends each CRD's block in crdSpecFile; no line of a
+	// block can equal it, as every line of a block but the first is indented.
+	crdSpecSeparator = "---\n"
+)
+
+func loadCRDs() (*crdSet, error) {
+	b, err := manifests.FS.ReadFile(crdFile)
 	if err != nil {
 		return nil, err
 	}
-	var list unstructured.UnstructuredList
-	if err := list.UnmarshalJSON(b); err != nil {
-		return nil, fmt.Errorf("manifests/base/crds.json: %w", err)
+	// One pass over the file, numbers as the int64/float64 unstructured
+	// objects hold (UnstructuredList.UnmarshalJSON decodes it three times).
+	var list struct {
+		Items []map[string]any `json:"items"`
 	}
-	items := make([]map[string]any, len(list.Items))
-	for i := range list.Items {
-		items[i] = list.Items[i].Object
+	if err := utiljson.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("manifests/%s: %w", crdFile, err)
 	}
-	return items, nil
-})
+	set := &crdSet{items: list.Items}
+	specs, err := manifests.FS.ReadFile(crdSpecFile)
+	if err != nil {
+		return nil, err
+	}
+	// The file starts with a comment line saying it is generated.
+	if i := bytes.IndexByte(specs, '\n'); bytes.HasPrefix(specs, []byte("#")) && i >= 0 {
+		specs = specs[i+1:]
+	}
+	set.specs = bytes.SplitAfter(specs, []byte(crdSpecSeparator))
+	if n := len(set.specs); n > 0 && len(set.specs[n-1]) == 0 {
+		set.specs = set.specs[:n-1]
+	}
+	if len(set.specs) != len(set.items) {
+		return nil, fmt.Errorf("manifests/%s has %d CRDs and %s %d: run go generate ./manifests/", crdFile, len(set.items), crdSpecFile, len(set.specs))
+	}
+	for i := range set.specs {
+		set.specs[i] = bytes.TrimSuffix(set.specs[i], []byte(crdSpecSeparator))
+	}
+	return set, nil
+}
 
-func renderCRDs(s *profiles.Spec) ([]*unstructured.Unstructured, error) {
-	items, err := crdList()
+// EncodeCRDSpec returns the block that crds.spec.yaml holds for one CRD: its
+// `spec:` key and value as sigs.k8s.io/yaml writes them at the top level of
+// the object. It is the one definition of that format, for hack/gencrds.
+func EncodeCRDSpec(crd map[string]any) ([]byte, error) {
+	return yaml.Marshal(map[string]any{"spec": crd["spec"]})
+}
+
+// CRDSpecSeparator is what ends each block in crds.spec.yaml.
+const CRDSpecSeparator = crdSpecSeparator
+
+func (r *renderer) renderCRDs(s *profiles.Spec) ([]*unstructured.Unstructured, error) {
+	set, err := r.crds()
 	if err != nil {
 		return nil, err
 	}
@@ -42,8 +90,8 @@ func renderCRDs(s *profiles.Spec) ([]*unstructured.Unstructured, error) {
 	for _, set := range commonLabels(s, ComponentBase) {
 		maps.Copy(labels, set.Pairs)
 	}
-	out := make([]*unstructured.Unstructured, 0, len(items))
-	for _, item := range items {
+	out := make([]*unstructured.Unstructured, 0, len(set.items))
+	for i, item := range set.items {
 		// Shallow copies share the schemas, which nothing modifies (see
 		// renderCached); only metadata is made per render.
 		obj := maps.Clone(item)
@@ -57,7 +105,23 @@ func renderCRDs(s *profiles.Spec) ([]*unstructured.Unstructured, error) {
 		}
 		meta["labels"] = l
 		obj["metadata"] = meta
-		out = append(out, &unstructured.Unstructured{Object: obj})
+		o := &unstructured.Unstructured{Object: obj}
+		// The YAML is everything but the spec, encoded now, followed by the
+		// generated spec block: keys are written sorted and "spec" is the
+		// last key of a CRD.
+		head := maps.Clone(obj)
+		delete(head, "spec")
+		for k := range head {
+			if k > "spec" {
+				return nil, fmt.Errorf("CRD %s has a field %q after spec; hack/gencrds must not keep it", o.GetName(), k)
+			}
+		}
+		b, err := yaml.Marshal(head)
+		if err != nil {
+			return nil, err
+		}
+		encoded.Store(o, append(b, set.specs[i]...))
+		out = append(out, o)
 	}
 	return out, nil
 }
@@ -66,12 +130,12 @@ func renderCRDs(s *profiles.Spec) ([]*unstructured.Unstructured, error) {
 // (without install labels): the one place to read them from, whatever file
 // format manifests/base uses. The objects are copies the caller may change.
 func CRDs() ([]*unstructured.Unstructured, error) {
-	items, err := crdList()
+	set, err := theRenderer.crds()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*unstructured.Unstructured, len(items))
-	for i, item := range items {
+	out := make([]*unstructured.Unstructured, len(set.items))
+	for i, item := range set.items {
 		out[i] = (&unstructured.Unstructured{Object: item}).DeepCopy()
 	}
 	return out, nil

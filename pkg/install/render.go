@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/openapi"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/manifests"
@@ -112,51 +113,79 @@ var AddonComponents = []string{ComponentPrometheus, ComponentGrafana, ComponentJ
 func InstallName(s *profiles.Spec) string { return s.RevisionName() }
 
 // renderer holds the embedded manifests in the in-memory filesystem krusty
-// reads. Building it (and rendering the ~850 KB of CRD schemas) is paid once
-// per process, on the first render, never at start-up.
+// reads, and the renders already made. A process has one (theRenderer);
+// benchmarks make fresh ones to measure what a new process pays.
 type renderer struct {
 	mu    sync.Mutex
-	fs    filesys.FileSystem
+	fs    filesys.FileSystem // built on the first kustomize run
 	k     *krusty.Kustomizer
 	cache map[[32]byte][]*unstructured.Unstructured
+	crds  func() (*crdSet, error) // decoded once, shared by renders
 }
 
-var (
-	rendererOnce sync.Once
-	theRenderer  *renderer
-	rendererErr  error
-)
+func newRenderer() *renderer {
+	return &renderer{cache: map[[32]byte][]*unstructured.Unstructured{}, crds: sync.OnceValues(loadCRDs)}
+}
 
-func getRenderer() (*renderer, error) {
-	rendererOnce.Do(func() {
-		mfs := filesys.MakeFsInMemory()
-		rendererErr = fs.WalkDir(manifests.FS, ".", func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			b, err := manifests.FS.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return mfs.WriteFile(path.Join("/manifests", p), b)
-		})
-		theRenderer = &renderer{
-			fs:    mfs,
-			k:     krusty.MakeKustomizer(krusty.MakeDefaultOptions()),
-			cache: map[[32]byte][]*unstructured.Unstructured{},
+// theRenderer is shared by every render of the process; building it costs
+// nothing, the embedded manifests are loaded on the first render.
+var theRenderer = newRenderer()
+
+// kustomizer returns the filesystem and kustomizer, building them on first use.
+func (r *renderer) kustomizer() (filesys.FileSystem, *krusty.Kustomizer, error) {
+	if r.fs != nil {
+		return r.fs, r.k, nil
+	}
+	mfs := filesys.MakeFsInMemory()
+	err := fs.WalkDir(manifests.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
+		b, err := manifests.FS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return mfs.WriteFile(path.Join("/manifests", p), b)
 	})
-	return theRenderer, rendererErr
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading embedded manifests: %w", err)
+	}
+	// kustomize needs a schema only for the merge keys of strategic-merge
+	// patches; its built-in one covers every Kubernetes API and costs more
+	// to load than the rest of a render. The generated subset covers the
+	// kinds under manifests/ (go generate ./manifests/). The schema is
+	// process-wide in kustomize and loaded on first use.
+	schema, err := manifests.FS.ReadFile("openapi.json")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := openapi.SetSchema(nil, schema, true); err != nil {
+		return nil, nil, fmt.Errorf("manifests/openapi.json: %w", err)
+	}
+	r.fs, r.k = mfs, krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	return r.fs, r.k, nil
+}
+
+// forget drops the renders and their cached encodings.
+func (r *renderer) forget() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, objs := range r.cache {
+		for _, o := range objs {
+			encoded.Delete(o)
+		}
+	}
+	clear(r.cache)
 }
 
 // Render turns a resolved spec into the objects to install. The spec becomes
 // kustomize inputs (namespace, labels, images, patches, generated config),
 // never text substitution into the manifests.
 func Render(mi *profiles.MeshInstall) (*Manifest, error) {
-	r, err := getRenderer()
-	if err != nil {
-		return nil, fmt.Errorf("loading embedded manifests: %w", err)
-	}
+	return theRenderer.render(mi)
+}
+
+func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
@@ -171,12 +200,10 @@ func Render(mi *profiles.MeshInstall) (*Manifest, error) {
 	}
 
 	if s.Components.Base.Enabled {
-		key := sha256.Sum256([]byte("crds\x00" + s.RevisionName() + "\x00" + InstallName(s)))
-		objs, err := r.cached(key, func() ([]*unstructured.Unstructured, error) { return renderCRDs(s) })
-		if err != nil {
-			return nil, err
-		}
-		add(ComponentBase, objs)
+		// Decoding the CRDs is the largest single step of a first render;
+		// on a second core it overlaps the kustomize runs below, and the
+		// base component is put first when they are done.
+		go func() { _, _ = r.crds() }()
 	}
 	if s.Components.Server.Enabled {
 		objs, err := r.renderCached(serverOverlay(mi))
@@ -216,6 +243,17 @@ func Render(mi *profiles.MeshInstall) (*Manifest, error) {
 			return nil, err
 		}
 		add(name, objs)
+	}
+	if s.Components.Base.Enabled {
+		key := sha256.Sum256([]byte("crds\x00" + s.RevisionName() + "\x00" + InstallName(s)))
+		objs, err := r.cached(key, func() ([]*unstructured.Unstructured, error) { return r.renderCRDs(s) })
+		if err != nil {
+			return nil, err
+		}
+		rest := out.Components
+		out.Components = nil
+		add(ComponentBase, objs)
+		out.Components = append(out.Components, rest...)
 	}
 	return out, nil
 }
@@ -346,27 +384,31 @@ func (o overlay) kustomization() ([]byte, map[string][]byte, error) {
 	return b, files, err
 }
 
-func (r *renderer) render(o overlay) ([]*unstructured.Unstructured, error) {
+func (r *renderer) kustomize(o overlay) ([]*unstructured.Unstructured, error) {
 	k, files, err := o.kustomization()
+	if err != nil {
+		return nil, err
+	}
+	mfs, kz, err := r.kustomizer()
 	if err != nil {
 		return nil, err
 	}
 	dir := path.Join("/manifests/_overlays", o.dir)
 	// Start from an empty directory so that nothing of a previous render
 	// (a file that is no longer generated) leaks into this one.
-	_ = r.fs.RemoveAll(dir)
-	if err := r.fs.MkdirAll(dir); err != nil {
+	_ = mfs.RemoveAll(dir)
+	if err := mfs.MkdirAll(dir); err != nil {
 		return nil, err
 	}
-	if err := r.fs.WriteFile(path.Join(dir, "kustomization.yaml"), k); err != nil {
+	if err := mfs.WriteFile(path.Join(dir, "kustomization.yaml"), k); err != nil {
 		return nil, err
 	}
 	for n, b := range files {
-		if err := r.fs.WriteFile(path.Join(dir, n), b); err != nil {
+		if err := mfs.WriteFile(path.Join(dir, n), b); err != nil {
 			return nil, err
 		}
 	}
-	rm, err := r.k.Run(r.fs, dir)
+	rm, err := kz.Run(mfs, dir)
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s (a bug in meshctl's manifests; please report it): %w", o.dir, err)
 	}
@@ -411,7 +453,7 @@ func (r *renderer) renderCached(o overlay) ([]*unstructured.Unstructured, error)
 	}
 	var key [32]byte
 	copy(key[:], h.Sum(nil))
-	return r.cached(key, func() ([]*unstructured.Unstructured, error) { return r.render(o) })
+	return r.cached(key, func() ([]*unstructured.Unstructured, error) { return r.kustomize(o) })
 }
 
 // cached returns the objects stored under key, or makes and stores them.
@@ -436,7 +478,9 @@ func (r *renderer) cached(key [32]byte, make func() ([]*unstructured.Unstructure
 	}
 	r.cache[key] = objs
 	for _, o := range objs {
-		encoded.Store(o, []byte(nil))
+		// Keep an encoding made with the objects (the CRDs'); the others
+		// are encoded on first write.
+		encoded.LoadOrStore(o, []byte(nil))
 	}
 	return slices.Clone(objs), nil
 }
