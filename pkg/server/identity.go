@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshctl/meshctl/pkg/ca"
+	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/webhook"
+	"github.com/meshctl/meshctl/pkg/webhookconfig"
+)
+
+// DefaultSecureGRPCAddress serves the CSR service (and xDS over TLS) with
+// the server's mesh-CA certificate.
+const DefaultSecureGRPCAddress = ":15012"
+
+// Identity is the workload-identity half of `meshctl server`: the mesh CA
+// (root in a Secret, published to every namespace), the CSR service over
+// TLS and the injection and validation webhooks. Setup builds it; the xDS
+// half may register its services on GRPC before Run serves.
+type Identity struct {
+	Client        kubernetes.Interface
+	MeshNamespace string
+	Revision      string
+	// ServiceName is the server's Service: its DNS names are on the serving
+	// certificate.
+	ServiceName string
+	// InjectConfig is the revision's injection config (the mesh ConfigMap);
+	// its trust domain, token audience and root ConfigMap configure the CA.
+	InjectConfig func() inject.Config
+	WorkloadTTL  time.Duration
+
+	// Listeners, or addresses to listen on (defaults :15012 and :15017).
+	SecureGRPCListener net.Listener
+	SecureGRPCAddress  string
+	WebhookListener    net.Listener
+	WebhookAddress     string
+
+	Registry prometheus.Registerer
+	// OnError hears about failures that are retried; may be nil.
+	OnError func(error)
+
+	// Set by Setup.
+	CA      *ca.Authority
+	Cert    *ca.ServingCert
+	GRPC    *grpc.Server
+	Metrics *ca.Metrics
+	webhook *webhook.Server
+}
+
+// Setup loads (or creates) the CA and builds the servers.
+func (i *Identity) Setup(ctx context.Context) error {
+	cfg := i.InjectConfig()
+	i.CA = ca.New(i.Client, ca.Options{Namespace: i.MeshNamespace, TrustDomain: cfg.TrustDomain, WorkloadTTL: i.WorkloadTTL})
+	if err := i.CA.Load(ctx); err != nil {
+		return err
+	}
+	i.Cert = &ca.ServingCert{CA: i.CA, DNSNames: ca.ServiceDNSNames(i.ServiceName, i.MeshNamespace)}
+	i.Metrics = ca.NewMetrics(i.Registry)
+	csr := &ca.CSRService{CA: i.CA, Auth: ca.TokenReviewAuthenticator{Client: i.Client, Audiences: []string{cfg.TokenAudience}}, Metrics: i.Metrics}
+	i.GRPC = ca.NewTLSServer(i.Cert)
+	csr.Register(i.GRPC)
+	i.webhook = &webhook.Server{
+		Client: i.Client, CA: i.CA, Cert: i.Cert, Revision: i.Revision, InjectConfig: i.InjectConfig,
+		Listener: i.WebhookListener, Addr: i.WebhookAddress, OnError: i.OnError,
+	}
+	return nil
+}
+
+// Run serves until ctx ends or a listener fails.
+func (i *Identity) Run(ctx context.Context) error {
+	if i.CA == nil {
+		if err := i.Setup(ctx); err != nil {
+			return err
+		}
+	}
+	ln := i.SecureGRPCListener
+	if ln == nil {
+		addr := i.SecureGRPCAddress
+		if addr == "" {
+			addr = DefaultSecureGRPCAddress
+		}
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return err
+		}
+	}
+	if i.webhook.Listener == nil && i.webhook.Addr == "" {
+		i.webhook.Addr = webhookconfig.ListenAddress
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	run := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && ctx.Err() == nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	run(func() error { return i.CA.Run(ctx) })
+	run(func() error {
+		p := &ca.RootPublisher{Client: i.Client, CA: i.CA, ConfigMap: i.InjectConfig().RootCertConfigMap}
+		if i.OnError != nil {
+			p.OnError = func(ns string, err error) { i.OnError(err) }
+		}
+		return p.Run(ctx)
+	})
+	run(func() error { return i.GRPC.Serve(ln) })
+	run(func() error { return i.webhook.Run(ctx) })
+	<-ctx.Done()
+	i.GRPC.Stop()
+	wg.Wait()
+	return errors.Join(errs...)
+}
