@@ -3,11 +3,16 @@ package config
 import (
 	"context"
 	"fmt"
+	"time"
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/pager"
 )
 
 // ClusterSource reads objects from a live cluster.
@@ -37,35 +42,9 @@ func (c *ClusterSource) Load(ctx context.Context, kinds []Kind, namespace string
 	return out, nil
 }
 
-func clusterResource(kind Kind, meta metav1.ObjectMeta, spec any) *Resource {
-	info := kindsByName[kind]
-	return &Resource{Kind: kind, APIVersion: info.GroupVersion(), ObjectMeta: meta, Spec: spec, Origin: Origin{Source: SourceCluster}}
-}
-
-// collect pages through one list call.
-func collect[T any](ctx context.Context, size int64, list func(context.Context, metav1.ListOptions) ([]T, string, error), conv func(T) *Resource) ([]*Resource, error) {
-	opts := metav1.ListOptions{Limit: size}
-	var out []*Resource
-	for {
-		items, cont, err := list(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range items {
-			out = append(out, conv(it))
-		}
-		if cont == "" {
-			return out, nil
-		}
-		opts.Continue = cont
-	}
-}
-
-func (c *ClusterSource) list(ctx context.Context, kind Kind, ns string) ([]*Resource, error) {
-	size := c.PageSize
-	if size == 0 {
-		size = 500
-	}
+// ListerWatcher returns the list and watch calls of kind in namespace (""
+// for all), for an informer or a reflector.
+func (c *ClusterSource) ListerWatcher(kind Kind, namespace string) (cache.ListerWatcher, error) {
 	info, ok := InfoFor(kind)
 	if !ok {
 		return nil, fmt.Errorf("kind %s is not modelled", kind)
@@ -73,88 +52,63 @@ func (c *ClusterSource) list(ctx context.Context, kind Kind, ns string) ([]*Reso
 	if info.Mesh && c.Istio == nil || !info.Mesh && c.Kube == nil {
 		return nil, fmt.Errorf("no client for %s", kind)
 	}
-	switch kind {
-	case KindVirtualService:
-		api := c.Istio.NetworkingV1().VirtualServices(ns)
-		return collect(ctx, size, func(ctx context.Context, o metav1.ListOptions) ([]*networkingVirtualService, string, error) {
-			l, err := api.List(ctx, o)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		}, func(x *networkingVirtualService) *Resource { return clusterResource(kind, x.ObjectMeta, &x.Spec) })
-	case KindDestinationRule:
-		api := c.Istio.NetworkingV1().DestinationRules(ns)
-		return collect(ctx, size, func(ctx context.Context, o metav1.ListOptions) ([]*networkingDestinationRule, string, error) {
-			l, err := api.List(ctx, o)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		}, func(x *networkingDestinationRule) *Resource { return clusterResource(kind, x.ObjectMeta, &x.Spec) })
-	case KindGateway:
-		api := c.Istio.NetworkingV1().Gateways(ns)
-		return collect(ctx, size, func(ctx context.Context, o metav1.ListOptions) ([]*networkingGateway, string, error) {
-			l, err := api.List(ctx, o)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		}, func(x *networkingGateway) *Resource { return clusterResource(kind, x.ObjectMeta, &x.Spec) })
-	case KindServiceEntry:
-		api := c.Istio.NetworkingV1().ServiceEntries(ns)
-		return collect(ctx, size, func(ctx context.Context, o metav1.ListOptions) ([]*networkingServiceEntry, string, error) {
-			l, err := api.List(ctx, o)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		}, func(x *networkingServiceEntry) *Resource { return clusterResource(kind, x.ObjectMeta, &x.Spec) })
-	case KindSidecar:
-		api := c.Istio.NetworkingV1().Sidecars(ns)
-		return collect(ctx, size, func(ctx context.Context, o metav1.ListOptions) ([]*networkingSidecar, string, error) {
-			l, err := api.List(ctx, o)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		}, func(x *networkingSidecar) *Resource { return clusterResource(kind, x.ObjectMeta, &x.Spec) })
-	case KindWorkloadEntry:
-		api := c.Istio.NetworkingV1().WorkloadEntries(ns)
-		return collect(ctx, size, func(ctx context.Context, o metav1.ListOptions) ([]*networkingWorkloadEntry, string, error) {
-			l, err := api.List(ctx, o)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		}, func(x *networkingWorkloadEntry) *Resource { return clusterResource(kind, x.ObjectMeta, &x.Spec) })
-	case KindPeerAuthentication:
-		api := c.Istio.SecurityV1().PeerAuthentications(ns)
-		return collect(ctx, size, func(ctx context.Context, o metav1.ListOptions) ([]*securityPeerAuthentication, string, error) {
-			l, err := api.List(ctx, o)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		}, func(x *securityPeerAuthentication) *Resource { return clusterResource(kind, x.ObjectMeta, &x.Spec) })
-	case KindAuthorizationPolicy:
-		api := c.Istio.SecurityV1().AuthorizationPolicies(ns)
-		return collect(ctx, size, func(ctx context.Context, o metav1.ListOptions) ([]*securityAuthorizationPolicy, string, error) {
-			l, err := api.List(ctx, o)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		}, func(x *securityAuthorizationPolicy) *Resource { return clusterResource(kind, x.ObjectMeta, &x.Spec) })
-	case KindRequestAuthentication:
-		api := c.Istio.SecurityV1().RequestAuthentications(ns)
-		return collect(ctx, size, func(ctx context.Context, o metav1.ListOptions) ([]*securityRequestAuthentication, string, error) {
-			l, err := api.List(ctx, o)
-			if err != nil {
-				return nil, "", err
-			}
-			return l.Items, l.Continue, nil
-		}, func(x *securityRequestAuthentication) *Resource { return clusterResource(kind, x.ObjectMeta, &x.Spec) })
+	if !info.Namespaced {
+		namespace = ""
 	}
-	return c.listCore(ctx, kind, ns, size)
+	return info.api(c.Kube, c.Istio, namespace), nil
+}
+
+// Informer returns an informer of kind in namespace ("" for all) whose
+// objects FromObject turns into Resources; handlers are the caller's (see
+// LiveStore.Handler). resync 0 disables periodic resyncs.
+func (c *ClusterSource) Informer(kind Kind, namespace string, resync time.Duration) (cache.SharedIndexInformer, error) {
+	lw, err := c.ListerWatcher(kind, namespace)
+	if err != nil {
+		return nil, err
+	}
+	info, _ := InfoFor(kind)
+	return cache.NewSharedIndexInformer(lw, info.NewObject(), resync, cache.Indexers{}), nil
+}
+
+func (c *ClusterSource) list(ctx context.Context, kind Kind, ns string) ([]*Resource, error) {
+	lw, err := c.ListerWatcher(kind, ns)
+	if err != nil {
+		return nil, err
+	}
+	size := c.PageSize
+	if size == 0 {
+		size = 500
+	}
+	p := pager.New(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return cache.ToListerWatcherWithContext(lw).ListWithContext(ctx, o)
+	})
+	p.PageSize = size
+	var out []*Resource
+	err = p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+		r, err := FromObject(obj)
+		if err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// typedAPI is what every typed client of client-go and istio client-go
+// offers for one resource.
+type typedAPI[L runtime.Object] interface {
+	List(context.Context, metav1.ListOptions) (L, error)
+	Watch(context.Context, metav1.ListOptions) (watch.Interface, error)
+}
+
+func listWatch[L runtime.Object](api typedAPI[L]) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return api.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return api.Watch(ctx, o)
+		},
+	}
 }

@@ -1,19 +1,28 @@
 package config
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-	networking "istio.io/api/networking/v1alpha3"
-	security "istio.io/api/security/v1beta1"
+	networkingclient "istio.io/client-go/pkg/apis/networking/v1"
+	securityclient "istio.io/client-go/pkg/apis/security/v1"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 )
 
-// Kind names a kind of object. Each kind meshctl models lives in exactly one
-// API group, so the kind name alone identifies it.
+// Kind identifies a kind of object. For the kinds meshctl models today the
+// kind name alone is unambiguous, so Kind is that name ("VirtualService"). A
+// kind whose name is taken by another group (Gateway API's Gateway) gets a
+// group-qualified Kind ("Gateway.gateway.networking.k8s.io"); KindInfo.Name
+// is always the name written in documents.
 type Kind string
 
 // Mesh kinds.
@@ -52,15 +61,24 @@ const (
 	GroupSecurity   = "security.istio.io"
 )
 
-// KindInfo describes a modelled kind.
+// KindInfo describes a modelled kind: how documents name it, how to decode
+// it, and how to list and watch it in a cluster.
 type KindInfo struct {
 	Kind       Kind
+	Name       string   // the kind as written in documents ("Gateway")
 	Group      string   // "" for the core group
 	Versions   []string // accepted versions, preferred first
 	Resource   string   // plural resource name, as in kubectl get
 	Namespaced bool
 	Mesh       bool // an Istio-API kind whose Spec is a protobuf message
-	new        func() any
+
+	// object is the typed client object of the kind (a pointer type);
+	// specField is the index of its Spec field for mesh kinds, whose
+	// Resource.Spec is the protobuf message and not the whole object.
+	object    reflect.Type
+	specField int
+	// api returns the list/watch calls of the kind for one namespace.
+	api func(kube kubernetes.Interface, istio istioclient.Interface, ns string) cache.ListerWatcher
 }
 
 // GroupVersion returns the preferred apiVersion of the kind.
@@ -71,42 +89,157 @@ func (k KindInfo) GroupVersion() string {
 	return k.Group + "/" + k.Versions[0]
 }
 
+// GroupKind is the kind's API group and document name.
+func (k KindInfo) GroupKind() schema.GroupKind { return schema.GroupKind{Group: k.Group, Kind: k.Name} }
+
+// GroupVersionResource is the preferred resource path of the kind, for
+// dynamic clients.
+func (k KindInfo) GroupVersionResource() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: k.Group, Version: k.Versions[0], Resource: k.Resource}
+}
+
+// NewObject returns an empty typed client object of the kind (for example
+// *networkingv1.VirtualService of istio.io/client-go, or *corev1.Service),
+// the example object an informer of the kind is built with.
+func (k KindInfo) NewObject() runtime.Object {
+	return reflect.New(k.object.Elem()).Interface().(runtime.Object)
+}
+
 var netVersions = []string{"v1", "v1beta1", "v1alpha3"}
 var secVersions = []string{"v1", "v1beta1"}
 
-var kinds = []KindInfo{
-	{KindVirtualService, GroupNetworking, netVersions, "virtualservices", true, true, func() any { return &networking.VirtualService{} }},
-	{KindDestinationRule, GroupNetworking, netVersions, "destinationrules", true, true, func() any { return &networking.DestinationRule{} }},
-	{KindGateway, GroupNetworking, netVersions, "gateways", true, true, func() any { return &networking.Gateway{} }},
-	{KindServiceEntry, GroupNetworking, netVersions, "serviceentries", true, true, func() any { return &networking.ServiceEntry{} }},
-	{KindSidecar, GroupNetworking, netVersions, "sidecars", true, true, func() any { return &networking.Sidecar{} }},
-	{KindWorkloadEntry, GroupNetworking, netVersions, "workloadentries", true, true, func() any { return &networking.WorkloadEntry{} }},
-	{KindPeerAuthentication, GroupSecurity, secVersions, "peerauthentications", true, true, func() any { return &security.PeerAuthentication{} }},
-	{KindAuthorizationPolicy, GroupSecurity, secVersions, "authorizationpolicies", true, true, func() any { return &security.AuthorizationPolicy{} }},
-	{KindRequestAuthentication, GroupSecurity, secVersions, "requestauthentications", true, true, func() any { return &security.RequestAuthentication{} }},
-
-	{KindService, "", []string{"v1"}, "services", true, false, func() any { return &corev1.Service{} }},
-	{KindEndpoints, "", []string{"v1"}, "endpoints", true, false, func() any { return &corev1.Endpoints{} }},
-	{KindEndpointSlice, "discovery.k8s.io", []string{"v1"}, "endpointslices", true, false, func() any { return &discoveryv1.EndpointSlice{} }},
-	{KindPod, "", []string{"v1"}, "pods", true, false, func() any { return &corev1.Pod{} }},
-	{KindDeployment, "apps", []string{"v1"}, "deployments", true, false, func() any { return &appsv1.Deployment{} }},
-	{KindStatefulSet, "apps", []string{"v1"}, "statefulsets", true, false, func() any { return &appsv1.StatefulSet{} }},
-	{KindDaemonSet, "apps", []string{"v1"}, "daemonsets", true, false, func() any { return &appsv1.DaemonSet{} }},
-	{KindReplicaSet, "apps", []string{"v1"}, "replicasets", true, false, func() any { return &appsv1.ReplicaSet{} }},
-	{KindJob, "batch", []string{"v1"}, "jobs", true, false, func() any { return &batchv1.Job{} }},
-	{KindCronJob, "batch", []string{"v1"}, "cronjobs", true, false, func() any { return &batchv1.CronJob{} }},
-	{KindNamespace, "", []string{"v1"}, "namespaces", false, false, func() any { return &corev1.Namespace{} }},
-	{KindSecret, "", []string{"v1"}, "secrets", true, false, func() any { return &corev1.Secret{} }},
-	{KindConfigMap, "", []string{"v1"}, "configmaps", true, false, func() any { return &corev1.ConfigMap{} }},
+// mesh and core build table entries; the typed client calls are the only
+// per-kind code.
+func mesh(kind Kind, group string, obj runtime.Object, resource string,
+	api func(c istioclient.Interface, ns string) *cache.ListWatch) KindInfo {
+	versions := netVersions
+	if group == GroupSecurity {
+		versions = secVersions
+	}
+	t := reflect.TypeOf(obj)
+	f, ok := t.Elem().FieldByName("Spec")
+	if !ok {
+		panic(fmt.Sprintf("config: kind table: %s has no Spec field", t)) // a programming error, caught by any test
+	}
+	return KindInfo{Kind: kind, Name: string(kind), Group: group, Versions: versions, Resource: resource, Namespaced: true, Mesh: true,
+		object: t, specField: f.Index[0],
+		api: func(_ kubernetes.Interface, c istioclient.Interface, ns string) cache.ListerWatcher {
+			// The clientset says whether it can stream lists (fake ones cannot).
+			return cache.ToListWatcherWithWatchListSemantics(api(c, ns), c)
+		}}
 }
 
-var kindsByName = func() map[Kind]KindInfo {
-	m := make(map[Kind]KindInfo, len(kinds))
+func core(kind Kind, group string, obj runtime.Object, resource string, namespaced bool,
+	api func(c kubernetes.Interface, ns string) *cache.ListWatch) KindInfo {
+	return KindInfo{Kind: kind, Name: string(kind), Group: group, Versions: []string{"v1"}, Resource: resource, Namespaced: namespaced,
+		object: reflect.TypeOf(obj), specField: -1,
+		api: func(c kubernetes.Interface, _ istioclient.Interface, ns string) cache.ListerWatcher {
+			return cache.ToListWatcherWithWatchListSemantics(api(c, ns), c)
+		}}
+}
+
+// kinds is THE kind table: parsing, the cluster lister, informers and
+// FromObject all read it.
+var kinds = []KindInfo{
+	mesh(KindVirtualService, GroupNetworking, &networkingclient.VirtualService{}, "virtualservices",
+		func(c istioclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*networkingclient.VirtualServiceList](c.NetworkingV1().VirtualServices(ns))
+		}),
+	mesh(KindDestinationRule, GroupNetworking, &networkingclient.DestinationRule{}, "destinationrules",
+		func(c istioclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*networkingclient.DestinationRuleList](c.NetworkingV1().DestinationRules(ns))
+		}),
+	mesh(KindGateway, GroupNetworking, &networkingclient.Gateway{}, "gateways",
+		func(c istioclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*networkingclient.GatewayList](c.NetworkingV1().Gateways(ns))
+		}),
+	mesh(KindServiceEntry, GroupNetworking, &networkingclient.ServiceEntry{}, "serviceentries",
+		func(c istioclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*networkingclient.ServiceEntryList](c.NetworkingV1().ServiceEntries(ns))
+		}),
+	mesh(KindSidecar, GroupNetworking, &networkingclient.Sidecar{}, "sidecars",
+		func(c istioclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*networkingclient.SidecarList](c.NetworkingV1().Sidecars(ns))
+		}),
+	mesh(KindWorkloadEntry, GroupNetworking, &networkingclient.WorkloadEntry{}, "workloadentries",
+		func(c istioclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*networkingclient.WorkloadEntryList](c.NetworkingV1().WorkloadEntries(ns))
+		}),
+	mesh(KindPeerAuthentication, GroupSecurity, &securityclient.PeerAuthentication{}, "peerauthentications",
+		func(c istioclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*securityclient.PeerAuthenticationList](c.SecurityV1().PeerAuthentications(ns))
+		}),
+	mesh(KindAuthorizationPolicy, GroupSecurity, &securityclient.AuthorizationPolicy{}, "authorizationpolicies",
+		func(c istioclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*securityclient.AuthorizationPolicyList](c.SecurityV1().AuthorizationPolicies(ns))
+		}),
+	mesh(KindRequestAuthentication, GroupSecurity, &securityclient.RequestAuthentication{}, "requestauthentications",
+		func(c istioclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*securityclient.RequestAuthenticationList](c.SecurityV1().RequestAuthentications(ns))
+		}),
+
+	core(KindService, "", &corev1.Service{}, "services", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*corev1.ServiceList](c.CoreV1().Services(ns))
+	}),
+	core(KindEndpoints, "", &corev1.Endpoints{}, "endpoints", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*corev1.EndpointsList](c.CoreV1().Endpoints(ns)) //nolint:staticcheck // Endpoints is still what older tools write.
+	}),
+	core(KindEndpointSlice, "discovery.k8s.io", &discoveryv1.EndpointSlice{}, "endpointslices", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*discoveryv1.EndpointSliceList](c.DiscoveryV1().EndpointSlices(ns))
+	}),
+	core(KindPod, "", &corev1.Pod{}, "pods", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*corev1.PodList](c.CoreV1().Pods(ns))
+	}),
+	core(KindDeployment, "apps", &appsv1.Deployment{}, "deployments", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*appsv1.DeploymentList](c.AppsV1().Deployments(ns))
+	}),
+	core(KindStatefulSet, "apps", &appsv1.StatefulSet{}, "statefulsets", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*appsv1.StatefulSetList](c.AppsV1().StatefulSets(ns))
+	}),
+	core(KindDaemonSet, "apps", &appsv1.DaemonSet{}, "daemonsets", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*appsv1.DaemonSetList](c.AppsV1().DaemonSets(ns))
+	}),
+	core(KindReplicaSet, "apps", &appsv1.ReplicaSet{}, "replicasets", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*appsv1.ReplicaSetList](c.AppsV1().ReplicaSets(ns))
+	}),
+	core(KindJob, "batch", &batchv1.Job{}, "jobs", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*batchv1.JobList](c.BatchV1().Jobs(ns))
+	}),
+	core(KindCronJob, "batch", &batchv1.CronJob{}, "cronjobs", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*batchv1.CronJobList](c.BatchV1().CronJobs(ns))
+	}),
+	core(KindNamespace, "", &corev1.Namespace{}, "namespaces", false, func(c kubernetes.Interface, _ string) *cache.ListWatch {
+		return listWatch[*corev1.NamespaceList](c.CoreV1().Namespaces())
+	}),
+	core(KindSecret, "", &corev1.Secret{}, "secrets", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*corev1.SecretList](c.CoreV1().Secrets(ns))
+	}),
+	core(KindConfigMap, "", &corev1.ConfigMap{}, "configmaps", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
+		return listWatch[*corev1.ConfigMapList](c.CoreV1().ConfigMaps(ns))
+	}),
+}
+
+// Indexes of the kind table.
+var (
+	kindsByName      = indexKinds(func(k KindInfo) Kind { return k.Kind })
+	kindsByGroupKind = indexKinds(KindInfo.GroupKind)
+	kindsByType      = indexKinds(func(k KindInfo) reflect.Type { return k.object })
+	kindsByDocName   = func() map[string][]KindInfo {
+		m := map[string][]KindInfo{}
+		for _, k := range kinds {
+			m[k.Name] = append(m[k.Name], k)
+		}
+		return m
+	}()
+)
+
+func indexKinds[K comparable](key func(KindInfo) K) map[K]KindInfo {
+	m := make(map[K]KindInfo, len(kinds))
 	for _, k := range kinds {
-		m[k.Kind] = k
+		m[key(k)] = k
 	}
 	return m
-}()
+}
 
 // Kinds returns every modelled kind, mesh kinds first.
 func Kinds() []KindInfo { return append([]KindInfo(nil), kinds...) }
@@ -132,15 +265,9 @@ func InfoFor(kind Kind) (KindInfo, bool) {
 // reports false for kinds meshctl does not model, including a known kind
 // under a group or version that does not serve it.
 func LookupKind(apiVersion string, kind string) (KindInfo, bool) {
-	k, ok := kindsByName[Kind(kind)]
+	group, version := splitAPIVersion(apiVersion)
+	k, ok := kindsByGroupKind[schema.GroupKind{Group: group, Kind: kind}]
 	if !ok {
-		return KindInfo{}, false
-	}
-	group, version := "", apiVersion
-	if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
-		group, version = apiVersion[:i], apiVersion[i+1:]
-	}
-	if group != k.Group {
 		return KindInfo{}, false
 	}
 	for _, v := range k.Versions {
@@ -151,19 +278,44 @@ func LookupKind(apiVersion string, kind string) (KindInfo, bool) {
 	return KindInfo{}, false
 }
 
+func splitAPIVersion(apiVersion string) (group, version string) {
+	if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
+		return apiVersion[:i], apiVersion[i+1:]
+	}
+	return "", apiVersion
+}
+
+// unmodelledKind is the Kind of an object meshctl does not model: its name,
+// qualified by its group when a modelled kind of another group has that name,
+// so that (say) a Gateway API Gateway never takes the identity of an Istio
+// Gateway in a Store.
+func unmodelledKind(apiVersion, kind string) Kind {
+	group, _ := splitAPIVersion(apiVersion)
+	for _, k := range kindsByDocName[kind] {
+		if k.Group != group {
+			return Kind(kind + "." + group)
+		}
+	}
+	return Kind(kind)
+}
+
 // ResolveKind accepts the names users type for a kind: the kind itself, its
 // plural resource name, or either in lower case ("vs" style short names are
 // left to the commands).
 func ResolveKind(name string) (Kind, bool) {
 	for _, k := range kinds {
-		if strings.EqualFold(name, string(k.Kind)) || strings.EqualFold(name, k.Resource) {
+		if strings.EqualFold(name, k.Name) || strings.EqualFold(name, string(k.Kind)) || strings.EqualFold(name, k.Resource) {
 			return k.Kind, true
 		}
 	}
 	return "", false
 }
 
-// newSpec returns an empty Spec value of the kind.
-func (k KindInfo) newSpec() any { return k.new() }
-
-var _ proto.Message = (*networking.VirtualService)(nil)
+// newSpec returns an empty Spec value of the kind: the protobuf message for
+// mesh kinds, the whole object for the others.
+func (k KindInfo) newSpec() any {
+	if k.Mesh {
+		return reflect.New(k.object.Elem().Field(k.specField).Type).Interface()
+	}
+	return reflect.New(k.object.Elem()).Interface()
+}

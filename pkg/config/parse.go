@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // ErrorKind separates input that is not YAML/JSON at all from objects whose
@@ -252,7 +253,7 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 		return rs, errs
 	}
 
-	r := &Resource{Kind: Kind(kind), APIVersion: apiVersion, Origin: origin, node: n}
+	r := &Resource{Kind: unmodelledKind(apiVersion, kind), APIVersion: apiVersion, Origin: origin, node: n}
 	if md := nodeAt(n, "metadata"); md != nil {
 		b, err := JSONOf(md)
 		if err != nil {
@@ -265,12 +266,13 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 
 	info, ok := LookupKind(apiVersion, kind)
 	if !ok {
-		if k, known := kindsByName[Kind(kind)]; known && groupOf(apiVersion) == k.Group {
+		if k, known := kindsByGroupKind[schema.GroupKind{Group: groupOf(apiVersion), Kind: kind}]; known {
 			return nil, []*ParseError{{Origin: at(r, "apiVersion"), Kind: ErrSchema, Object: keyPtr(r),
 				Message: fmt.Sprintf("%s is not served for %s; use apiVersion %s", apiVersion, kind, k.GroupVersion())}}
 		}
 		return []*Resource{r}, nil // not modelled: kept, without Spec
 	}
+	r.Kind = info.Kind
 	spec := info.newSpec()
 	if info.Mesh {
 		specRaw := []byte("{}")
@@ -305,10 +307,8 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 }
 
 func groupOf(apiVersion string) string {
-	if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
-		return apiVersion[:i]
-	}
-	return ""
+	g, _ := splitAPIVersion(apiVersion)
+	return g
 }
 
 func keyPtr(r *Resource) *Key {
