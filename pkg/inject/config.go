@@ -147,7 +147,7 @@ type ResourceAmounts struct {
 // install spec changes it through pkg/profiles.
 func DefaultConfig() Config {
 	return Config{
-		Revision:   DefaultRevision,
+		Revision: DefaultRevision,
 		// The images built with this meshctl; never :latest.
 		ProxyImage: "ghcr.io/meshctl/proxy:" + version.Get().Version,
 		InitImage:  "ghcr.io/meshctl/meshctl:" + version.Get().Version,

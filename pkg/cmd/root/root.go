@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	agentcmd "github.com/meshctl/meshctl/pkg/cmd/agent"
 	analyzecmd "github.com/meshctl/meshctl/pkg/cmd/analyze"
 	"github.com/meshctl/meshctl/pkg/cmd/completion"
 	configcmd "github.com/meshctl/meshctl/pkg/cmd/config"
@@ -111,6 +112,7 @@ the name of a command:
 		x.NewCmdX(f),
 		// What runs inside every injected pod.
 		proxyinitcmd.NewCmdProxyInit(f),
+		agentcmd.NewCmdAgent(f),
 	)
 	return cmd
 }
