@@ -113,7 +113,11 @@ func TestConcurrentFirstStartsShareOneRoot(t *testing.T) {
 	}
 }
 
-func csrPEM(t *testing.T, key crypto.Signer, uris []string, dns []string, ips []net.IP) string {
+func csrPEMB(t testing.TB, key crypto.Signer, uri string) string {
+	return csrPEM(t, key, []string{uri}, nil, nil)
+}
+
+func csrPEM(t testing.TB, key crypto.Signer, uris []string, dns []string, ips []net.IP) string {
 	t.Helper()
 	tmpl := &x509.CertificateRequest{DNSNames: dns, IPAddresses: ips}
 	for _, u := range uris {
