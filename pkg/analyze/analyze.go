@@ -301,11 +301,9 @@ type Context struct {
 	current  *Analyzer
 	findings []Finding
 
-	reg        *registry
-	subsets    map[string]map[string]bool // host → subset names
-	subsetWild []string
-	wls        map[string][]workload
-	wlsAll     []workload
+	reg    *config.Registry
+	wls    map[string][]workload
+	wlsAll []workload
 }
 
 // Report records a finding of the running analyzer about field of r.

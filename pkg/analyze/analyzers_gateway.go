@@ -152,7 +152,7 @@ var gatewayAnalyzers = []*Analyzer{
 			used := map[string]bool{}
 			for _, r := range c.Store.List(config.KindVirtualService, "") {
 				for _, g := range r.VirtualService().Gateways {
-					ns, name := gatewayRef(g, r.Namespace)
+					ns, name := config.GatewayRef(g, r.Namespace)
 					used[ns+"/"+name] = true
 				}
 			}
@@ -200,7 +200,7 @@ var destinationRuleAnalyzers = []*Analyzer{
 				if dr.WorkloadSelector != nil {
 					continue
 				}
-				kk := key{r.Namespace, c.fqdn(dr.Host, r.Namespace)}
+				kk := key{r.Namespace, c.hosts().Resolve(dr.Host, r.Namespace)}
 				if len(byHost[kk]) == 0 {
 					keys = append(keys, kk)
 				}
@@ -232,17 +232,17 @@ var destinationRuleAnalyzers = []*Analyzer{
 			for _, r := range c.Store.List(config.KindDestinationRule, "") {
 				dr := r.DestinationRule()
 				for _, e := range c.lookupHost(dr.Host, r.Namespace) {
-					if e.res.Kind != config.KindService || len(e.res.Service().Spec.Selector) == 0 || !c.hasWorkloads(e.res.Namespace) {
+					if e.Resource.Kind != config.KindService || len(e.Resource.Service().Spec.Selector) == 0 || !c.hasWorkloads(e.Resource.Namespace) {
 						continue
 					}
 					for i, s := range dr.Subsets {
-						sel := maps.Clone(e.res.Service().Spec.Selector)
+						sel := maps.Clone(e.Resource.Service().Spec.Selector)
 						maps.Copy(sel, s.Labels)
-						if len(c.matching(e.res.Namespace, sel)) > 0 {
+						if len(c.matching(e.Resource.Namespace, sel)) > 0 {
 							continue
 						}
 						c.Report(r, field("spec.subsets[%d].labels", i), "fix the subset labels or deploy pods that carry them",
-							"subset %q (%s) selects no pods of Service %s/%s", s.Name, selectorString(s.Labels), e.res.Namespace, e.res.Name)
+							"subset %q (%s) selects no pods of Service %s/%s", s.Name, selectorString(s.Labels), e.Resource.Namespace, e.Resource.Name)
 					}
 				}
 			}

@@ -88,8 +88,8 @@ var routingAnalyzers = []*Analyzer{
 					if c.knowsServices() && len(c.lookupHost(d.Host, r.Namespace)) == 0 {
 						return // MSH0101 reports the host; its subsets cannot exist either
 					}
-					h := c.fqdn(d.Host, r.Namespace)
-					if c.subsetsFor(h)[d.Subset] {
+					h := c.hosts().Resolve(d.Host, r.Namespace)
+					if c.subsetsFor(h, r.Namespace)[d.Subset] {
 						return
 					}
 					c.Report(r, p+".subset", fmt.Sprintf("define subset %s in a DestinationRule for host %s, or route to an existing subset", d.Subset, d.Host),
@@ -109,7 +109,7 @@ var routingAnalyzers = []*Analyzer{
 					if g == "mesh" {
 						continue
 					}
-					ns, name := gatewayRef(g, r.Namespace)
+					ns, name := config.GatewayRef(g, r.Namespace)
 					if c.Store.Get(config.KindGateway, ns, name) != nil {
 						continue
 					}
@@ -199,10 +199,10 @@ var routingAnalyzers = []*Analyzer{
 					for _, g := range gws {
 						gk := g
 						if g != "mesh" {
-							ns, name := gatewayRef(g, r.Namespace)
+							ns, name := config.GatewayRef(g, r.Namespace)
 							gk = ns + "/" + name
 						}
-						kk := key{c.fqdn(h, r.Namespace), gk}
+						kk := key{c.hosts().Resolve(h, r.Namespace), gk}
 						if len(owners[kk]) == 0 {
 							keys = append(keys, kk)
 						}
@@ -246,14 +246,14 @@ var routingAnalyzers = []*Analyzer{
 					}
 					var have []string
 					for _, e := range entries {
-						if len(e.ports) == 0 {
+						if len(e.Ports) == 0 {
 							return // a ServiceEntry without ports accepts any
 						}
-						for _, pi := range e.ports {
-							if pi.number == d.Port.Number {
+						for _, pi := range e.Ports {
+							if pi.Number == d.Port.Number {
 								return
 							}
-							have = append(have, fmt.Sprint(pi.number))
+							have = append(have, fmt.Sprint(pi.Number))
 						}
 					}
 					c.Report(r, p+".port.number", fmt.Sprintf("use one of the ports of %s: %s", d.Host, strings.Join(have, ", ")),

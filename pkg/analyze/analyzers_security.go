@@ -89,7 +89,7 @@ func (c *Context) servicesByTLSMode(mode networking.ClientTLSSettings_TLSmode, c
 				return
 			}
 			for _, e := range entries {
-				if e.res.Kind == config.KindService && check(r, p, e.res) {
+				if e.Resource.Kind == config.KindService && check(r, p, e.Resource) {
 					return
 				}
 			}

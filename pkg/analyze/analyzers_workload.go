@@ -200,7 +200,7 @@ var serviceAnalyzers = []*Analyzer{
 				}
 				found := false
 				for _, e := range c.lookupHost(svc.Spec.ExternalName, r.Namespace) {
-					if e.res.Kind == config.KindServiceEntry {
+					if e.Resource.Kind == config.KindServiceEntry {
 						found = true
 					}
 				}

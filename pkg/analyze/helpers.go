@@ -2,8 +2,6 @@ package analyze
 
 import (
 	"encoding/json"
-	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -12,131 +10,26 @@ import (
 	"github.com/meshctl/meshctl/pkg/inject"
 )
 
-// DomainSuffix is the cluster DNS domain short host names expand into.
-const DomainSuffix = "cluster.local"
-
-// fqdn expands a host as written in config of namespace ns: "reviews" and
-// "reviews.bookinfo" become reviews.<ns>.svc.cluster.local, as the mesh does.
-func (c *Context) fqdn(host, ns string) string {
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
-	if h == "" || strings.HasPrefix(h, "*") {
-		return h
+// registry is the services and per-host config of the input, resolved the
+// way config diff and the server resolve them.
+func (c *Context) registry() *config.Registry {
+	if c.reg == nil {
+		c.reg = config.NewRegistry(c.Store, nil)
 	}
-	switch parts := strings.Split(h, "."); {
-	case len(parts) == 1:
-		return h + "." + ns + ".svc." + DomainSuffix
-	case len(parts) == 2 && c.namespaceExists(parts[1]):
-		return h + ".svc." + DomainSuffix
-	case strings.HasSuffix(h, ".svc"):
-		return h + "." + DomainSuffix
-	}
-	return h
+	return c.reg
 }
 
-type hostEntry struct {
-	res   *config.Resource
-	ports []portInfo
-}
-
-type portInfo struct {
-	number     uint32
-	targetPort uint32
-	name       string
-	protocol   string
-}
-
-type registry struct {
-	exact    map[string][]hostEntry
-	wildcard map[string][]hostEntry // "*.example.com" → entries
-	// wildcardHosts are the keys of wildcard, most specific first.
-	wildcardHosts []string
-	any           bool
-}
-
-// registry indexes Services and ServiceEntries by host.
-func (c *Context) registry() *registry {
-	if c.reg != nil {
-		return c.reg
-	}
-	r := &registry{exact: map[string][]hostEntry{}, wildcard: map[string][]hostEntry{}}
-	for _, s := range c.Store.List(config.KindService, "") {
-		svc := s.Service()
-		e := hostEntry{res: s}
-		for _, p := range svc.Spec.Ports {
-			e.ports = append(e.ports, portInfo{number: uint32(p.Port), targetPort: uint32(p.TargetPort.IntVal), name: p.Name, protocol: string(p.Protocol)})
-		}
-		h := s.Name + "." + s.Namespace + ".svc." + DomainSuffix
-		r.exact[h] = append(r.exact[h], e)
-		r.any = true
-	}
-	for _, s := range c.Store.List(config.KindServiceEntry, "") {
-		se := s.ServiceEntry()
-		e := hostEntry{res: s}
-		for _, p := range se.Ports {
-			e.ports = append(e.ports, portInfo{number: p.Number, targetPort: p.TargetPort, name: p.Name, protocol: p.Protocol})
-		}
-		for _, h := range se.Hosts {
-			h = strings.ToLower(h)
-			if strings.HasPrefix(h, "*") {
-				r.wildcard[h] = append(r.wildcard[h], e)
-			} else {
-				r.exact[h] = append(r.exact[h], e)
-			}
-		}
-		r.any = true
-	}
-	for w := range r.wildcard {
-		r.wildcardHosts = append(r.wildcardHosts, w)
-	}
-	sort.Slice(r.wildcardHosts, func(i, j int) bool {
-		a, b := r.wildcardHosts[i], r.wildcardHosts[j]
-		if len(a) != len(b) {
-			return len(a) > len(b)
-		}
-		return a < b
-	})
-	c.reg = r
-	return r
-}
+func (c *Context) hosts() *config.Hosts { return c.registry().Hosts }
 
 // lookupHost finds what serves host as written in namespace ns.
-func (c *Context) lookupHost(host, ns string) []hostEntry {
-	reg := c.registry()
-	h := c.fqdn(host, ns)
-	if e := reg.exact[h]; len(e) > 0 {
-		return e
-	}
-	for _, w := range reg.wildcardHosts {
-		if hostMatchesWildcard(h, w) {
-			return reg.wildcard[w]
-		}
-	}
-	return nil
-}
-
-func hostMatchesWildcard(host, wildcard string) bool {
-	if wildcard == "*" {
-		return true
-	}
-	suffix := strings.TrimPrefix(wildcard, "*")
-	return strings.HasSuffix(host, suffix)
-}
-
-// hostsOverlap reports whether two host patterns can name the same host.
-func hostsOverlap(a, b string) bool {
-	if a == b || a == "*" || b == "*" {
-		return true
-	}
-	if strings.HasPrefix(a, "*") && hostMatchesWildcard(b, a) {
-		return true
-	}
-	return strings.HasPrefix(b, "*") && hostMatchesWildcard(a, b)
+func (c *Context) lookupHost(host, ns string) []*config.Service {
+	return c.registry().Lookup(host, ns)
 }
 
 // knowsServices is false when the input holds no Service or ServiceEntry at
 // all (routing files analyzed alone): host checks would then only say that
 // everything is missing.
-func (c *Context) knowsServices() bool { return c.registry().any || c.opts.Cluster }
+func (c *Context) knowsServices() bool { return c.registry().Any() || c.opts.Cluster }
 
 // workload is something that runs pods with a set of labels.
 type workload struct {
@@ -279,57 +172,16 @@ func proxyRevision(t *corev1.PodTemplateSpec) string {
 	return ""
 }
 
-// gatewayRef resolves a VirtualService's gateway reference.
-func gatewayRef(ref, vsNamespace string) (ns, name string) {
-	if i := strings.Index(ref, "/"); i >= 0 {
-		return ref[:i], ref[i+1:]
-	}
-	if parts := strings.Split(ref, "."); len(parts) > 1 {
-		return parts[1], parts[0]
-	}
-	return vsNamespace, ref
-}
-
-// subsetsFor collects the subsets DestinationRules define for a host.
-func (c *Context) subsetsFor(fqdn string) map[string]bool {
-	if c.subsets == nil {
-		c.subsets = map[string]map[string]bool{}
-		for _, dr := range c.Store.List(config.KindDestinationRule, "") {
-			spec := dr.DestinationRule()
-			h := c.fqdn(spec.Host, dr.Namespace)
-			if c.subsets[h] == nil {
-				c.subsets[h] = map[string]bool{}
-			}
-			for _, s := range spec.Subsets {
-				c.subsets[h][s.Name] = true
-			}
-		}
-	}
-	out := c.subsets[fqdn]
-	for _, h := range c.subsetWildcards() {
-		if names := c.subsets[h]; hostMatchesWildcard(fqdn, h) {
-			if out == nil {
-				out = map[string]bool{}
-			}
-			for n := range names {
-				out[n] = true
-			}
+// subsetsFor collects the subsets DestinationRules visible from namespace
+// ns define for a resolved host.
+func (c *Context) subsetsFor(host, ns string) map[string]bool {
+	out := map[string]bool{}
+	if v := c.registry().DestinationRule(host, ns); v != nil {
+		for _, s := range v.Subsets {
+			out[s.Name] = true
 		}
 	}
 	return out
-}
-
-func (c *Context) subsetWildcards() []string {
-	if c.subsetWild == nil {
-		c.subsetWild = []string{}
-		for h := range c.subsets {
-			if strings.HasPrefix(h, "*") {
-				c.subsetWild = append(c.subsetWild, h)
-			}
-		}
-		sort.Strings(c.subsetWild)
-	}
-	return c.subsetWild
 }
 
 func inSystemNamespace(ns, root string) bool {

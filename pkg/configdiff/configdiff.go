@@ -6,7 +6,7 @@
 // or splitting one file in two is no difference; moving 10% of reviews from
 // v1 to v3 is one line.
 //
-// Both sides are config.Stores, so OLD and NEW may come from files, standard
+// Both sides are config.Readers, so OLD and NEW may come from files, standard
 // input or the cluster (a store of the cluster merged with files answers
 // "what would applying these change?").
 package configdiff
@@ -124,7 +124,7 @@ type Report struct {
 
 // Diff compares two configurations. Only mesh kinds take part: Services and
 // workloads are not routing config.
-func Diff(old, cur *config.Store) *Report {
+func Diff(old, cur config.Reader) *Report {
 	r := &Report{Sections: []Section{}}
 	oh, nh := hosts(old), hosts(cur)
 	keys := map[string]bool{}
@@ -468,11 +468,11 @@ func diffSubsets(o, n *host) []Change {
 
 // diffObjects compares the objects of a kind that is not routing by host, one
 // section per object, field by field.
-func diffObjects(kind config.Kind, old, cur *config.Store) []Section {
+func diffObjects(kind config.Kind, old, cur config.Reader) []Section {
 	type pair struct{ o, n *config.Resource }
 	pairs := map[config.Key]*pair{}
 	var keys []config.Key
-	for i, s := range []*config.Store{old, cur} {
+	for i, s := range []config.Reader{old, cur} {
 		for _, r := range s.List(kind, "") {
 			p := pairs[r.Key()]
 			if p == nil {

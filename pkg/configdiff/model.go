@@ -18,6 +18,7 @@ import (
 type host struct {
 	fqdn    string
 	display string
+	hosts   *config.Hosts
 	vs, dr  []*config.Resource
 
 	gateways, exportTo []string
@@ -50,23 +51,17 @@ type subset struct {
 	path   string
 }
 
-// fqdn resolves a host as the proxy does: a name without dots is a Service in
-// the namespace of the object that names it.
-func fqdn(h, namespace string) string {
-	if h == "*" || strings.Contains(h, ".") || namespace == "" {
-		return h
-	}
-	return h + "." + namespace + ".svc.cluster.local"
-}
-
-// hosts builds the per-host view of a store.
-func hosts(s *config.Store) map[string]*host {
+// hosts builds the per-host view of a store. Hosts are resolved by
+// config.Hosts, as analyze and the proxy resolve them, so "reviews" and
+// "reviews.default" written in namespace default are one host.
+func hosts(s config.Reader) map[string]*host {
 	out := map[string]*host{}
+	hz := config.NewHosts(s, "")
 	get := func(h, ns string) *host {
-		f := fqdn(h, ns)
+		f := hz.Resolve(h, ns)
 		x := out[f]
 		if x == nil {
-			x = &host{fqdn: f, display: h, subsets: map[string]*subset{}}
+			x = &host{fqdn: f, display: h, hosts: hz, subsets: map[string]*subset{}}
 			out[f] = x
 		}
 		return x
@@ -201,10 +196,11 @@ func l4Matches[M proto.Message](matches []M) string {
 
 func (x *host) dest(d *networking.Destination, weight int32, ns string) dest {
 	h := d.GetHost()
-	key := fqdn(h, ns) + "|" + d.GetSubset()
+	full := x.hosts.Resolve(h, ns)
+	key := full + "|" + d.GetSubset()
 	var label string
 	switch {
-	case fqdn(h, ns) == x.fqdn && d.GetSubset() != "":
+	case full == x.fqdn && d.GetSubset() != "":
 		label = d.GetSubset()
 	case d.GetSubset() != "":
 		label = h + ":" + d.GetSubset()
