@@ -20,6 +20,9 @@ type Mode string
 const (
 	// ModeEnvoy runs Envoy as the pod's sidecar proxy.
 	ModeEnvoy Mode = "sidecar"
+	// ModeRouter runs Envoy as a gateway: the same agent, and a node id of
+	// type router, from which the server builds gateway listeners.
+	ModeRouter Mode = "router"
 	// ModeGRPC runs no proxy: the app is a proxyless gRPC client and server
 	// that reads the bootstrap and certificate files the agent writes.
 	ModeGRPC Mode = "grpc"
@@ -69,9 +72,9 @@ func Run(ctx context.Context, c Config) error {
 	var ready ReadyFunc
 	var sds *SDS
 	switch c.Mode {
-	case ModeEnvoy:
+	case ModeEnvoy, ModeRouter:
 		b, err := EnvoyBootstrap(EnvoyOptions{
-			Identity: c.Identity, DiscoveryAddress: c.DiscoveryAddress, RootCertFile: c.RootCertFile,
+			Kind: c.Mode, Identity: c.Identity, DiscoveryAddress: c.DiscoveryAddress, RootCertFile: c.RootCertFile,
 			SDSSocket: c.SDSSocket, AdminPort: c.AdminPort, PrometheusPort: c.PrometheusPort,
 		})
 		if err != nil {
@@ -113,7 +116,7 @@ func Run(ctx context.Context, c Config) error {
 			return nil
 		}
 	default:
-		return fmt.Errorf("unknown agent mode %q (want %s or %s)", c.Mode, ModeEnvoy, ModeGRPC)
+		return fmt.Errorf("unknown agent mode %q (want %s, %s or %s)", c.Mode, ModeEnvoy, ModeRouter, ModeGRPC)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

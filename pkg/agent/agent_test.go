@@ -99,6 +99,10 @@ func TestEnvoyBootstrap(t *testing.T) {
 		common.GetValidationContext().GetTrustedCa().GetFilename() != "/var/run/secrets/mesh/root-cert.pem" || upstream.GetSni() != "meshctl-server.mesh-system.svc" {
 		t.Errorf("the control-plane connection does not use the SDS certificate and the mesh root: %v", &upstream)
 	}
+	gw, err := EnvoyBootstrap(EnvoyOptions{Kind: ModeRouter, Identity: testID, DiscoveryAddress: "x:15012", RootCertFile: "r", SDSSocket: "s", AdminPort: 15000, PrometheusPort: 15090})
+	if err != nil || gw.GetNode().GetId() != "router~10.244.0.5~reviews-v1-abc.shop~shop.svc.cluster.local" {
+		t.Errorf("gateway node id %q, %v", gw.GetNode().GetId(), err)
+	}
 	if _, err := EnvoyBootstrap(EnvoyOptions{Identity: testID, DiscoveryAddress: "no-port"}); err == nil || !strings.Contains(err.Error(), "host:port") {
 		t.Errorf("bad address: %v", err)
 	}

@@ -61,9 +61,15 @@ type Identity struct {
 }
 
 // NodeID is the xDS node id in Istio's format, which the server parses:
-// sidecar~<podIP>~<pod>.<ns>~<ns>.svc.cluster.local.
-func (id Identity) NodeID() string {
-	return "sidecar~" + id.PodIP + "~" + id.PodName + "." + id.Namespace + "~" + id.Namespace + ".svc.cluster.local"
+// sidecar~<podIP>~<pod>.<ns>~<ns>.svc.cluster.local (router~... for a
+// gateway). Proxyless gRPC clients use the sidecar form too, as in Istio.
+func (id Identity) NodeID() string { return id.nodeID(ModeEnvoy) }
+
+func (id Identity) nodeID(kind Mode) string {
+	if kind != ModeRouter {
+		kind = ModeEnvoy
+	}
+	return string(kind) + "~" + id.PodIP + "~" + id.PodName + "." + id.Namespace + "~" + id.Namespace + ".svc.cluster.local"
 }
 
 // SPIFFEID is the identity the workload certificate carries.
@@ -101,6 +107,8 @@ func (id Identity) Metadata(generator string) map[string]any {
 
 // EnvoyOptions say where Envoy finds the control plane and the agent.
 type EnvoyOptions struct {
+	// Kind is ModeEnvoy (a sidecar) or ModeRouter (a gateway).
+	Kind     Mode
 	Identity Identity
 	// DiscoveryAddress is host:port of the control plane (xDS over TLS).
 	DiscoveryAddress string
@@ -189,7 +197,7 @@ func EnvoyBootstrap(o EnvoyOptions) (*bootstrapv3.Bootstrap, error) {
 
 	b := &bootstrapv3.Bootstrap{
 		Node: &corev3.Node{
-			Id:       o.Identity.NodeID(),
+			Id:       o.Identity.nodeID(o.Kind),
 			Cluster:  o.Identity.WorkloadName + "." + o.Identity.Namespace,
 			Metadata: md,
 		},

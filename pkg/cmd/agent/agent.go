@@ -65,7 +65,7 @@ func NewCmdAgent(f *cmdutil.Factory) *cobra.Command {
 		Short: "Run beside the app in an injected pod: proxy bootstrap, certificates, health (the mesh-proxy container)",
 		Args:  cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cmdutil.UsageErrorf("name what to run: proxy sidecar, proxy grpc or wait")
+			return cmdutil.UsageErrorf("name what to run: proxy sidecar, proxy router, proxy grpc or wait")
 		},
 	}
 	cmd.AddCommand(newCmdProxy(newOptions(f.IOStreams)), newCmdWait(f.IOStreams))
@@ -90,8 +90,8 @@ func newOptions(streams *iostreams.IOStreams) *Options {
 
 func newCmdProxy(o *Options) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "proxy (sidecar|grpc)",
-		Short: "Run the pod's proxy (sidecar) or serve a proxyless gRPC app (grpc)",
+		Use:   "proxy (sidecar|router|grpc)",
+		Short: "Run the pod's proxy (sidecar), a gateway (router) or serve a proxyless gRPC app (grpc)",
 		Long: `Obtain the workload certificate from the mesh CA with the pod's projected
 service-account token (Istio's certificate API on the discovery address) and
 renew it at half its lifetime, then:
@@ -101,6 +101,7 @@ renew it at half its lifetime, then:
            ` + inject.MountSDS + `, admin on 127.0.0.1:15000), serve the certificate to
            Envoy by SDS and run Envoy; SIGTERM drains Envoy's listeners for
            --drain-duration, and the agent exits with Envoy.
+  router   the same for a gateway (node id router~...).
   grpc     write the certificate files and the gRPC xDS bootstrap ($GRPC_XDS_BOOTSTRAP)
            for a proxyless gRPC app; no Envoy.
 
@@ -111,7 +112,7 @@ scrape (/stats/prometheus) and the app probes the injector rewrote.
 The pod's identity and settings come from the environment the injector sets
 (POD_NAME, POD_NAMESPACE, INSTANCE_IP, SERVICE_ACCOUNT, MESH_*).`,
 		Args:      cmdutil.ExactArgs(1),
-		ValidArgs: []string{string(agent.ModeEnvoy), string(agent.ModeGRPC)},
+		ValidArgs: []string{string(agent.ModeEnvoy), string(agent.ModeRouter), string(agent.ModeGRPC)},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Mode = agent.Mode(args[0])
 			if err := o.Complete(); err != nil {
@@ -130,8 +131,8 @@ The pod's identity and settings come from the environment the injector sets
 
 // Complete reads the environment into the agent's config.
 func (o *Options) Complete() error {
-	if o.Mode != agent.ModeEnvoy && o.Mode != agent.ModeGRPC {
-		return cmdutil.UsageErrorf("unknown proxy type %q: want %s or %s", o.Mode, agent.ModeEnvoy, agent.ModeGRPC)
+	if o.Mode != agent.ModeEnvoy && o.Mode != agent.ModeRouter && o.Mode != agent.ModeGRPC {
+		return cmdutil.UsageErrorf("unknown proxy type %q: want %s, %s or %s", o.Mode, agent.ModeEnvoy, agent.ModeRouter, agent.ModeGRPC)
 	}
 	env := o.Getenv
 	var missing []string
@@ -238,7 +239,7 @@ func (o *Options) Complete() error {
 		AgentOptions: agent.AgentOptions{AppScrape: scrape, Probers: probers, PodPorts: ports},
 		OnError:      func(err error) { fmt.Fprintf(o.IO.ErrOut, "agent: %v (retrying)\n", err) },
 	}
-	if o.Mode == agent.ModeEnvoy {
+	if o.Mode != agent.ModeGRPC {
 		o.config.AgentOptions.EnvoyStatsURL = adminURL + "/stats/prometheus"
 	}
 	return nil

@@ -151,7 +151,7 @@ func TestProxyNeedsTheInjectorEnvironment(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "POD_NAME") || !strings.Contains(err.Error(), "MESH_DISCOVERY_ADDRESS") {
 		t.Fatalf("got %v", err)
 	}
-	cmd.SetArgs([]string{"router"})
+	cmd.SetArgs([]string{"gateway"})
 	if err := cmd.Execute(); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
 		t.Fatalf("unknown proxy type: %v", err)
 	}
