@@ -41,13 +41,59 @@
 // without a namespace the one of -n, as kubectl apply would. JSONOf turns a
 // yaml.v3 node into JSON the way Kubernetes reads YAML.
 //
-// # Store
+// # Kinds
 //
-// A Store indexes resources by kind, namespace and name. Objects from files
-// override objects from the cluster with the same identity whatever the order
-// in which they are added, so that loading the cluster and then files answers
-// "what happens if I apply these?". Among objects of the same kind of source
-// the last one added wins and the replaced one is remembered (Duplicates).
+// One table (kinds.go) describes every modelled kind: its group, versions,
+// resource name, the typed client object and the typed client calls that
+// list and watch it. Parsing (LookupKind), the cluster lister
+// (ClusterSource.Load), informers (ClusterSource.ListerWatcher, Informer)
+// and FromObject (typed client-go or istio client-go object → Resource) all
+// read it. A kind is identified by its group and name (KindInfo.GroupKind);
+// an unmodelled kind whose name belongs to a modelled kind of another group
+// is group-qualified ("Gateway.gateway.networking.k8s.io") so it never takes
+// the identity of the modelled one.
+//
+// # Reading: Reader, Store, Snapshot, LiveStore
+//
+//	files ──┐
+//	        ├─ Store (file wins over cluster) ─┐
+//	cluster ┘                                  ├─ Reader (Get, List, Kinds, Namespaces, Len)
+//	informers ─ LiveStore ─ Snapshot ──────────┘        │
+//	                                            NewRegistry → Registry (hosts, services, routes)
+//
+// Reader is what every consumer reads; List always returns a new slice and
+// Resources are never modified once stored. A Store collects one command's
+// input: objects from files override objects from the cluster with the same
+// identity whatever the order in which they are added, so that loading the
+// cluster and then files answers "what happens if I apply these?"; among
+// objects of the same kind of source the last one added wins and the
+// replaced one is remembered (Duplicates).
+//
+// A LiveStore is the server's: informers apply events (Put, Delete, Apply,
+// Replace, or the informer Handler) while readers take Snapshots without
+// waiting. A Snapshot is immutable and versioned; consecutive snapshots
+// share every kind and namespace that did not change (copy on write), so an
+// event costs the size of one namespace of one kind, and
+// Snapshot.ChangesSince lists the objects (and kinds) that changed between
+// two snapshots, so that pushes can be scoped. Subscribe signals changes.
+//
+// # Hosts and the registry
+//
+// Hosts is the one host resolution: "reviews", "reviews.ns" (ns a known
+// namespace), "reviews.ns.svc" and "reviews.ns.svc.cluster.local" are one
+// host, resolved relative to the namespace of the object that names it;
+// wildcards ("*.example.com", "*") match by suffix (HostMatches,
+// HostsOverlap). Registry, built from any Reader, holds the services
+// (Kubernetes Services and ServiceEntry hosts) with their ports and
+// protocols (PortProtocol: appProtocol, then the port name prefix),
+// exportTo, and endpoints (EndpointSlices with the labels of their pods,
+// else the selected pods; WorkloadEntries and inline ServiceEntry
+// endpoints). Per host it answers Lookup (what serves a host written in a
+// namespace), VirtualServices (bound to "mesh" or a gateway, visible from a
+// namespace, in the mesh's order) and DestinationRule (the rules merged:
+// first policy, union of subsets); Service.EndpointsFor gives the ready
+// endpoints of a port and subset. analyze, config diff and the server read
+// hosts only through these.
 //
 // # Cluster
 //

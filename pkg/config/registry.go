@@ -187,8 +187,35 @@ type Registry struct {
 	wild      map[string][]*Service
 	all       []*Service
 
-	vs []hostRef // every (VirtualService, host) pair, in Istio's order
-	dr []hostRef // every DestinationRule, in Istio's order
+	vs, dr hostRefs // VirtualServices and DestinationRules by host
+}
+
+// hostRefs indexes config by the host it names, each list in Istio's order.
+type hostRefs struct {
+	exact map[string][]hostRef
+	wild  []hostRef
+}
+
+func (h *hostRefs) add(ref hostRef) {
+	if IsWildcard(ref.host) {
+		h.wild = append(h.wild, ref)
+		return
+	}
+	if h.exact == nil {
+		h.exact = map[string][]hostRef{}
+	}
+	h.exact[ref.host] = append(h.exact[ref.host], ref)
+}
+
+// matching returns the refs whose host names host: exact ones first.
+func (h *hostRefs) matching(host string) []hostRef {
+	out := slices.Clone(h.exact[host])
+	for _, ref := range h.wild {
+		if HostMatches(host, ref.host) {
+			out = append(out, ref)
+		}
+	}
+	return out
 }
 
 type hostRef struct {
@@ -260,11 +287,11 @@ func NewRegistry(r Reader, hosts *Hosts) *Registry {
 
 	for _, res := range istioOrder(r.List(KindVirtualService, "")) {
 		for _, h := range res.VirtualService().Hosts {
-			g.vs = append(g.vs, hostRef{hosts.Resolve(h, res.Namespace), res})
+			g.vs.add(hostRef{hosts.Resolve(h, res.Namespace), res})
 		}
 	}
 	for _, res := range istioOrder(r.List(KindDestinationRule, "")) {
-		g.dr = append(g.dr, hostRef{hosts.Resolve(res.DestinationRule().Host, res.Namespace), res})
+		g.dr.add(hostRef{hosts.Resolve(res.DestinationRule().Host, res.Namespace), res})
 	}
 	return g
 }
@@ -429,9 +456,9 @@ const MeshGateway = "mesh"
 func (g *Registry) VirtualServices(host, ns, gateway string) []*Resource {
 	var exact, wild []*Resource
 	seen := map[*Resource]bool{}
-	for _, ref := range g.vs {
+	for _, ref := range g.vs.matching(host) {
 		vs := ref.res.VirtualService()
-		if seen[ref.res] || !HostMatches(host, ref.host) || !visible(vs.ExportTo, ref.res.Namespace, ns) || !boundTo(vs.Gateways, ref.res.Namespace, gateway) {
+		if seen[ref.res] || !visible(vs.ExportTo, ref.res.Namespace, ns) || !boundTo(vs.Gateways, ref.res.Namespace, gateway) {
 			continue
 		}
 		seen[ref.res] = true
@@ -505,8 +532,8 @@ func (v *DestinationRuleView) Subset(name string) *networking.Subset {
 // returns nil when no rule applies.
 func (g *Registry) DestinationRule(host, ns string) *DestinationRuleView {
 	var local, other []hostRef
-	for _, ref := range g.dr {
-		if !HostMatches(host, ref.host) || !visible(ref.res.DestinationRule().ExportTo, ref.res.Namespace, ns) {
+	for _, ref := range g.dr.matching(host) {
+		if !visible(ref.res.DestinationRule().ExportTo, ref.res.Namespace, ns) {
 			continue
 		}
 		if ref.res.Namespace == ns {
@@ -552,11 +579,13 @@ func (g *Registry) DestinationRule(host, ns string) *DestinationRuleView {
 // VirtualService or DestinationRule, sorted.
 func (g *Registry) RoutedHosts() []string {
 	set := map[string]bool{}
-	for _, ref := range g.vs {
-		set[ref.host] = true
-	}
-	for _, ref := range g.dr {
-		set[ref.host] = true
+	for _, refs := range []hostRefs{g.vs, g.dr} {
+		for h := range refs.exact {
+			set[h] = true
+		}
+		for _, ref := range refs.wild {
+			set[ref.host] = true
+		}
 	}
 	out := make([]string, 0, len(set))
 	for h := range set {
