@@ -40,6 +40,7 @@ var goldenCases = []goldenCase{
 	{name: "kubectl-list", input: "kubectl-list.yaml", byteExactUninject: true},
 	{name: "overrides", input: "overrides.yaml", byteExactUninject: true},
 	{name: "istio-override", input: "istio-override.yaml"},
+	{name: "tricky", input: "tricky.yaml", byteExactUninject: true},
 }
 
 func process(t testing.TB, in []byte, opts Options) ([]byte, []Record) {

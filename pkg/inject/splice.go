@@ -161,6 +161,9 @@ func (t *textEditor) onlySpacesBefore(pos int) (lineStart int, ok bool) {
 
 // diffMap edits mapping m, whose text ends at end, from old to new.
 func (t *textEditor) diffMap(m *yaml.Node, old, new []byte, end int) error {
+	if m.Kind == yaml.MappingNode && !isBlock(m) {
+		return t.diffFlowMap(m, old, new, false)
+	}
 	if m.Kind != yaml.MappingNode || !isBlock(m) || len(m.Content) == 0 {
 		return errFallback
 	}

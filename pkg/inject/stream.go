@@ -340,6 +340,16 @@ type workload struct {
 }
 
 func processDoc(dst, chunk []byte, firstLine int, opts Options, t *textEditor) ([]byte, error) {
+	if n := len(chunk); n > 0 && chunk[n-1] != '\n' {
+		// The end of an input without a final newline. Edited as if it had
+		// one, and written without it again, text added at the end starts on
+		// a line of its own and uninject gives back the last byte too.
+		out, err := processDoc(dst, append(chunk[:n:n], '\n'), firstLine, opts, t)
+		if err == nil && len(out) > len(dst) && out[len(out)-1] == '\n' {
+			out = out[:len(out)-1]
+		}
+		return out, err
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(yaml12As11(chunk), &doc); err != nil {
 		return nil, yamlError(opts.Source, firstLine, chunk, err)

@@ -347,6 +347,7 @@ func (s *spool) discard() {
 }
 
 func processAll(inputs []string, stdin io.Reader, w io.Writer, opts inject.Options) error {
+	tw := &tailWriter{w: w}
 	for i, in := range inputs {
 		var r io.Reader
 		if in == "-" {
@@ -363,25 +364,27 @@ func processAll(inputs []string, stdin io.Reader, w io.Writer, opts inject.Optio
 		}
 		br := bufio.NewReader(r)
 		if i > 0 {
-			// Files are concatenated into one stream; each starts a document.
+			// Files are concatenated into one stream; each starts a
+			// document, on a line of its own. The last file keeps its
+			// ending as it is, final newline or not.
+			if tw.n > 0 && tw.last != '\n' {
+				if _, err := io.WriteString(w, "\n"); err != nil {
+					return err
+				}
+			}
 			if head, _ := br.Peek(3); string(head) != "---" {
 				if _, err := io.WriteString(w, "---\n"); err != nil {
 					return err
 				}
 			}
 		}
-		tw := &tailWriter{w: w}
+		tw.n = 0
 		if err := inject.Process(br, tw, opts); err != nil {
 			var ie *inject.InputError
 			if errors.As(err, &ie) {
 				return cmdutil.WithExitCode(cmdutil.ExitDataErr, err)
 			}
 			return err
-		}
-		if tw.n > 0 && tw.last != '\n' {
-			if _, err := io.WriteString(w, "\n"); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
