@@ -38,6 +38,7 @@ var goldenCases = []goldenCase{
 	{name: "layout", input: "layout.yaml"},
 	// kubectl get -o yaml: a List whose kind and metadata follow its items.
 	{name: "kubectl-list", input: "kubectl-list.yaml", byteExactUninject: true},
+	{name: "grpc-agent", input: "grpc-agent.yaml", byteExactUninject: true},
 	{name: "overrides", input: "overrides.yaml", byteExactUninject: true},
 	{name: "istio-override", input: "istio-override.yaml"},
 	{name: "tricky", input: "tricky.yaml", byteExactUninject: true},

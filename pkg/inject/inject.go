@@ -3,6 +3,7 @@ package inject
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,9 @@ type Status struct {
 	// RewrittenProbes lists "container/kind" of probes sent through the agent;
 	// their originals are in the proxy's EnvAppProbers.
 	RewrittenProbes []string `json:"rewrittenProbes,omitempty"`
+	// GRPCAgentContainers are the app containers given the gRPC bootstrap
+	// environment and mounts (the grpc-agent template).
+	GRPCAgentContainers []string `json:"grpcAgentContainers,omitempty"`
 	// Overrides are the pod's own proxy containers, merged into the
 	// injected one, as they were written, for uninject to put back.
 	Overrides []Override `json:"overrides,omitempty"`
@@ -101,6 +105,9 @@ type settings struct {
 	proxyConfig  map[string]any
 	proxyMetaEnv map[string]string
 	redirect     Redirect
+	// grpcAgent is Istio's grpc-agent template: no Envoy and no
+	// redirection; the app reads the agent's gRPC bootstrap.
+	grpcAgent bool
 }
 
 // Inject adds the sidecar to a copy of tmpl. It does no I/O; every error
@@ -203,6 +210,22 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 	}
 	st.Overrides = overrides
 	initC := initContainer(s)
+	if s.grpcAgent {
+		// A proxyless app talks to the control plane itself: nothing is
+		// redirected, so there is no init container, and the app reads the
+		// bootstrap and certificates the agent writes.
+		for i := range out.Spec.Containers {
+			c := &out.Spec.Containers[i]
+			if c.Name == ProxyContainerName {
+				continue
+			}
+			c.Env = append(c.Env, corev1.EnvVar{Name: EnvGRPCXDSBootstrap, Value: GRPCBootstrapPath})
+			c.VolumeMounts = append(c.VolumeMounts,
+				corev1.VolumeMount{Name: VolumeEnvoy, MountPath: MountEnvoy, ReadOnly: true},
+				corev1.VolumeMount{Name: VolumeData, MountPath: MountData, ReadOnly: true})
+			st.GRPCAgentContainers = append(st.GRPCAgentContainers, c.Name)
+		}
+	}
 
 	switch {
 	case !s.native && !s.hold && len(overrides) > 0 && overrides[0].List == listContainers:
@@ -227,6 +250,13 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 		out.Spec.Containers = append(out.Spec.Containers, proxy)
 		st.InitContainers = []string{InitContainerName}
 		st.Containers = []string{ProxyContainerName}
+	}
+	if s.grpcAgent {
+		out.Spec.InitContainers = removeNamed(out.Spec.InitContainers, []string{InitContainerName})
+		if len(out.Spec.InitContainers) == 0 {
+			out.Spec.InitContainers = nil
+		}
+		st.InitContainers = slices.DeleteFunc(st.InitContainers, func(n string) bool { return n == InitContainerName })
 	}
 	vols := volumes(s.cfg)
 	for _, v := range vols {
@@ -427,6 +457,17 @@ func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (sett
 		return nil
 	}
 
+	if raw, ok := tmpl.Annotations[AnnotationInjectTemplates]; ok {
+		for _, t := range strings.Split(raw, ",") {
+			switch strings.TrimSpace(t) {
+			case TemplateSidecar, "":
+			case TemplateGRPCAgent:
+				s.grpcAgent = true
+			default:
+				return s, bad(AnnotationInjectTemplates, raw, "a list of templates meshctl knows ("+TemplateSidecar+", "+TemplateGRPCAgent+")")
+			}
+		}
+	}
 	if raw, ok := tmpl.Annotations[AnnotationProxyConfig]; ok {
 		var pc map[string]any
 		if err := yaml.Unmarshal([]byte(raw), &pc); err != nil {

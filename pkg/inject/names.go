@@ -66,6 +66,24 @@ const (
 
 	// AnnotationProxyConfig is a per-pod ProxyConfig (YAML), as in Istio.
 	AnnotationProxyConfig = "proxy.istio.io/config"
+
+	// AnnotationInjectTemplates picks Istio's injection templates;
+	// TemplateGRPCAgent (proxyless gRPC) is the one meshctl knows besides
+	// the default TemplateSidecar.
+	AnnotationInjectTemplates = "inject.istio.io/templates"
+	TemplateSidecar           = "sidecar"
+	TemplateGRPCAgent         = "grpc-agent"
+)
+
+// Proxyless gRPC (the grpc-agent template): the agent writes the xDS
+// bootstrap and the certificate files where the app containers read them.
+const (
+	// EnvGRPCXDSBootstrap is where grpc-go reads its xDS bootstrap.
+	EnvGRPCXDSBootstrap = "GRPC_XDS_BOOTSTRAP"
+	// GRPCBootstrapPath is in the VolumeEnvoy mount.
+	GRPCBootstrapPath = MountEnvoy + "/grpc-bootstrap.json"
+	// GRPCCertDir is in the VolumeData mount.
+	GRPCCertDir = MountData + "/certs"
 )
 
 // Per-workload overrides, each accepted under meshctl's prefix and, for

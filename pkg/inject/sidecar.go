@@ -2,6 +2,7 @@ package inject
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -206,10 +207,15 @@ func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appCon
 		PeriodSeconds:    15,
 		TimeoutSeconds:   3,
 	}
+	args := []string{"agent", "proxy", "sidecar"}
+	if s.grpcAgent {
+		args = []string{"agent", "proxy", "grpc"}
+		env = append(env, corev1.EnvVar{Name: EnvGRPCXDSBootstrap, Value: GRPCBootstrapPath})
+	}
 	c := corev1.Container{
 		Name:  ProxyContainerName,
 		Image: s.cfg.ProxyImage,
-		Args:  []string{"agent", "proxy", "sidecar"},
+		Args:  args,
 		Ports: []corev1.ContainerPort{
 			{Name: "http-envoy-prom", ContainerPort: PrometheusPort, Protocol: corev1.ProtocolTCP},
 			{Name: "mesh-health", ContainerPort: HealthPort, Protocol: corev1.ProtocolTCP},
@@ -236,6 +242,10 @@ func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appCon
 			RunAsNonRoot:             ptr(true),
 			RunAsUser:                ptr(int64(ProxyUID)),
 		},
+	}
+	if s.grpcAgent {
+		// With no Envoy there are no Envoy metrics on 15090.
+		c.Ports = slices.DeleteFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == PrometheusPort })
 	}
 	if s.native {
 		// A native sidecar keeps running beside the app and, unlike a

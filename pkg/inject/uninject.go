@@ -3,6 +3,7 @@ package inject
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -61,6 +62,20 @@ func Uninject(w Workload, tmpl *corev1.PodTemplateSpec) (*corev1.PodTemplateSpec
 		out.Spec.InitContainers = nil
 	}
 
+	for i := range out.Spec.Containers {
+		c := &out.Spec.Containers[i]
+		if !contains(st.GRPCAgentContainers, c.Name) {
+			continue
+		}
+		c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == EnvGRPCXDSBootstrap })
+		c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == VolumeEnvoy || m.Name == VolumeData })
+		if len(c.Env) == 0 {
+			c.Env = nil
+		}
+		if len(c.VolumeMounts) == 0 {
+			c.VolumeMounts = nil
+		}
+	}
 	for _, rp := range st.RewrittenProbes {
 		name, kind, _ := strings.Cut(rp, "/")
 		orig, ok := probers[AppHealthPath(name, kind)]

@@ -26,10 +26,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/iostreams"
 )
 
-// EnvGRPCBootstrap is where grpc-go reads its xDS bootstrap; the agent
-// writes the file there.
-const EnvGRPCBootstrap = "GRPC_XDS_BOOTSTRAP"
-
 // Options are the inputs of `meshctl agent proxy`.
 type Options struct {
 	IO *iostreams.IOStreams
@@ -77,7 +73,7 @@ func newOptions(streams *iostreams.IOStreams) *Options {
 		IO:            streams,
 		EnvoyPath:     "/usr/local/bin/envoy",
 		DrainDuration: 5 * time.Second,
-		CertDir:       filepath.Join(inject.MountData, "certs"),
+		CertDir:       inject.GRPCCertDir,
 		RootCertFile:  filepath.Join(inject.MountRootCert, "root-cert.pem"),
 		TokenFile:     filepath.Join(inject.MountToken, inject.TokenPath),
 		PodInfoDir:    inject.MountPodInfo,
@@ -124,7 +120,7 @@ The pod's identity and settings come from the environment the injector sets
 	fl := cmd.Flags()
 	fl.StringVar(&o.EnvoyPath, "envoy-path", o.EnvoyPath, "Path of the envoy binary")
 	fl.DurationVar(&o.DrainDuration, "drain-duration", o.DrainDuration, "How long Envoy's listeners drain after SIGTERM before Envoy is stopped")
-	fl.StringVar(&o.GRPCBootstrap, "grpc-bootstrap", "", "Where the gRPC xDS bootstrap is written (default $"+EnvGRPCBootstrap+", else "+filepath.Join(inject.MountEnvoy, "grpc-bootstrap.json")+")")
+	fl.StringVar(&o.GRPCBootstrap, "grpc-bootstrap", "", "Where the gRPC xDS bootstrap is written (default $"+inject.EnvGRPCXDSBootstrap+", else "+inject.GRPCBootstrapPath+")")
 	fl.StringVar(&o.CertDir, "cert-dir", o.CertDir, "Where the certificate files for proxyless gRPC are written")
 	return cmd
 }
@@ -220,10 +216,10 @@ func (o *Options) Complete() error {
 	}
 	grpcBootstrap := o.GRPCBootstrap
 	if grpcBootstrap == "" {
-		grpcBootstrap = env(EnvGRPCBootstrap)
+		grpcBootstrap = env(inject.EnvGRPCXDSBootstrap)
 	}
 	if grpcBootstrap == "" {
-		grpcBootstrap = filepath.Join(inject.MountEnvoy, "grpc-bootstrap.json")
+		grpcBootstrap = inject.GRPCBootstrapPath
 	}
 	bootstrap := o.BootstrapPath
 	o.config = agent.Config{

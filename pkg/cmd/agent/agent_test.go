@@ -63,7 +63,7 @@ func TestProxyGRPCFromInjectorEnvironment(t *testing.T) {
 		inject.EnvPodName: "reviews-v1-abc", inject.EnvPodNamespace: "shop", inject.EnvInstanceIP: "10.244.0.5",
 		inject.EnvServiceAccount: "reviews", inject.EnvDiscoveryAddress: inject.DefaultConfig().DiscoveryAddress,
 		inject.EnvClusterID: "Kubernetes", inject.EnvWorkloadName: "reviews-v1",
-		EnvGRPCBootstrap: filepath.Join(dir, "grpc", "bootstrap.json"),
+		inject.EnvGRPCXDSBootstrap: filepath.Join(dir, "grpc", "bootstrap.json"),
 	}
 	streams, _, _, errOut := iostreams.Test()
 	o := newOptions(streams)
@@ -114,7 +114,7 @@ func TestProxyGRPCFromInjectorEnvironment(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b, err := os.ReadFile(env[EnvGRPCBootstrap])
+	b, err := os.ReadFile(env[inject.EnvGRPCXDSBootstrap])
 	if err != nil {
 		t.Fatal(err)
 	}
