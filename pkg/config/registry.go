@@ -575,6 +575,32 @@ func (g *Registry) DestinationRule(host, ns string) *DestinationRuleView {
 	return v
 }
 
+// ConfigFor returns the VirtualServices and DestinationRules that name
+// exactly host (resolved, or a wildcard as written), whatever their
+// gateways and visibility, each in the mesh's order: the whole config about
+// one host, for tools that compare or show it.
+func (g *Registry) ConfigFor(host string) (virtualServices, destinationRules []*Resource) {
+	pick := func(h hostRefs) []*Resource {
+		refs := h.exact[host]
+		if IsWildcard(host) {
+			refs = nil
+			for _, ref := range h.wild {
+				if ref.host == host {
+					refs = append(refs, ref)
+				}
+			}
+		}
+		var out []*Resource
+		for _, ref := range refs {
+			if len(out) == 0 || out[len(out)-1] != ref.res {
+				out = append(out, ref.res)
+			}
+		}
+		return out
+	}
+	return pick(g.vs), pick(g.dr)
+}
+
 // RoutedHosts returns every resolved host (or wildcard) named by a
 // VirtualService or DestinationRule, sorted.
 func (g *Registry) RoutedHosts() []string {

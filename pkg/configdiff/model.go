@@ -51,64 +51,67 @@ type subset struct {
 	path   string
 }
 
-// hosts builds the per-host view of a store. Hosts are resolved by
-// config.Hosts, as analyze and the proxy resolve them, so "reviews" and
+// hosts builds the per-host view of a store from config.Registry, which
+// resolves hosts as analyze and the proxy do, so "reviews" and
 // "reviews.default" written in namespace default are one host.
 func hosts(s config.Reader) map[string]*host {
+	reg := config.NewRegistry(s, nil)
 	out := map[string]*host{}
-	hz := config.NewHosts(s, "")
-	get := func(h, ns string) *host {
-		f := hz.Resolve(h, ns)
-		x := out[f]
-		if x == nil {
-			x = &host{fqdn: f, display: h, hosts: hz, subsets: map[string]*subset{}}
-			out[f] = x
-		}
-		return x
-	}
-	for _, r := range s.List(config.KindVirtualService, "") {
-		vs := r.VirtualService()
-		if vs == nil {
+	for _, h := range reg.RoutedHosts() {
+		if h == "" {
 			continue
 		}
-		for _, h := range vs.GetHosts() {
-			x := get(h, r.Namespace)
-			x.vs = append(x.vs, r)
+		vss, drs := reg.ConfigFor(h)
+		x := &host{fqdn: h, hosts: reg.Hosts, subsets: map[string]*subset{}, vs: vss, dr: drs}
+		for _, r := range vss {
+			vs := r.VirtualService()
+			if x.display == "" {
+				x.display = written(reg.Hosts, vs.GetHosts(), r.Namespace, h)
+			}
 			gws := vs.GetGateways()
 			if len(gws) == 0 {
-				gws = []string{"mesh"}
+				gws = []string{config.MeshGateway}
 			}
 			x.gateways = union(x.gateways, gws)
 			x.exportTo = union(x.exportTo, vs.GetExportTo())
 			x.addRoutes(r, vs)
 		}
-	}
-	for _, r := range s.List(config.KindDestinationRule, "") {
-		dr := r.DestinationRule()
-		if dr == nil || dr.GetHost() == "" {
-			continue
-		}
-		x := get(dr.GetHost(), r.Namespace)
-		x.dr = append(x.dr, r)
-		if len(x.dr) == 1 {
-			// Like the proxy, the first rule for a host sets its policy;
-			// later ones only contribute subsets they do not share.
-			x.drFields = flatten(dr).without("host", "subsets")
-		}
-		for i, ss := range dr.GetSubsets() {
-			if _, dup := x.subsets[ss.GetName()]; dup {
-				continue
+		for i, r := range drs {
+			dr := r.DestinationRule()
+			if x.display == "" {
+				x.display = dr.GetHost()
 			}
-			x.subsets[ss.GetName()] = &subset{
-				labels: labelString(ss.GetLabels()),
-				policy: flatten(ss.GetTrafficPolicy()),
-				res:    r,
-				path:   fmt.Sprintf("spec.subsets[%d]", i),
+			if i == 0 {
+				// Like the proxy, the first rule for a host sets its policy;
+				// later ones only contribute subsets they do not share.
+				x.drFields = flatten(dr).without("host", "subsets")
 			}
-			x.subOrder = append(x.subOrder, ss.GetName())
+			for i, ss := range dr.GetSubsets() {
+				if _, dup := x.subsets[ss.GetName()]; dup {
+					continue
+				}
+				x.subsets[ss.GetName()] = &subset{
+					labels: labelString(ss.GetLabels()),
+					policy: flatten(ss.GetTrafficPolicy()),
+					res:    r,
+					path:   fmt.Sprintf("spec.subsets[%d]", i),
+				}
+				x.subOrder = append(x.subOrder, ss.GetName())
+			}
 		}
+		out[h] = x
 	}
 	return out
+}
+
+// written is the host as the user wrote it in hosts, for display.
+func written(hz *config.Hosts, hosts []string, ns, resolved string) string {
+	for _, h := range hosts {
+		if hz.Resolve(h, ns) == resolved {
+			return h
+		}
+	}
+	return resolved
 }
 
 func (x *host) addRoutes(r *config.Resource, vs *networking.VirtualService) {

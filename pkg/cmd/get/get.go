@@ -5,7 +5,6 @@ package get
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -212,12 +211,8 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sort.SliceStable(rs, func(i, j int) bool {
-		if rs[i].Namespace != rs[j].Namespace {
-			return rs[i].Namespace < rs[j].Namespace
-		}
-		return rs[i].Name < rs[j].Name
-	})
+	// The same store analyze and config diff read: sorted by namespace and name.
+	rs = config.NewStoreFrom(rs).List(o.Kind, "")
 	if len(rs) == 0 {
 		return o.noneFound(ctx)
 	}
