@@ -170,3 +170,49 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("gateway routes %v", got)
 	}
 }
+
+func TestGatewayAPIGatewayKeepsItsOwnIdentity(t *testing.T) {
+	rs, errs := Parse("gw.yaml", []byte(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: default}
+spec: {selector: {istio: ingressgateway}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: default}
+spec: {gatewayClassName: mesh}
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	s := NewStoreFrom(rs)
+	if s.Len() != 2 || len(s.Duplicates()) != 0 {
+		t.Fatalf("two different kinds named Gateway collided: %d objects, %d duplicates", s.Len(), len(s.Duplicates()))
+	}
+	if g := s.Get(KindGateway, "default", "web"); g == nil || g.Gateway() == nil {
+		t.Error("the Istio Gateway is not the modelled one")
+	}
+	if g := s.Get(Kind("Gateway.gateway.networking.k8s.io"), "default", "web"); g == nil || g.Known() {
+		t.Error("the Gateway API Gateway should be kept, unmodelled, under its qualified kind")
+	}
+}
+
+func TestConfigForAHost(t *testing.T) {
+	rs, errs := Parse("r.yaml", []byte(registryYAML))
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	g := NewRegistry(NewSnapshot(rs), nil)
+	vs, dr := g.ConfigFor("reviews.bookinfo.svc.cluster.local")
+	if len(vs) != 1 || vs[0].Name != "reviews" || len(dr) != 1 || dr[0].Name != "reviews" {
+		t.Errorf("exact host config: %v %v", vs, dr)
+	}
+	vs, dr = g.ConfigFor("*.svc.cluster.local")
+	if len(vs) != 0 || len(dr) != 1 || dr[0].Name != "all" {
+		t.Errorf("wildcard host config: %v %v", vs, dr)
+	}
+	want := []string{"*.bookinfo.svc.cluster.local", "*.svc.cluster.local", "reviews.bookinfo.svc.cluster.local"}
+	if got := g.RoutedHosts(); !reflect.DeepEqual(got, want) {
+		t.Errorf("routed hosts %v", got)
+	}
+}
