@@ -54,11 +54,15 @@ type ObjectResult struct {
 	Ref       string
 	Component string
 	Action    Action
+	// Reason says why an object recorded in the inventory was kept.
+	Reason string
 }
 
 // Result is the outcome of an apply or an uninstall.
 type Result struct {
 	Objects []ObjectResult
+	// Purge is what an uninstall with purge did to the CRDs.
+	Purge *PurgePlan
 }
 
 // Changed reports whether anything was (or would be) created, changed or
@@ -107,6 +111,9 @@ type ApplyOptions struct {
 	Progress func(Event)
 	// PollInterval of readiness checks; 0 means 500ms.
 	PollInterval time.Duration
+	// Lock says who takes the namespace's lock (see Lock); the holder
+	// defaults to "meshctl install (revision R)".
+	Lock LockOptions
 }
 
 // ComponentTitle is how progress lines name a component.
@@ -130,7 +137,7 @@ func ComponentTitle(component string) string {
 // this one no longer renders. The inventory is written before anything is
 // applied, so an interrupted apply still knows what it may have created and
 // a re-run converges.
-func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result, error) {
+func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (res *Result, err error) {
 	if o.PollInterval == 0 {
 		o.PollInterval = 500 * time.Millisecond
 	}
@@ -138,7 +145,7 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 		o.Timeout = 5 * time.Minute
 	}
 	s := &m.Spec.Spec
-	res := &Result{}
+	res = &Result{}
 	progress := func(e Event) {
 		if o.Progress != nil {
 			o.Progress(e)
@@ -149,37 +156,76 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 	if err != nil {
 		return res, err
 	}
+	if !o.DryRun {
+		if o.Lock.Holder == "" {
+			o.Lock.Holder = "meshctl install (revision " + s.RevisionName() + ")"
+		}
+		var release func()
+		if ctx, release, err = Lock(ctx, c, s.MeshNamespace, o.Lock); err != nil {
+			return res, err
+		}
+		defer release()
+		defer func() { err = lockLost(ctx, err) }()
+	}
 	old, err := ReadInventory(ctx, c, s.MeshNamespace, s.RevisionName())
 	if err != nil {
 		return res, err
 	}
 	if nsExists {
-		if err := checkOwnership(ctx, c, m); err != nil {
+		if err := checkOwnership(ctx, c, m, old, o.ForceConflicts); err != nil {
 			return res, err
 		}
 	}
 	entries := inventoryEntries(m)
+	for i := range entries {
+		// An object applied by an earlier run keeps the UID recorded then;
+		// the apply below confirms it (same object) or replaces it (the
+		// object was missing and is created again).
+		if e, ok := old.lookup(entries[i].key()); ok {
+			entries[i].UID = e.UID
+		}
+	}
+	// Until this run ends, the inventory holds everything an earlier run
+	// recorded as well as everything this one may create.
+	union := mergeEntries(entries, old.entries())
 	if !o.DryRun {
-		union := mergeEntries(old.entries(), entries)
 		if err := writeInventory(ctx, c, m.Spec, union); err != nil {
 			return res, err
 		}
 	}
+	unionIndex := map[string]int{}
+	for i, e := range union {
+		unionIndex[e.key()] = i
+	}
 
 	deadline := time.Now().Add(o.Timeout)
+	next := 0 // index into entries, which follow the objects' order
 	for _, comp := range m.Components {
 		progress(Event{Component: comp.Name})
-		changed, created := false, false
+		changed, created, newUIDs := false, false, false
 		for _, obj := range comp.Objects {
-			action, err := applyObject(ctx, c, obj, o, nsExists)
+			action, uid, err := applyObject(ctx, c, obj, o, nsExists)
 			if err != nil {
 				return res, err
 			}
+			if uid != "" && entries[next].UID != uid {
+				entries[next].UID = uid
+				union[unionIndex[entries[next].key()]].UID = uid
+				newUIDs = true
+			}
+			next++
 			res.Objects = append(res.Objects, ObjectResult{Ref: Ref(obj), Component: comp.Name, Action: action})
 			changed = changed || action != ActionUnchanged
 			created = created || action == ActionCreated
 		}
 		if !o.DryRun {
+			// Record what was created before waiting, which may take
+			// minutes: a run interrupted now leaves an exact inventory.
+			if newUIDs {
+				if err := writeInventory(ctx, c, m.Spec, union); err != nil {
+					return res, err
+				}
+			}
 			if err := waitReady(ctx, c, comp.Objects, deadline, o.PollInterval); err != nil {
 				return res, fmt.Errorf("%s is not ready: %w", ComponentTitle(comp.Name), err)
 			}
@@ -192,6 +238,7 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 	for _, e := range entries {
 		rendered[e.key()] = true
 	}
+	sc := ownerScope{Namespace: s.MeshNamespace, Install: InstallName(s)}
 	// Newest components first, and within one, users before what they use.
 	oldEntries := old.entries()
 	for i := len(oldEntries) - 1; i >= 0; i-- {
@@ -199,12 +246,15 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 		if rendered[e.key()] {
 			continue
 		}
-		action, err := deleteOwned(ctx, c, e, s.RevisionName(), o.DryRun, false)
+		action, reason, err := deleteOwned(ctx, c, e, sc, o.DryRun)
 		if err != nil {
 			return res, err
 		}
-		if action != "" {
+		switch action {
+		case ActionDeleted:
 			res.Objects = append(res.Objects, ObjectResult{Ref: e.ref(), Component: e.Component, Action: ActionPruned})
+		case ActionKept:
+			res.Objects = append(res.Objects, ObjectResult{Ref: e.ref(), Component: e.Component, Action: ActionKept, Reason: reason})
 		}
 	}
 	if !o.DryRun {
@@ -213,40 +263,6 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (*Result
 		}
 	}
 	return res, nil
-}
-
-// checkOwnership refuses, before anything is applied, to take over objects
-// that another install owns. The CRDs are shared by every install; anything
-// else belongs to exactly one, and taking it over would let the other
-// install's uninstall delete it from under this one.
-func checkOwnership(ctx context.Context, c Clients, m *Manifest) error {
-	var taken []string
-	for _, obj := range m.Objects() {
-		if obj.GetKind() == "CustomResourceDefinition" {
-			continue
-		}
-		ri, err := resourceFor(c, obj)
-		if err != nil {
-			return err
-		}
-		live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return explain(err, Ref(obj))
-		}
-		l := live.GetLabels()
-		if l[LabelPartOf] == PartOfValue && l[LabelInstall] != "" && l[LabelInstall] != obj.GetLabels()[LabelInstall] {
-			taken = append(taken, fmt.Sprintf("%s belongs to the install of revision %q", Ref(obj), l[LabelInstall]))
-		}
-	}
-	if len(taken) == 0 {
-		return nil
-	}
-	return fmt.Errorf("this install (revision %q) conflicts with another install in namespace %s:\n  %s\n"+
-		"  disable these components in this install (e.g. --set profile=minimal), rename them, or uninstall the other revision first",
-		InstallName(&m.Spec.Spec), m.Spec.Spec.MeshNamespace, strings.Join(taken, "\n  "))
 }
 
 // ensureNamespace creates the mesh namespace unless dry-run, and reports
@@ -283,26 +299,28 @@ func resourceFor(c Clients, obj *unstructured.Unstructured) (dynamic.ResourceInt
 	return c.Dynamic.Resource(mapping.Resource), nil
 }
 
-func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured, o ApplyOptions, nsExists bool) (Action, error) {
+// applyObject applies obj and returns what happened and the UID of the
+// object in the cluster ("" in a dry run of an object that does not exist).
+func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured, o ApplyOptions, nsExists bool) (Action, types.UID, error) {
 	ri, err := resourceFor(c, obj)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if !nsExists && obj.GetNamespace() != "" {
 		// A dry run into a namespace that does not exist yet: the API
 		// server would refuse every object, and all of them are new.
-		return ActionCreated, nil
+		return ActionCreated, "", nil
 	}
 	live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return "", explain(err, Ref(obj))
+		return "", "", explain(err, Ref(obj))
 	}
 	if apierrors.IsNotFound(err) {
 		live = nil
 	}
 	body, err := json.Marshal(obj.Object)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &o.ForceConflicts}
 	if o.DryRun {
@@ -311,20 +329,24 @@ func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured,
 	applied, err := ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, body, opts)
 	if err != nil {
 		if apierrors.IsConflict(err) {
-			return "", fmt.Errorf("%s was modified by someone else: %v\n  "+
+			return "", "", fmt.Errorf("%s was modified by someone else: %v\n  "+
 				"re-run with --force-conflicts to take these fields over, or revert the change", Ref(obj), conflictDetail(err))
 		}
-		return "", explain(err, Ref(obj))
+		return "", "", explain(err, Ref(obj))
+	}
+	uid := applied.GetUID()
+	if o.DryRun && live == nil {
+		uid = ""
 	}
 	switch {
 	case live == nil:
-		return ActionCreated, nil
+		return ActionCreated, uid, nil
 	case !o.DryRun && applied.GetResourceVersion() == live.GetResourceVersion():
-		return ActionUnchanged, nil
+		return ActionUnchanged, uid, nil
 	case o.DryRun && sameContent(live, applied):
-		return ActionUnchanged, nil
+		return ActionUnchanged, uid, nil
 	}
-	return ActionConfigured, nil
+	return ActionConfigured, uid, nil
 }
 
 // sameContent compares a live object with a dry-run result, ignoring the
@@ -374,43 +396,6 @@ func explain(err error, ref string) error {
 	return fmt.Errorf("%s: %w", ref, err)
 }
 
-// deleteOwned deletes the object of e if it still carries this install's
-// labels (anything else was not created by us, or was adopted since).
-// CustomResourceDefinitions are kept unless purge: deleting one deletes every
-// resource of its kind in the cluster.
-func deleteOwned(ctx context.Context, c Clients, e inventoryEntry, revision string, dryRun, purge bool) (Action, error) {
-	obj := e.object()
-	if obj.GetKind() == "CustomResourceDefinition" && !purge {
-		return "", nil
-	}
-	ri, err := resourceFor(c, obj)
-	if err != nil {
-		if meta.IsNoMatchError(err) {
-			return "", nil
-		}
-		return "", err
-	}
-	live, err := ri.Get(ctx, e.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return "", nil
-	}
-	if err != nil {
-		return "", explain(err, e.ref())
-	}
-	l := live.GetLabels()
-	if l[LabelPartOf] != PartOfValue || l[LabelInstall] != revision {
-		return "", nil
-	}
-	opts := metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)}
-	if dryRun {
-		opts.DryRun = []string{metav1.DryRunAll}
-	}
-	if err := ri.Delete(ctx, e.Name, opts); err != nil && !apierrors.IsNotFound(err) {
-		return "", explain(err, e.ref())
-	}
-	return ActionDeleted, nil
-}
-
 func ptr[T any](v T) *T { return &v }
 
 // --- inventory
@@ -435,6 +420,10 @@ type inventoryEntry struct {
 	Namespace  string `json:"namespace,omitempty"`
 	Name       string `json:"name"`
 	Component  string `json:"component"`
+	// UID is the object's UID as the API server returned it when this
+	// install applied it; empty while an apply of it is pending (and in
+	// inventories written before UIDs were recorded).
+	UID types.UID `json:"uid,omitempty"`
 }
 
 func (e inventoryEntry) key() string {
@@ -468,6 +457,15 @@ func (i *Inventory) entries() []inventoryEntry {
 	return i.Entries
 }
 
+func (i *Inventory) lookup(key string) (inventoryEntry, bool) {
+	for _, e := range i.entries() {
+		if e.key() == key {
+			return e, true
+		}
+	}
+	return inventoryEntry{}, false
+}
+
 // Refs lists the recorded objects as kind/namespace/name.
 func (i *Inventory) Refs() []string {
 	var out []string
@@ -481,7 +479,9 @@ func inventoryEntries(m *Manifest) []inventoryEntry {
 	var out []inventoryEntry
 	for _, c := range m.Components {
 		for _, o := range c.Objects {
-			out = append(out, inventoryEntry{APIVersion: o.GetAPIVersion(), Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(), Component: c.Name})
+			e := entryOf(o)
+			e.Component = c.Name
+			out = append(out, e)
 		}
 	}
 	return out

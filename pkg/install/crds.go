@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/manifests"
-	"github.com/meshctl/meshctl/pkg/profiles"
 )
 
 // The base component (the CRDs) is rendered without kustomize: its
@@ -81,13 +80,20 @@ func EncodeCRDSpec(crd map[string]any) ([]byte, error) {
 // CRDSpecSeparator is what ends each block in crds.spec.yaml.
 const CRDSpecSeparator = crdSpecSeparator
 
-func (r *renderer) renderCRDs(s *profiles.Spec) ([]*unstructured.Unstructured, error) {
+// crdLabels are the labels of the mesh CRDs. They name no revision or
+// install: the CRDs are shared by all of them, and an install applying its
+// own revision label to them would make them look like its own.
+func crdLabels() []labelSet {
+	return []labelSet{{Pairs: map[string]string{LabelPartOf: PartOfValue, LabelComponent: ComponentBase}}}
+}
+
+func (r *renderer) renderCRDs() ([]*unstructured.Unstructured, error) {
 	set, err := r.crds()
 	if err != nil {
 		return nil, err
 	}
 	labels := map[string]string{}
-	for _, set := range commonLabels(s, ComponentBase) {
+	for _, set := range crdLabels() {
 		maps.Copy(labels, set.Pairs)
 	}
 	out := make([]*unstructured.Unstructured, 0, len(set.items))

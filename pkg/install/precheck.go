@@ -44,7 +44,7 @@ func Precheck(ctx context.Context, c Clients, m *Manifest) []Check {
 	s := &m.Spec.Spec
 	var missing []string
 	seen := map[string]bool{}
-	for _, o := range append(namespaceProbe(s), m.Objects()...) {
+	for _, o := range append(append(namespaceProbe(s), lockProbe(s)), m.Objects()...) {
 		gvk := o.GroupVersionKind()
 		mapping, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {
@@ -61,8 +61,11 @@ func Precheck(ctx context.Context, c Clients, m *Manifest) []Check {
 		}
 		seen[key] = true
 		verbs := []string{"create", "patch", "delete"}
-		if gvk.Kind == "Namespace" {
+		switch gvk.Kind {
+		case "Namespace":
 			verbs = []string{"get", "create"}
+		case "Lease":
+			verbs = []string{"get", "create", "update", "delete"}
 		}
 		for _, verb := range verbs {
 			sar := &authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authv1.ResourceAttributes{

@@ -245,8 +245,8 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		add(name, objs)
 	}
 	if s.Components.Base.Enabled {
-		key := sha256.Sum256([]byte("crds\x00" + s.RevisionName() + "\x00" + InstallName(s)))
-		objs, err := r.cached(key, func() ([]*unstructured.Unstructured, error) { return r.renderCRDs(s) })
+		key := sha256.Sum256([]byte("crds"))
+		objs, err := r.cached(key, r.renderCRDs)
 		if err != nil {
 			return nil, err
 		}

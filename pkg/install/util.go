@@ -20,3 +20,13 @@ func namespaceProbe(s *profiles.Spec) []*unstructured.Unstructured {
 	u.SetName(s.MeshNamespace)
 	return []*unstructured.Unstructured{u}
 }
+
+// lockProbe stands for the Lease that serializes installs (see Lock).
+func lockProbe(s *profiles.Spec) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("coordination.k8s.io/v1")
+	u.SetKind("Lease")
+	u.SetNamespace(s.MeshNamespace)
+	u.SetName(LockName)
+	return u
+}

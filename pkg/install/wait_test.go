@@ -50,14 +50,16 @@ func TestPrecheckReportsVersionAndMissingRights(t *testing.T) {
 	kube.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{Major: "1", Minor: "26", GitVersion: "v1.26.3"}
 	kube.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		sar := a.(k8stesting.CreateAction).GetObject().(*authv1.SelfSubjectAccessReview)
-		// Everything is allowed except cluster roles.
-		sar.Status.Allowed = sar.Spec.ResourceAttributes.Resource != "clusterroles"
+		// Everything is allowed except cluster roles and updating leases.
+		ra := sar.Spec.ResourceAttributes
+		sar.Status.Allowed = ra.Resource != "clusterroles" && (ra.Resource != "leases" || ra.Verb != "update")
 		return true, sar, nil
 	})
 	mapper := meta.NewDefaultRESTMapper(nil)
 	for _, gvk := range []schema.GroupVersionKind{
 		{Version: "v1", Kind: "Namespace"}, {Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"},
 		{Version: "v1", Kind: "Service"}, {Group: "apps", Version: "v1", Kind: "Deployment"},
+		{Group: "coordination.k8s.io", Version: "v1", Kind: "Lease"},
 	} {
 		scope := meta.RESTScopeNamespace
 		if gvk.Kind == "Namespace" || gvk.Kind == "ClusterRole" {
@@ -75,7 +77,8 @@ func TestPrecheckReportsVersionAndMissingRights(t *testing.T) {
 	if c := byName["Kubernetes version"]; c.OK || !strings.Contains(c.Message, "too old") {
 		t.Errorf("version check: %+v", c)
 	}
-	if c := byName["Permissions"]; c.OK || !strings.Contains(c.Message, "create clusterroles.rbac.authorization.k8s.io cluster-wide") || strings.Contains(c.Message, "deployments") {
+	if c := byName["Permissions"]; c.OK || !strings.Contains(c.Message, "create clusterroles.rbac.authorization.k8s.io cluster-wide") || strings.Contains(c.Message, "deployments") ||
+		!strings.Contains(c.Message, "update leases.coordination.k8s.io in mesh-system") {
 		t.Errorf("permission check: %+v", c)
 	}
 	if c := byName["Existing mesh"]; !c.OK {

@@ -45,7 +45,13 @@ for until it is ready.
 
 Running install again with the same spec changes nothing and says so; with a
 smaller spec it removes exactly the objects this install created that are no
-longer rendered. An interrupted install converges when re-run.
+longer rendered (recorded with their UIDs in the ConfigMap
+meshctl-install[-<revision>]). An interrupted install converges when re-run.
+
+An existing object that this install did not create is not taken over: the
+install stops and names it, unless --force-conflicts. Installs and uninstalls
+in one mesh namespace run one at a time (Lease meshctl-install-lock): a second
+one fails at once and says who holds the lock and since when.
 
 Overlays apply in order: --profile < -f files < --set.`,
 		Example: `  # Everything, for trying the mesh out
@@ -73,7 +79,7 @@ Overlays apply in order: --profile < -f files < --set.`,
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Show what would change; change nothing")
 	fl.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "How long to wait for the components to become ready")
-	fl.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields that another tool or person changed")
+	fl.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields that another tool or person changed, and objects this install did not create")
 	fl.BoolVar(&o.SkipPrecheck, "skip-precheck", false, "Do not check the cluster before installing")
 	_ = cmdutil.MarkCommandLineOnly(cmd, "yes", "force-conflicts")
 	return cmd
@@ -170,6 +176,11 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		for _, c := range pruned {
 			p.Success("%s removed (no longer in the spec: %d objects)", install.ComponentTitle(c), counts[c])
+		}
+	}
+	for _, r := range res.Objects {
+		if r.Action == install.ActionKept && r.Reason != "" && !strings.HasPrefix(r.Ref, "CustomResourceDefinition/") {
+			p.Warning("Not pruned: %s: %s", r.Ref, r.Reason)
 		}
 	}
 	summary := fmt.Sprintf("%d created, %d configured, %d unchanged, %d pruned",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -39,7 +40,10 @@ meshctl-install[-<revision>] in the mesh namespace). Other objects in the mesh
 namespace, and the namespace itself, are left alone.
 
 The mesh CRDs are kept, because deleting them deletes every VirtualService,
-DestinationRule, ... in the cluster: pass --purge to remove them too.`,
+DestinationRule, ... in the cluster: pass --purge (on the command line; the
+environment and the config file cannot set it) to remove them too. Even then
+they are kept while any other install (any namespace, any revision) remains,
+and the confirmation says how many mesh resources would be lost.`,
 		Example: `  meshctl uninstall -y
   meshctl uninstall --revision canary -y
   meshctl uninstall --purge --dry-run`,
@@ -58,6 +62,20 @@ DestinationRule, ... in the cluster: pass --purge to remove them too.`,
 	return cmd
 }
 
+// purgeClause ends the confirmation question of --purge: what it deletes,
+// counted, or why it keeps the CRDs.
+func purgeClause(plan *install.PurgePlan) string {
+	if kept := plan.KeptFor(); len(kept) > 0 {
+		return fmt.Sprintf(" (the mesh CRDs are kept: still used by the install(s) %s)", strings.Join(kept, ", "))
+	}
+	n, lost, byKind := plan.Deleted()
+	q := fmt.Sprintf(", and delete the %d mesh CRDs and with them %d mesh resources in the cluster", n, lost)
+	if byKind != "" {
+		q += " (" + byKind + ")"
+	}
+	return q
+}
+
 // Run uninstalls.
 func (o *Options) Run(ctx context.Context) error {
 	c, err := installcmd.Clients(o.Factory)
@@ -71,7 +89,12 @@ func (o *Options) Run(ctx context.Context) error {
 	if !o.Yes && !o.DryRun {
 		q := fmt.Sprintf("This will remove revision %s of the mesh from namespace %s", rev, o.namespace)
 		if o.Purge {
-			q += " and delete the mesh CRDs with every mesh resource in the cluster"
+			// Counted now, so that the question names what is lost.
+			plan, err := install.PlanPurge(ctx, c, o.namespace, rev)
+			if err != nil {
+				return err
+			}
+			q += purgeClause(plan)
 		}
 		ok, err := installcmd.Confirm(o.IO, q+". Proceed?")
 		if err != nil {
@@ -96,8 +119,32 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 	}
 	p.Success("%s %d objects of revision %s from namespace %s", verb, res.Count(install.ActionDeleted), rev, o.namespace)
-	if n := res.Count(install.ActionKept); n > 0 && !o.Purge {
-		p.Info("Kept %d objects shared with other installs or not owned by this one (the CRDs among them); --purge removes the CRDs.", n)
+	crds := 0
+	for _, r := range res.Objects {
+		switch {
+		case r.Action != install.ActionKept:
+		case strings.HasPrefix(r.Ref, "CustomResourceDefinition/"):
+			crds++
+		default:
+			p.Warning("Kept %s: %s", r.Ref, r.Reason)
+		}
+	}
+	switch {
+	case res.Purge != nil && len(res.Purge.KeptFor()) > 0:
+		p.Info("Kept the mesh CRDs: still used by the install(s) %s.", strings.Join(res.Purge.KeptFor(), ", "))
+	case res.Purge != nil:
+		n, lost, byKind := res.Purge.Deleted()
+		verb := "Deleted"
+		if o.DryRun {
+			verb = "Would delete"
+		}
+		msg := fmt.Sprintf("%s %d mesh CRDs and with them %d mesh resources in the cluster", verb, n, lost)
+		if byKind != "" {
+			msg += " (" + byKind + ")"
+		}
+		p.Success("%s", msg)
+	case crds > 0:
+		p.Info("Kept the %d mesh CRDs, shared by every install; --purge removes them.", crds)
 	}
 	if o.DryRun {
 		p.Success("Dry run: nothing was changed")

@@ -30,7 +30,16 @@ import (
 	"github.com/meshctl/meshctl/pkg/profiles"
 )
 
-func TestMain(m *testing.M) { os.Exit(testcluster.Main(m)) }
+// envRunMeshctl makes the test binary act as meshctl: tests that must kill
+// a real meshctl process re-execute themselves rather than build the binary.
+const envRunMeshctl = "MESHCTL_E2E_RUN_MESHCTL"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envRunMeshctl) == "1" {
+		os.Exit(root.Execute(context.Background(), iostreams.System(), os.Args[1:]))
+	}
+	os.Exit(testcluster.Main(m))
+}
 
 type result struct {
 	code        int
