@@ -76,7 +76,7 @@ func TestInstallsInTwoNamespacesStayApart(t *testing.T) {
 		t.Fatalf("re-install into %s: exit %d", b, r.code)
 	}
 	intact("re-installing " + b)
-	mustContain(t, "re-install output", r.out, "Not pruned: Deployment/"+a+"/meshctl-server: outside the mesh namespace "+b)
+	mustContain(t, "re-install warnings", r.errOut, "Not pruned: Deployment/"+a+"/meshctl-server: outside the mesh namespace "+b)
 
 	plant(t, cl, b, aObjects...)
 	r = meshctl(t, cl, "uninstall", "-y", "--mesh-namespace", b)
@@ -84,7 +84,7 @@ func TestInstallsInTwoNamespacesStayApart(t *testing.T) {
 		t.Fatalf("uninstall %s: exit %d", b, r.code)
 	}
 	intact("uninstalling " + b)
-	mustContain(t, "uninstall output", r.out, "Kept ClusterRole/"+role.Name+": cluster-scoped and not named for the install in "+b)
+	mustContain(t, "uninstall warnings", r.errOut, "Kept ClusterRole/"+role.Name+": cluster-scoped and not named for the install in "+b)
 	if _, err := cl.Client.AppsV1().Deployments(b).Get(ctx, "meshctl-server", metav1.GetOptions{}); err == nil {
 		if d, _ := cl.Client.AppsV1().Deployments(b).Get(ctx, "meshctl-server", metav1.GetOptions{}); d.DeletionTimestamp == nil {
 			t.Errorf("uninstall left %s's own control plane", b)

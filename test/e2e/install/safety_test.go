@@ -75,7 +75,7 @@ func TestPurgeDeletesCRDsOnlyWithTheLastInstall(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("uninstall --revision canary --purge: exit %d", r.code)
 	}
-	mustContain(t, "canary purge output", r.out, "Kept the mesh CRDs: still used by the install(s) "+ns+"/default")
+	mustContain(t, "canary purge report", r.errOut, "Kept the mesh CRDs: still used by the install(s) "+ns+"/default")
 	if crdsLeft() != 3 {
 		t.Fatal("purging the canary deleted the CRDs the default control plane uses")
 	}
