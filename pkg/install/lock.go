@@ -90,16 +90,18 @@ func Lock(ctx context.Context, c Clients, namespace string, o LockOptions) (cont
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: &identity, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
 		}
 		cur, err := leases.Get(ctx, LockName, metav1.GetOptions{})
+		var got *coordinationv1.Lease
 		switch {
 		case apierrors.IsNotFound(err):
-			held, err = leases.Create(ctx, want, metav1.CreateOptions{})
+			got, err = leases.Create(ctx, want, metav1.CreateOptions{})
 			if apierrors.IsAlreadyExists(err) {
+				// Another meshctl created it first: look again.
 				continue
 			}
 		case err != nil:
 		case free(cur, o.now(), host):
 			want.ResourceVersion = cur.ResourceVersion
-			held, err = leases.Update(ctx, want, metav1.UpdateOptions{})
+			got, err = leases.Update(ctx, want, metav1.UpdateOptions{})
 			if apierrors.IsConflict(err) {
 				continue
 			}
@@ -109,6 +111,9 @@ func Lock(ctx context.Context, c Clients, namespace string, o LockOptions) (cont
 		if err != nil {
 			return nil, nil, explain(err, "Lease/"+namespace+"/"+LockName)
 		}
+		// Only a successful write holds the lock (client-go returns an
+		// empty object, not nil, with an error).
+		held = got
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)

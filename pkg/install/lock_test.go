@@ -13,7 +13,9 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func lease(holder, host string, pid int, renewed time.Time) *coordinationv1.Lease {
@@ -128,5 +130,23 @@ func TestLockIsRenewedReleasedAndLost(t *testing.T) {
 	release()
 	if l, err := leases.Get(ctx, LockName, metav1.GetOptions{}); err != nil || *l.Spec.HolderIdentity != other {
 		t.Errorf("release removed a lock it no longer held: %v", err)
+	}
+}
+
+// Two meshctls create the Lease at the same moment: the one whose create
+// fails looks again and is refused, rather than believing it holds the lock.
+func TestLockLosesTheRaceToCreate(t *testing.T) {
+	kube := kubefake.NewSimpleClientset()
+	other := lease("meshctl install on build-7 (pid 42)", "build-7", 42, time.Now())
+	kube.PrependReactor("create", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if err := kube.Tracker().Add(other); err != nil {
+			t.Fatal(err)
+		}
+		return true, nil, apierrors.NewAlreadyExists(coordinationv1.Resource("leases"), LockName)
+	})
+	_, _, err := Lock(context.Background(), Clients{Kube: kube}, "mesh-system", LockOptions{Holder: "late"})
+	var le *LockedError
+	if !errors.As(err, &le) || le.Holder != *other.Spec.HolderIdentity {
+		t.Fatalf("the loser of the race was not refused: %v", err)
 	}
 }
