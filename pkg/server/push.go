@@ -35,6 +35,8 @@ type Pusher struct {
 	problems map[string]bool
 	idle     *sync.Cond
 	gen      uint64 // generation of index
+	// valid holds the last version of each object that passed Validate.
+	valid map[config.Key]*config.Resource
 }
 
 // Populate is the transport.Populator: the resources of a new view, from the
@@ -88,7 +90,7 @@ func (p *Pusher) Update(s translate.Reader) {
 
 func (p *Pusher) publish(s translate.Reader) {
 	start := time.Now()
-	x := translate.NewIndex(translate.Input{Store: s, Validate: p.Validate})
+	x := translate.NewIndex(translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid})
 	// The index is current before the views are listed: a view created
 	// from now on is filled from it by Populate, the listed ones below.
 	p.mu.Lock()
@@ -121,6 +123,29 @@ func (p *Pusher) publish(s translate.Reader) {
 			p.Log.V(1).Info("pushed", "view", r.v.Key, "updated", ch.Updated, "removed", ch.Removed)
 		}
 	}
+}
+
+// validate runs Validate and remembers each object's last valid version.
+func (p *Pusher) validate(r *config.Resource) error {
+	if p.Validate == nil {
+		return nil
+	}
+	err := p.Validate(r)
+	if err == nil {
+		p.mu.Lock()
+		if p.valid == nil {
+			p.valid = map[config.Key]*config.Resource{}
+		}
+		p.valid[r.Key()] = r
+		p.mu.Unlock()
+	}
+	return err
+}
+
+func (p *Pusher) lastValid(k config.Key) *config.Resource {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.valid[k]
 }
 
 // resources translates one view; problems of one object never stop the rest.

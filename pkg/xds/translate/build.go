@@ -32,6 +32,10 @@ type Input struct {
 	// Validate rejects objects that validation would reject; such an object
 	// is left out and reported as a Problem. Nil accepts everything.
 	Validate func(*config.Resource) error
+	// LastValid, if set, returns the last version of an object that passed
+	// Validate; a rejected update is then replaced by it, so clients keep
+	// what they had instead of losing the object's routes.
+	LastValid func(config.Key) *config.Resource
 	// RootNamespace holds mesh-wide policies (PeerAuthentication,
 	// AuthorizationPolicy); the mesh namespace.
 	RootNamespace string
@@ -117,8 +121,15 @@ func (x *Index) valid(kind config.Kind) []*config.Resource {
 		}
 		if x.in.Validate != nil {
 			if err := x.in.Validate(r); err != nil {
-				x.problem(r, "rejected by validation: "+err.Error())
 				x.rejected[r.Key()] = true
+				if x.in.LastValid != nil {
+					if last := x.in.LastValid(r.Key()); last != nil {
+						x.problem(r, "rejected by validation, its last valid version is served: "+err.Error())
+						out = append(out, last)
+						continue
+					}
+				}
+				x.problem(r, "rejected by validation, left out: "+err.Error())
 				continue
 			}
 		}
