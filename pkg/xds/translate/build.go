@@ -58,16 +58,16 @@ type View struct {
 // Index is the part of a translation that does not depend on the view:
 // build it once per snapshot and share it between views.
 type Index struct {
-	in       Input
-	reg      *registry
-	vs       []*config.Resource // sorted: oldest first, then namespace/name
-	dr       []*config.Resource
-	gw       []*config.Resource
+	in  Input
+	reg *registry
+	vs  []*config.Resource // sorted: oldest first, then namespace/name
+	dr  []*config.Resource
+	gw  []*config.Resource
 	// Objects by resolved host, in x.vs / x.dr order; wildcard hosts apart.
 	vsByHost, drByHost map[string][]hostRef
 	vsWild, drWild     []hostRef
-	problems map[string][]ir.Problem // by object
-	rejected map[config.Key]bool
+	problems           map[string][]ir.Problem // by object
+	rejected           map[config.Key]bool
 }
 
 // NewIndex prepares a snapshot for translation.
