@@ -88,6 +88,11 @@ func (b *Backend) answer(ctx context.Context) error {
 		err = status.Errorf(b.failing, "%s failing on purpose", b.Version)
 	}
 	b.mu.Unlock()
+	if err != nil {
+		// No header on failure: response headers commit a gRPC call, and
+		// a committed call is never retried.
+		return err
+	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs(VersionHeader, b.Version))
 	if delay > 0 {
 		select {
@@ -96,7 +101,7 @@ func (b *Backend) answer(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return err
+	return nil
 }
 
 // Check implements the health service.

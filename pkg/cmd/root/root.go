@@ -25,7 +25,9 @@ import (
 	manifestcmd "github.com/meshctl/meshctl/pkg/cmd/manifest"
 	precheckcmd "github.com/meshctl/meshctl/pkg/cmd/precheck"
 	profilecmd "github.com/meshctl/meshctl/pkg/cmd/profile"
+	proxycmd "github.com/meshctl/meshctl/pkg/cmd/proxy"
 	proxyinitcmd "github.com/meshctl/meshctl/pkg/cmd/proxyinit"
+	servercmd "github.com/meshctl/meshctl/pkg/cmd/server"
 	uninstallcmd "github.com/meshctl/meshctl/pkg/cmd/uninstall"
 	validatecmd "github.com/meshctl/meshctl/pkg/cmd/validate"
 	verifyinstallcmd "github.com/meshctl/meshctl/pkg/cmd/verifyinstall"
@@ -104,7 +106,12 @@ the name of a command:
 		c.GroupID = GroupConfig
 		cmd.AddCommand(c)
 	}
+	for _, c := range []*cobra.Command{proxycmd.NewCmdProxyStatus(f), proxycmd.NewCmdProxyConfig(f)} {
+		c.GroupID = GroupDebug
+		cmd.AddCommand(c)
+	}
 	cmd.AddCommand(
+		servercmd.NewCmdServer(f),
 		dashboard,
 		versioncmd.NewCmdVersion(f),
 		completion.NewCmdCompletion(f),

@@ -26,15 +26,26 @@ import (
 func GRPC(c *ir.Config) (Resources, []Problem) {
 	out := newResources()
 	var problems []Problem
+	clustersOf := map[string][]string{} // host:port → cluster names
+	for _, cl := range c.Clusters {
+		if cl.Discovery == "EDS" {
+			k := fmt.Sprintf("%s:%d", cl.Host, cl.Port)
+			clustersOf[k] = append(clustersOf[k], cl.Name)
+		}
+	}
 	for _, rt := range c.RouteTables {
 		name := fmt.Sprintf("%s:%d", rt.Host, rt.Port)
+		rs := routes(rt.Routes, kindGRPC)
+		if pw := prewarmRoute(clustersOf[name]); pw != nil {
+			rs = append(rs, pw)
+		}
 		out.add(ListenerType, name, grpcListener(name, rt.Name), &problems)
 		out.add(RouteType, rt.Name, &route.RouteConfiguration{
 			Name: rt.Name,
 			VirtualHosts: []*route.VirtualHost{{
 				Name:    name,
 				Domains: rt.Domains,
-				Routes:  routes(rt.Routes, kindGRPC),
+				Routes:  rs,
 			}},
 		}, &problems)
 	}
@@ -47,6 +58,32 @@ func GRPC(c *ir.Config) (Resources, []Problem) {
 		out.add(EndpointType, cl.Name, loadAssignment(cl), &problems)
 	}
 	return out, problems
+}
+
+// PrewarmRoute names the last route of every gRPC route config. It matches
+// no request (gRPC always uses POST) and lists every cluster of the service
+// and its subsets: grpc-go subscribes to the clusters its routes name, so
+// with it every subset cluster is resolved and connected before a route
+// moves to it, and a route switch never meets "unknown cluster selected for
+// RPC" (make-before-break on the client side).
+const PrewarmRoute = "meshctl-prewarm"
+
+func prewarmRoute(clusters []string) *route.Route {
+	if len(clusters) < 2 {
+		return nil
+	}
+	wc := &route.WeightedCluster{}
+	for _, c := range clusters {
+		wc.Clusters = append(wc.Clusters, &route.WeightedCluster_ClusterWeight{Name: c, Weight: wrapperspb.UInt32(1)})
+	}
+	return &route.Route{
+		Name: PrewarmRoute,
+		Match: &route.RouteMatch{
+			PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"},
+			Headers:       []*route.HeaderMatcher{headerMatcher(":method", ir.StringMatch{Exact: "MESHCTL-PREWARM"}, false)},
+		},
+		Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_WeightedClusters{WeightedClusters: wc}}},
+	}
 }
 
 func grpcListener(name, routeName string) *listener.Listener {
