@@ -20,10 +20,7 @@ const DefaultDomainSuffix = "cluster.local"
 
 // Reader is the read side of a config snapshot (a config.Store, or a
 // snapshot of the live store).
-type Reader interface {
-	Get(kind config.Kind, namespace, name string) *config.Resource
-	List(kind config.Kind, namespace string) []*config.Resource
-}
+type Reader = config.Reader
 
 // Input is what a translation reads.
 type Input struct {

@@ -47,13 +47,15 @@ type registry struct {
 	byHost map[string]*service
 	hosts  []string
 	suffix string
+	// names is the one host resolution of pkg/config.
+	names *config.Hosts
 }
 
 // buildRegistry collects Services (with their EndpointSlices and the labels
 // of the pods behind them) and ServiceEntries (with their endpoints or the
 // WorkloadEntries they select).
 func buildRegistry(s Reader, suffix string) *registry {
-	reg := &registry{byHost: map[string]*service{}, suffix: suffix}
+	reg := &registry{byHost: map[string]*service{}, suffix: suffix, names: config.NewHosts(s, suffix)}
 	pods := map[string]*corev1.Pod{}
 	for _, r := range s.List(config.KindPod, "") {
 		if p := r.Pod(); p != nil {
@@ -218,24 +220,11 @@ func splitExportTo(v string) []string {
 }
 
 // resolveHost turns a host as written in an object of namespace ns into the
-// name services are registered under.
-func (r *registry) resolveHost(host, ns string) string {
-	if host == "*" || strings.HasPrefix(host, "*.") || strings.Contains(host, ".") {
-		return host
-	}
-	return host + "." + ns + ".svc." + r.suffix
-}
+// name services are registered under (pkg/config's resolution).
+func (r *registry) resolveHost(host, ns string) string { return r.names.Resolve(host, ns) }
 
 // hostMatches reports whether pattern (an FQDN or wildcard) covers host.
-func hostMatches(pattern, host string) bool {
-	if pattern == "*" {
-		return true
-	}
-	if strings.HasPrefix(pattern, "*.") {
-		return strings.HasSuffix(host, pattern[1:])
-	}
-	return pattern == host
-}
+func hostMatches(pattern, host string) bool { return config.HostMatches(host, pattern) }
 
 func (s *service) port(n uint32) *servicePort {
 	for _, p := range s.Ports {
