@@ -3,6 +3,9 @@ package cmdutil
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
 )
 
 // Exit codes, shared by every command and every output format. They follow
@@ -10,8 +13,13 @@ import (
 // tell "your config has problems" from "meshctl was called wrongly".
 const (
 	ExitOK = 0
-	// ExitFailure is any failure without a more specific code.
+	// ExitFailure is any failure without a more specific code; for the
+	// diff commands (config diff, manifest diff) it means "different", as
+	// in diff(1).
 	ExitFailure = 1
+	// ExitTrouble is a diff that could not be made (a missing file, an
+	// unreachable cluster), as in diff(1).
+	ExitTrouble = 2
 	// ExitUsage is a bad command line (EX_USAGE).
 	ExitUsage = 64
 	// ExitDataErr is input that could not be parsed (EX_DATAERR).
@@ -67,4 +75,28 @@ func ExitCode(err error) int {
 		return ee.Code
 	}
 	return ExitFailure
+}
+
+// RunGroup is the RunE of a command that only groups subcommands (config,
+// manifest, profile, x): alone it prints its help, and anything else is an
+// unknown subcommand, a usage error with a did-you-mean, never help on
+// standard output with exit code 0.
+func RunGroup(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	return UnknownCommand(cmd, args[0])
+}
+
+// UnknownCommand is the usage error for a subcommand name cmd does not have,
+// worded as cobra words it for the root command.
+func UnknownCommand(cmd *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, set only on the root
+	}
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return &ExitError{Code: ExitUsage, Err: errors.New(msg)}
 }

@@ -107,6 +107,14 @@ func profileMap(name string) (map[string]any, error) {
 	return deepCopy(m), nil
 }
 
+// InvalidSpecError is an install spec file that is not one: bad YAML, an
+// unknown field, a value of the wrong type. Commands report it as bad input,
+// not as a wrong command line.
+type InvalidSpecError struct{ Err error }
+
+func (e *InvalidSpecError) Error() string { return e.Err.Error() }
+func (e *InvalidSpecError) Unwrap() error { return e.Err }
+
 // Resolve merges the layers into one validated spec.
 func Resolve(o ResolveOptions) (*MeshInstall, error) {
 	read := o.ReadFile
@@ -121,7 +129,7 @@ func Resolve(o ResolveOptions) (*MeshInstall, error) {
 		}
 		m, err := parseDocument(f, b)
 		if err != nil {
-			return nil, err
+			return nil, &InvalidSpecError{Err: err}
 		}
 		fileMaps = append(fileMaps, m)
 	}

@@ -18,11 +18,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/output"
 )
 
-// ExitTrouble is the exit code of a diff that could not be made, as in
-// diff(1): 0 means no differences and 1 means differences, so every failure
-// must be above 1.
-const ExitTrouble = 2
-
 // DiffOptions are the inputs of `meshctl config diff`.
 type DiffOptions struct {
 	IO *iostreams.IOStreams
@@ -115,7 +110,7 @@ func (o *DiffOptions) Complete(f *cmdutil.Factory, args []string) error {
 	}
 	ns, _, err := f.Namespace()
 	if err != nil {
-		return cmdutil.WithExitCode(ExitTrouble, err)
+		return cmdutil.WithExitCode(cmdutil.ExitTrouble, err)
 	}
 	o.Namespace = ns
 	if o.Istio == nil {
@@ -155,7 +150,7 @@ func (o *DiffOptions) Run(ctx context.Context) error {
 	report := configdiff.Diff(old, cur)
 	if o.Output != "" {
 		if err := output.PrintData(o.IO.Out, o.Output, report); err != nil {
-			return cmdutil.WithExitCode(ExitTrouble, err)
+			return cmdutil.WithExitCode(cmdutil.ExitTrouble, err)
 		}
 	} else {
 		o.printText(report)
@@ -180,14 +175,14 @@ func (o *DiffOptions) load(ctx context.Context) (old, cur *meshconfig.Store, err
 	}
 	client, err := o.Istio()
 	if err != nil {
-		return nil, nil, cmdutil.WithExitCode(ExitTrouble, err)
+		return nil, nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, err)
 	}
 	src := &meshconfig.ClusterSource{Istio: client}
 	var live []*meshconfig.Resource
 	for _, ns := range o.clusterNamespaces(newRes) {
 		rs, err := src.Load(ctx, meshconfig.MeshKinds(), ns)
 		if err != nil {
-			return nil, nil, cmdutil.WithExitCode(ExitTrouble, fmt.Errorf("%w\n  check that the cluster is reachable and that you may list mesh resources", err))
+			return nil, nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, fmt.Errorf("%w\n  check that the cluster is reachable and that you may list mesh resources", err))
 		}
 		live = append(live, rs...)
 	}
@@ -218,14 +213,14 @@ func (o *DiffOptions) readFiles(side, path string) ([]*meshconfig.Resource, erro
 	if path != "-" {
 		if _, err := os.Stat(path); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, cmdutil.WithExitCode(ExitTrouble, fmt.Errorf("%s %s: no such file or directory; check the path", side, path))
+				return nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, fmt.Errorf("%s %s: no such file or directory; check the path", side, path))
 			}
-			return nil, cmdutil.WithExitCode(ExitTrouble, fmt.Errorf("%s %s: %w", side, path, err))
+			return nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, fmt.Errorf("%s %s: %w", side, path, err))
 		}
 	}
 	rs, perrs, err := meshconfig.LoadFiles([]string{path}, o.Recursive, o.IO.In)
 	if err != nil {
-		return nil, cmdutil.WithExitCode(ExitTrouble, fmt.Errorf("%s: %w", side, err))
+		return nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, fmt.Errorf("%s: %w", side, err))
 	}
 	if len(perrs) > 0 {
 		// A diff that silently skipped a broken document would report the

@@ -162,7 +162,7 @@ func TestDiffErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"missing file", []string{"good.yaml", "nope.yaml"}, ExitTrouble, "NEW nope.yaml: no such file"},
+		{"missing file", []string{"good.yaml", "nope.yaml"}, cmdutil.ExitTrouble, "NEW nope.yaml: no such file"},
 		{"unparseable", []string{"good.yaml", "bad.yaml"}, cmdutil.ExitDataErr, "bad.yaml:7"},
 		{"one argument", []string{"good.yaml"}, cmdutil.ExitUsage, "accepts 2 arg(s)"},
 		{"bad format", []string{"-o", "xml", "good.yaml", "good.yaml"}, cmdutil.ExitUsage, "unsupported output format"},

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"errors"
 	"github.com/spf13/cobra"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
@@ -55,9 +56,18 @@ func (s *SpecFlags) Resolve(f *cmdutil.Factory, cmd *cobra.Command) (*profiles.M
 		Revision:      s.Revision,
 	})
 	if err != nil {
-		return nil, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+		return nil, cmdutil.WithExitCode(SpecExitCode(err), err)
 	}
 	return mi, nil
+}
+
+// SpecExitCode is the exit code of an error resolving an install spec: a
+// file that does not parse is bad input, anything else a bad command line.
+func SpecExitCode(err error) int {
+	if _, ok := errors.AsType[*profiles.InvalidSpecError](err); ok {
+		return cmdutil.ExitDataErr
+	}
+	return cmdutil.ExitUsage
 }
 
 // MeshNamespace is --mesh-namespace when the user chose one (flag, env or

@@ -222,7 +222,8 @@ func load(arg string) ([]*unstructured.Unstructured, error) {
 		return render(profiles.ResolveOptions{Profile: arg})
 	}
 	if err != nil {
-		return nil, cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("%w (give a manifest file, a MeshInstall file or a profile: %s)", err, strings.Join(profiles.Names(), ", ")))
+		// As diff(1): a side that cannot be read means no comparison.
+		return nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, fmt.Errorf("%w (give a manifest file, a MeshInstall file or a profile: %s)", err, strings.Join(profiles.Names(), ", ")))
 	}
 	if bytes.Contains(b, []byte("kind: "+profiles.Kind)) {
 		return render(profiles.ResolveOptions{Files: []string{arg}})
@@ -237,7 +238,7 @@ func load(arg string) ([]*unstructured.Unstructured, error) {
 func render(o profiles.ResolveOptions) ([]*unstructured.Unstructured, error) {
 	mi, err := profiles.Resolve(o)
 	if err != nil {
-		return nil, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+		return nil, cmdutil.WithExitCode(installcmd.SpecExitCode(err), err)
 	}
 	m, err := install.Render(mi)
 	if err != nil {

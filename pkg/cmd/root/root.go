@@ -121,7 +121,20 @@ the name of a command:
 		proxyinitcmd.NewCmdProxyInit(f),
 		agentcmd.NewCmdAgent(f),
 	)
+	markGroups(cmd)
 	return cmd
+}
+
+// markGroups makes every command that only groups subcommands fail on an
+// unknown subcommand instead of printing its help and exiting 0.
+func markGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		if sub.HasSubCommands() && !sub.Runnable() {
+			sub.Args = cobra.ArbitraryArgs
+			sub.RunE = cmdutil.RunGroup
+		}
+		markGroups(sub)
+	}
 }
 
 // Execute runs meshctl with args and returns the process exit code. Errors
@@ -163,7 +176,8 @@ func isUsageError(err error) bool {
 	return cmdutil.ExitCode(err) == cmdutil.ExitUsage ||
 		strings.HasPrefix(err.Error(), "unknown command") ||
 		strings.HasPrefix(err.Error(), "unknown flag") ||
-		strings.HasPrefix(err.Error(), "unknown shorthand flag")
+		strings.HasPrefix(err.Error(), "unknown shorthand flag") ||
+		strings.HasPrefix(err.Error(), "required flag(s)")
 }
 
 func commandPath(root *cobra.Command, args []string) string {

@@ -236,3 +236,58 @@ func TestEveryDangerousFlagIsMarked(t *testing.T) {
 	}
 	walk(NewCmdRoot(cmdutil.NewFactory(streams)))
 }
+
+// Every exit code the README's table documents, command by command, as the
+// process returns it; on every error standard output stays empty.
+func TestExitCodesAsDocumented(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("apiVersion: install.meshctl.io/v1alpha1\nkind: MeshInstall\nspec: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unknownField := filepath.Join(dir, "unknown.yaml")
+	if err := os.WriteFile(unknownField, []byte("apiVersion: install.meshctl.io/v1alpha1\nkind: MeshInstall\nspec:\n  profil: demo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.yaml")
+	for _, tc := range []struct {
+		args []string
+		code int
+		says string // in stderr
+	}{
+		{[]string{"config", "dif", "a.yaml", "b.yaml"}, cmdutil.ExitUsage, "Did you mean this?\n\tdiff"},
+		{[]string{"profile", "lst"}, cmdutil.ExitUsage, "Did you mean this?\n\tlist"},
+		{[]string{"manifest", "generat"}, cmdutil.ExitUsage, "Did you mean this?\n\tgenerate"},
+		{[]string{"x", "uninjct"}, cmdutil.ExitUsage, "Did you mean this?\n\tuninject"},
+		{[]string{"analize"}, cmdutil.ExitUsage, "Did you mean this?\n\tanalyze"},
+		{[]string{"kube-inject"}, cmdutil.ExitUsage, `"filename"`},
+		{[]string{"manifest", "diff", missing, "default"}, cmdutil.ExitTrouble, "missing.yaml"},
+		{[]string{"manifest", "diff", "default"}, cmdutil.ExitUsage, "accepts 2 arg"},
+		{[]string{"manifest", "generate", "-f", bad}, cmdutil.ExitDataErr, "bad.yaml"},
+		{[]string{"manifest", "generate", "-f", unknownField}, cmdutil.ExitDataErr, "profil"},
+		{[]string{"manifest", "generate", "-f", missing}, cmdutil.ExitUsage, "missing.yaml"},
+		{[]string{"install", "-f", bad, "--dry-run"}, cmdutil.ExitDataErr, "bad.yaml"},
+		{[]string{"config", "diff", missing, missing}, cmdutil.ExitTrouble, "missing.yaml"},
+		{[]string{"validate", "-f", bad}, cmdutil.ExitDataErr, "bad.yaml"},
+		{[]string{"validate"}, cmdutil.ExitUsage, ""},
+		{[]string{"analyze", "--use-kube=false", bad}, cmdutil.ExitDataErr, "bad.yaml"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := run(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tc.code, errOut)
+			}
+			if !strings.Contains(errOut+out, tc.says) {
+				t.Errorf("stderr does not say %q:\n%s", tc.says, errOut)
+			}
+			if out != "" && tc.code != cmdutil.ExitDataErr {
+				t.Errorf("stdout on error:\n%s", out)
+			}
+		})
+	}
+	// A group alone is a request for its help, which is data: stdout, 0.
+	code, out, errOut := run(t, "config")
+	if code != 0 || !strings.Contains(out, "diff") || errOut != "" {
+		t.Errorf("meshctl config: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

@@ -17,10 +17,8 @@ func NewCmdX(f *cmdutil.Factory) *cobra.Command {
 		Use:     "x",
 		Aliases: []string{"experimental"},
 		Short:   "Experimental commands that may change",
-		Args:    cmdutil.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return cmd.Help()
-		},
+		Args:    cobra.ArbitraryArgs,
+		RunE:    cmdutil.RunGroup,
 	}
 	cmd.AddCommand(NewCmdUninject(f))
 	return cmd
