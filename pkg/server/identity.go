@@ -5,11 +5,17 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/meshctl/meshctl/pkg/ca"
 	"github.com/meshctl/meshctl/pkg/inject"
@@ -128,4 +134,49 @@ func (i *Identity) Run(ctx context.Context) error {
 	i.GRPC.Stop()
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// WatchInjectConfig reads the revision's injection config from its mesh
+// ConfigMap and keeps following it, so the webhook injects with what the
+// last install wrote. Without the ConfigMap (a server run against a cluster
+// where the mesh is not installed) it serves inject.DefaultConfig for the
+// revision until one appears; notFound reports that case.
+func WatchInjectConfig(ctx context.Context, client kubernetes.Interface, namespace, revision string, onError func(error)) (get func() inject.Config, notFound bool, err error) {
+	var cur atomic.Pointer[inject.Config]
+	cfg, err := inject.ConfigFromCluster(ctx, client, namespace, revision)
+	if errors.Is(err, inject.ErrNoMeshConfigMap) {
+		cfg, notFound, err = inject.DefaultConfig(), true, nil
+		cfg.Revision = revision
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	cur.Store(&cfg)
+	name := inject.MeshConfigMapName(revision)
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		}))
+	update := func(obj any) {
+		cm, ok := obj.(*corev1.ConfigMap)
+		if !ok {
+			return
+		}
+		c, err := inject.ConfigFromConfigMap(cm)
+		if err != nil {
+			// A bad edit keeps the last good config in use.
+			if onError != nil {
+				onError(err)
+			}
+			return
+		}
+		cur.Store(&c)
+	}
+	if _, err := f.Core().V1().ConfigMaps().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: update, UpdateFunc: func(_, n any) { update(n) },
+	}); err != nil {
+		return nil, false, err
+	}
+	f.Start(ctx.Done())
+	return func() inject.Config { return *cur.Load() }, notFound, nil
 }
