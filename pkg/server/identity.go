@@ -180,3 +180,7 @@ func WatchInjectConfig(ctx context.Context, client kubernetes.Interface, namespa
 	f.Start(ctx.Done())
 	return func() inject.Config { return *cur.Load() }, notFound, nil
 }
+
+// Registry is where the server's metrics are registered (the identity
+// component adds the CA's).
+func (s *Server) Registry() *prometheus.Registry { return s.reg }

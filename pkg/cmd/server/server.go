@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/go-logr/logr"
@@ -26,6 +27,8 @@ type Options struct {
 	XDSAddress        string
 	MonitoringAddress string
 	Verbosity         int
+	// Identity are the CA and webhook flags (identity.go).
+	Identity IdentityOptions
 
 	RESTConfig    func() (*rest.Config, error)
 	MeshNamespace func() string
@@ -40,6 +43,7 @@ func NewCmdServer(f *cmdutil.Factory) *cobra.Command {
 		IO:                f.IOStreams,
 		XDSAddress:        server.DefaultXDSAddress,
 		MonitoringAddress: server.DefaultMonitoringAddress,
+		Identity:          newIdentityOptions(),
 		RESTConfig:        f.RESTConfig,
 		MeshNamespace:     func() string { return f.MeshNamespace },
 	}
@@ -55,6 +59,14 @@ Ports: --xds-address (plaintext ADS, default :15010) and --monitoring-address
 (default :15014) with /ready, /metrics (Prometheus), /debug/syncz and
 /debug/config_dump?proxy=ID, which meshctl proxy-status and proxy-config read.
 
+It is also the mesh's certificate authority and admission webhooks:
+--secure-grpc-address (TLS, default :15012) serves Istio's certificate API
+(a workload's CSR plus its projected token gets its SPIFFE certificate), and
+--webhook-address (HTTPS, default :15017) serves /inject and /validate. The
+root is kept in the Secret meshctl-ca (or your cacerts) of the mesh namespace
+and published to every namespace as the ConfigMap mesh-ca-root-cert; the
+server patches its CA bundle into the webhook configurations of --revision.
+
 The installed Deployment runs it with the in-cluster config; out of the
 cluster it uses --kubeconfig / --context like every meshctl command. It logs
 to standard error; -v 1 logs every push.`,
@@ -65,10 +77,14 @@ to standard error; -v 1 logs every push.`,
   meshctl proxy-status --xds-address 127.0.0.1:15014`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Identity.Validate(); err != nil {
+				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+			}
 			return o.Run(cmd.Context())
 		},
 	}
 	fl := cmd.Flags()
+	o.Identity.AddFlags(fl)
 	fl.StringVar(&o.XDSAddress, "xds-address", o.XDSAddress, "Address of the plaintext xDS (ADS) server")
 	fl.StringVar(&o.MonitoringAddress, "monitoring-address", o.MonitoringAddress, "Address of readiness, metrics and debug endpoints")
 	fl.IntVarP(&o.Verbosity, "verbosity", "v", 0, "Log verbosity: 0 changes of state, 1 every push")
@@ -101,13 +117,28 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 	}
+	id, err := o.Identity.Identity(ctx, kube, o.MeshNamespace(), s.Registry(), log)
+	if err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	}
 	if o.started != nil {
 		o.started(s)
 	}
-	if err := s.Run(ctx); err != nil && ctx.Err() == nil {
-		return err
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idErr := make(chan error, 1)
+	go func() {
+		err := id.Run(runCtx)
+		cancel() // a failed listener stops the whole server
+		idErr <- err
+	}()
+	err = s.Run(runCtx)
+	cancel()
+	ierr := <-idErr
+	if ctx.Err() != nil {
+		return nil // asked to stop
 	}
-	return nil
+	return errors.Join(err, ierr)
 }
 
 func newLogger(io *iostreams.IOStreams, v int) logr.Logger {
