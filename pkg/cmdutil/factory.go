@@ -19,6 +19,11 @@ import (
 // --mesh-namespace says otherwise.
 const DefaultMeshNamespace = "mesh-system"
 
+// AnnotationLongRunning, set to "true" in a command's Annotations, marks a
+// command that serves until stopped (server, agent): it keeps Go's default
+// garbage-collector pacing, which one-shot commands relax.
+const AnnotationLongRunning = "meshctl.io/long-running"
+
 // Factory gives commands their streams and their clients. Every client is
 // created on first use: commands that never talk to a cluster (kube-inject
 // offline, analyze on files, version) never load a kubeconfig, which keeps

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"path"
 	"slices"
 	"sort"
@@ -414,6 +415,12 @@ func (r *renderer) kustomize(o overlay) ([]*unstructured.Unstructured, error) {
 	}
 	var objs []*unstructured.Unstructured
 	for _, res := range rm.Resources() {
+		if m, err := res.Map(); err == nil {
+			if obj, ok := jsonValue(m); ok {
+				objs = append(objs, &unstructured.Unstructured{Object: obj.(map[string]any)})
+				continue
+			}
+		}
 		// Through JSON, so that numbers are the int64/float64 that
 		// unstructured (and DeepCopy) expect.
 		b, err := res.MarshalJSON()
@@ -427,6 +434,45 @@ func (r *renderer) kustomize(o overlay) ([]*unstructured.Unstructured, error) {
 		objs = append(objs, u)
 	}
 	return objs, nil
+}
+
+// jsonValue converts a value decoded from YAML into what the same value
+// gives after a trip through JSON into an unstructured object (int64 for
+// every integer, float64 otherwise), without encoding and re-parsing it. It
+// reports false for anything else; the caller then takes the JSON trip.
+func jsonValue(v any) (any, bool) {
+	switch t := v.(type) {
+	case nil, string, bool, int64:
+		return v, true
+	case int:
+		return int64(t), true
+	case float64:
+		// encoding/json writes integral floats without a fraction, which
+		// decode as int64 when they fit.
+		if t == math.Trunc(t) && t >= math.MinInt64 && t < -math.MinInt64 {
+			return int64(t), true
+		}
+		return t, !math.IsInf(t, 0) && !math.IsNaN(t)
+	case map[string]any:
+		for k, x := range t {
+			y, ok := jsonValue(x)
+			if !ok {
+				return nil, false
+			}
+			t[k] = y
+		}
+		return t, true
+	case []any:
+		for i, x := range t {
+			y, ok := jsonValue(x)
+			if !ok {
+				return nil, false
+			}
+			t[i] = y
+		}
+		return t, true
+	}
+	return nil, false
 }
 
 // renderCached memoizes render: the output of an overlay depends only on

@@ -2,13 +2,16 @@ package install
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 
 	"github.com/meshctl/meshctl/pkg/profiles"
@@ -264,4 +267,30 @@ func TestCRDsAreTheMeshAPI(t *testing.T) {
 func freshRenderer() *renderer {
 	openapi.ResetOpenAPI()
 	return newRenderer()
+}
+
+// jsonValue must give what the JSON trip gives, or refuse.
+func TestJSONValueMatchesTheJSONTrip(t *testing.T) {
+	in := map[string]any{"i": 3, "f": 2.5, "whole": 4.0, "huge": 1e20, "s": "x", "b": true, "n": nil,
+		"l": []any{1, map[string]any{"k": 7.0}}}
+	got, ok := jsonValue(in)
+	if !ok {
+		t.Fatal("refused plain values")
+	}
+	b, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &unstructured.Unstructured{}
+	if err := want.UnmarshalJSON(append(b[:len(b)-1], []byte(`,"kind":"K","apiVersion":"v1"}`)...)); err != nil {
+		t.Fatal(err)
+	}
+	delete(want.Object, "kind")
+	delete(want.Object, "apiVersion")
+	if !reflect.DeepEqual(got, want.Object) {
+		t.Errorf("jsonValue gave %#v, the JSON trip %#v", got, want.Object)
+	}
+	if _, ok := jsonValue(map[string]any{"u": uint8(1)}); ok {
+		t.Error("a type JSON would change was accepted")
+	}
 }

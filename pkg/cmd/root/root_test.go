@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -289,5 +290,34 @@ func TestExitCodesAsDocumented(t *testing.T) {
 	code, out, errOut := run(t, "config")
 	if code != 0 || !strings.Contains(out, "diff") || errOut != "" {
 		t.Errorf("meshctl config: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// One-shot commands relax the collector's pacing; a long-running one and a
+// pacing chosen by the user (GOGC) are left alone.
+func TestShortRunsPaceTheCollector(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	run := func(annotations map[string]string) int {
+		f := cmdutil.NewFactory(iostreams.System())
+		cmd := NewCmdRoot(f)
+		cmd.AddCommand(&cobra.Command{Use: "probe", Annotations: annotations, RunE: func(*cobra.Command, []string) error { return nil }})
+		cmd.SetArgs([]string{"probe", "--config", filepath.Join(t.TempDir(), "none.yaml")})
+		_ = cmd.Execute()
+		return debug.SetGCPercent(100)
+	}
+	if got := run(nil); got != shortRunGCPercent {
+		t.Errorf("one-shot command: GC percent %d, want %d", got, shortRunGCPercent)
+	}
+	if got := run(map[string]string{cmdutil.AnnotationLongRunning: "true"}); got != 100 {
+		t.Errorf("long-running command: GC percent %d, want Go's default", got)
+	}
+	debug.SetGCPercent(50)
+	f := cmdutil.NewFactory(iostreams.System())
+	cmd := NewCmdRoot(f)
+	cmd.AddCommand(&cobra.Command{Use: "probe", RunE: func(*cobra.Command, []string) error { return nil }})
+	cmd.SetArgs([]string{"probe"})
+	_ = cmd.Execute()
+	if got := debug.SetGCPercent(100); got != 50 {
+		t.Errorf("user's GOGC=50 replaced by %d", got)
 	}
 }
