@@ -88,9 +88,10 @@ func run(dir, out string) error {
 
 // manifestKinds returns the group/version/kind of every object in the YAML
 // files of the kustomize directories under dir (profiles are not objects
-// kustomize renders, nor are kustomizations).
+// kustomize renders, nor are kustomizations), and of what kustomize's
+// generators make.
 func manifestKinds(dir string) (map[gvk]bool, error) {
-	kinds := map[gvk]bool{}
+	kinds := map[gvk]bool{{"", "v1", "ConfigMap"}: true, {"", "v1", "Secret"}: true}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yaml") || filepath.Base(p) == "kustomization.yaml" {
 			return err

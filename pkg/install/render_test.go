@@ -12,8 +12,10 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 
+	"github.com/meshctl/meshctl/manifests"
 	"github.com/meshctl/meshctl/pkg/profiles"
 )
 
@@ -292,5 +294,55 @@ func TestJSONValueMatchesTheJSONTrip(t *testing.T) {
 	}
 	if _, ok := jsonValue(map[string]any{"u": uint8(1)}); ok {
 		t.Error("a type JSON would change was accepted")
+	}
+}
+
+// manifests/openapi.json must hold the schema of every kind the profiles
+// render that kustomize's built-in schema knows: a kind added to manifests/
+// without `go generate ./manifests/` would have its patches merged without
+// merge keys.
+func TestOpenAPISubsetCoversRenderedKinds(t *testing.T) {
+	subset, err := manifests.FS.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub struct {
+		Definitions map[string]json.RawMessage `json:"definitions"`
+	}
+	if err := json.Unmarshal(subset, &sub); err != nil {
+		t.Fatal(err)
+	}
+	openapi.ResetOpenAPI()
+	defer func() {
+		openapi.ResetOpenAPI()
+		if err := openapi.SetSchema(nil, subset, true); err != nil {
+			t.Error(err)
+		}
+	}()
+	byGVK := map[string]string{}
+	for name, d := range openapi.Schema().Definitions {
+		exts, _ := d.Extensions["x-kubernetes-group-version-kind"].([]any)
+		for _, e := range exts {
+			m, _ := e.(map[string]any)
+			g, _ := m["group"].(string)
+			v, _ := m["version"].(string)
+			k, _ := m["kind"].(string)
+			byGVK[schema.GroupVersionKind{Group: g, Version: v, Kind: k}.String()] = name
+		}
+	}
+	m := renderProfile(t, profiles.ResolveOptions{Profile: "demo", Sets: []string{"components.server.autoscale.enabled=true"}})
+	checked := 0
+	for _, o := range m.Objects() {
+		name, known := byGVK[o.GroupVersionKind().String()]
+		if !known || o.GetKind() == "CustomResourceDefinition" {
+			continue
+		}
+		checked++
+		if _, ok := sub.Definitions[name]; !ok {
+			t.Errorf("%s: manifests/openapi.json lacks %s; run go generate ./manifests/", Ref(o), name)
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d rendered objects have a built-in schema", checked)
 	}
 }
