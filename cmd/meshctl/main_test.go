@@ -23,10 +23,13 @@ const (
 	ownInitBudget = 64 << 10
 	// heavyInitBytes marks a dependency whose init is heavy.
 	heavyInitBytes = 256 << 10
-	// totalInitBudget keeps every command's initialisation below the 4 MB
-	// heap at which Go's first garbage collection runs, so that start-up
-	// pays for no collection.
-	totalInitBudget = 3 << 20
+	// totalInitBudget bounds what initialisation allocates in all. Go's
+	// first garbage collection runs at a 4 MB heap; Kubernetes' and Istio's
+	// type registrations take ~2.8 MB, and the Envoy API that the agent and
+	// server link (go-control-plane) ~1.2 MB more, so every command now pays
+	// one collection before main (about a fifth of `meshctl version`'s
+	// instructions). The budget stops the next heavy dependency.
+	totalInitBudget = 4608 << 10
 )
 
 // knownHeavyInits are the dependencies whose init is heavy and cannot be
