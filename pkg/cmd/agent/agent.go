@@ -57,9 +57,10 @@ type Options struct {
 // NewCmdAgent builds `meshctl agent` and its subcommands.
 func NewCmdAgent(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "agent",
-		Short: "Run beside the app in an injected pod: proxy bootstrap, certificates, health (the mesh-proxy container)",
-		Args:  cmdutil.NoArgs,
+		Use:         "agent",
+		Annotations: map[string]string{cmdutil.AnnotationLongRunning: "true"},
+		Short:       "Run beside the app in an injected pod: proxy bootstrap, certificates, health (the mesh-proxy container)",
+		Args:        cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmdutil.UsageErrorf("name what to run: proxy sidecar, proxy router, proxy grpc or wait")
 		},

@@ -48,8 +48,9 @@ func NewCmdServer(f *cmdutil.Factory) *cobra.Command {
 		MeshNamespace:     func() string { return f.MeshNamespace },
 	}
 	cmd := &cobra.Command{
-		Use:   "server",
-		Short: "Run the control plane: watch the cluster and serve xDS to proxies and gRPC clients",
+		Use:         "server",
+		Annotations: map[string]string{cmdutil.AnnotationLongRunning: "true"},
+		Short:       "Run the control plane: watch the cluster and serve xDS to proxies and gRPC clients",
 		Long: `Run the mesh control plane. It watches Services, EndpointSlices, Pods,
 Namespaces, the mesh ConfigMap and the mesh's routing and security resources,
 and serves them as xDS: to proxyless gRPC clients (xds:///), Envoy sidecars
