@@ -23,6 +23,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/iostreams"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // instruction is one Dockerfile instruction, continuation lines joined.
@@ -211,7 +212,7 @@ func TestMeshctlImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ic := range res.Template.Spec.InitContainers {
-		if ic.Name != inject.InitContainerName {
+		if ic.Name != vocab.InitContainerName {
 			continue
 		}
 		runs(t, "the injected "+ic.Name+" container", ic.Args)
@@ -233,7 +234,7 @@ func TestProxyImage(t *testing.T) {
 	}
 	var proxy *corev1.Container
 	for i, c := range res.Template.Spec.Containers {
-		if c.Name == inject.ProxyContainerName {
+		if c.Name == vocab.ProxyContainerName {
 			proxy = &res.Template.Spec.Containers[i]
 		}
 	}
@@ -253,7 +254,7 @@ func TestProxyImage(t *testing.T) {
 	if got, want := sorted(im.exposed), ports(*proxy); !slices.Equal(got, want) {
 		t.Errorf("proxy image exposes %v, the injected proxy declares %v", got, want)
 	}
-	if uid(im.user) != strconv.Itoa(inject.ProxyUID) || *proxy.SecurityContext.RunAsUser != inject.ProxyUID {
+	if uid(im.user) != strconv.Itoa(vocab.ProxyUID) || *proxy.SecurityContext.RunAsUser != vocab.ProxyUID {
 		t.Errorf("proxy image runs as %q, the injected proxy as %d", im.user, *proxy.SecurityContext.RunAsUser)
 	}
 	for _, path := range []string{"gateways/ingress/gateway.yaml", "gateways/egress/gateway.yaml"} {

@@ -34,6 +34,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/ca"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 var testID = Identity{
@@ -46,7 +47,7 @@ func TestEnvoyBootstrap(t *testing.T) {
 	b, err := EnvoyBootstrap(EnvoyOptions{
 		Identity: testID, DiscoveryAddress: "meshctl-server.mesh-system.svc:15012",
 		RootCertFile: "/var/run/secrets/mesh/root-cert.pem", SDSSocket: "/var/run/secrets/workload-spiffe-uds/socket",
-		AdminPort: inject.AdminPort, PrometheusPort: inject.PrometheusPort,
+		AdminPort: vocab.ProxyAdminPort, PrometheusPort: vocab.PrometheusPort,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +72,8 @@ func TestEnvoyBootstrap(t *testing.T) {
 		t.Errorf("node metadata: %v", md)
 	}
 	admin := back.GetAdmin().GetAddress().GetSocketAddress()
-	if admin.GetAddress() != "127.0.0.1" || admin.GetPortValue() != inject.AdminPort {
-		t.Errorf("admin on %v, want 127.0.0.1:%d only", admin, inject.AdminPort)
+	if admin.GetAddress() != "127.0.0.1" || admin.GetPortValue() != vocab.ProxyAdminPort {
+		t.Errorf("admin on %v, want 127.0.0.1:%d only", admin, vocab.ProxyAdminPort)
 	}
 	clusters := map[string]string{}
 	for _, c := range back.GetStaticResources().GetClusters() {
@@ -428,13 +429,13 @@ func TestHealthAndMergedMetrics(t *testing.T) {
 	}
 	agent := httptest.NewServer(AgentHandler(AgentOptions{EnvoyStatsURL: adminSrv.URL + "/stats/prometheus", AppScrape: scrape}))
 	defer agent.Close()
-	code, body := httpGet(t, agent.URL+inject.PrometheusMergedPath)
+	code, body := httpGet(t, agent.URL+vocab.PrometheusMergedPath)
 	if code != http.StatusOK || !strings.Contains(body, "app_requests_total 42\n") || !strings.Contains(body, "envoy_server_live 1\n") {
 		t.Errorf("merged metrics: %d\n%s", code, body)
 	}
 	// Without the app's metrics, Envoy's are still served.
 	app.Close()
-	if code, body := httpGet(t, agent.URL+inject.PrometheusMergedPath); code != http.StatusOK || !strings.Contains(body, "envoy_server_live") {
+	if code, body := httpGet(t, agent.URL+vocab.PrometheusMergedPath); code != http.StatusOK || !strings.Contains(body, "envoy_server_live") {
 		t.Errorf("metrics with the app down: %d\n%s", code, body)
 	}
 }
@@ -476,7 +477,7 @@ func TestRewrittenProbesAnswerForTheApp(t *testing.T) {
 	env := map[string]string{}
 	var readiness *corev1.Probe
 	for _, c := range append(res.Template.Spec.Containers, res.Template.Spec.InitContainers...) {
-		if c.Name == inject.ProxyContainerName {
+		if c.Name == vocab.ProxyContainerName {
 			for _, e := range c.Env {
 				env[e.Name] = e.Value
 			}
@@ -485,11 +486,11 @@ func TestRewrittenProbesAnswerForTheApp(t *testing.T) {
 			readiness = c.ReadinessProbe
 		}
 	}
-	probers, err := ParseProbers(env[inject.EnvAppProbers])
+	probers, err := ParseProbers(env[vocab.EnvAppProbers])
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports, err := ParsePodPorts(env[inject.EnvPodPorts])
+	ports, err := ParsePodPorts(env[vocab.EnvPodPorts])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,17 +506,17 @@ func TestRewrittenProbesAnswerForTheApp(t *testing.T) {
 	if code, body := httpGet(t, readyURL); code != http.StatusServiceUnavailable || !strings.Contains(body, "500") {
 		t.Errorf("sick app: %d %s", code, body)
 	}
-	if code, body := httpGet(t, agent.URL+inject.AppHealthPath("web", "livez")); code != http.StatusOK {
+	if code, body := httpGet(t, agent.URL+vocab.AppHealthPath("web", "livez")); code != http.StatusOK {
 		t.Errorf("tcp probe of an open port: %d %s", code, body)
 	}
 	tcp.Close()
-	if code, _ := httpGet(t, agent.URL+inject.AppHealthPath("web", "livez")); code != http.StatusServiceUnavailable {
+	if code, _ := httpGet(t, agent.URL+vocab.AppHealthPath("web", "livez")); code != http.StatusServiceUnavailable {
 		t.Errorf("tcp probe of a closed port: %d", code)
 	}
-	if code, _ := httpGet(t, agent.URL+inject.AppHealthPath("other", "livez")); code != http.StatusNotFound {
+	if code, _ := httpGet(t, agent.URL+vocab.AppHealthPath("other", "livez")); code != http.StatusNotFound {
 		t.Errorf("unknown probe: %d", code)
 	}
-	if _, err := ParseProbers("{not json"); err == nil || !strings.Contains(err.Error(), inject.EnvAppProbers) {
+	if _, err := ParseProbers("{not json"); err == nil || !strings.Contains(err.Error(), vocab.EnvAppProbers) {
 		t.Errorf("bad probers: %v", err)
 	}
 }
@@ -587,7 +588,7 @@ func TestRunWithEnvoy(t *testing.T) {
 	cfg := Config{
 		Mode: ModeEnvoy, Identity: testID, DiscoveryAddress: "meshctl-server.mesh-system.svc:15012", RootCertFile: root,
 		Certificates: client.Fetch, BootstrapPath: filepath.Join(dir, "proxy", "envoy-rev.json"), SDSSocket: filepath.Join(dir, SDSSocketName),
-		AdminPort: inject.AdminPort, PrometheusPort: inject.PrometheusPort, HealthListener: health, AgentListener: agentL,
+		AdminPort: vocab.ProxyAdminPort, PrometheusPort: vocab.PrometheusPort, HealthListener: health, AgentListener: agentL,
 		AgentOptions: AgentOptions{EnvoyStatsURL: adminSrv.URL + "/stats/prometheus"},
 	}
 	cfg.Envoy = Envoy{Path: path, ConfigPath: cfg.BootstrapPath, AdminURL: adminSrv.URL, DrainDuration: 100 * time.Millisecond}
@@ -606,7 +607,7 @@ func TestRunWithEnvoy(t *testing.T) {
 	if code, _ := httpGet(t, "http://"+health.Addr().String()+"/healthz/ready"); code != http.StatusOK {
 		t.Errorf("health with a ready Envoy: %d", code)
 	}
-	if code, body := httpGet(t, "http://"+agentL.Addr().String()+inject.PrometheusMergedPath); code != http.StatusOK || !strings.Contains(body, "envoy_server_live") {
+	if code, body := httpGet(t, "http://"+agentL.Addr().String()+vocab.PrometheusMergedPath); code != http.StatusOK || !strings.Contains(body, "envoy_server_live") {
 		t.Errorf("metrics: %d %s", code, body)
 	}
 	// Envoy's SDS socket answers with the workload certificate.

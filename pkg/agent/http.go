@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // ReadyFunc says whether the pod's proxy (or gRPC bootstrap) is ready, and
@@ -62,7 +63,7 @@ type AgentOptions struct {
 	// (scrape, port, path), as the injector saved them.
 	AppScrape map[string]string
 	// Probers are the app's original probes by agent path
-	// (inject.AppHealthPath), as the injector saved them.
+	// (vocab.AppHealthPath), as the injector saved them.
 	Probers map[string]inject.Prober
 	// PodPorts resolve named probe ports.
 	PodPorts []corev1.ContainerPort
@@ -82,7 +83,7 @@ func AgentHandler(o AgentOptions) http.Handler {
 		o.AppHost = "127.0.0.1"
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc(inject.PrometheusMergedPath, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(vocab.PrometheusMergedPath, func(w http.ResponseWriter, r *http.Request) {
 		var out bytes.Buffer
 		var errs []string
 		scrape := func(what, url string) {
@@ -131,14 +132,14 @@ func AgentHandler(o AgentOptions) http.Handler {
 }
 
 func (o AgentOptions) appMetricsURL() string {
-	if o.AppScrape[inject.AnnotationPrometheusScrape] == "false" {
+	if o.AppScrape[vocab.AnnotationPrometheusScrape] == "false" {
 		return ""
 	}
-	port := o.AppScrape[inject.AnnotationPrometheusPort]
+	port := o.AppScrape[vocab.AnnotationPrometheusPort]
 	if port == "" {
 		return ""
 	}
-	path := o.AppScrape[inject.AnnotationPrometheusPath]
+	path := o.AppScrape[vocab.AnnotationPrometheusPath]
 	if path == "" {
 		path = "/metrics"
 	}
@@ -251,7 +252,7 @@ func ParseProbers(s string) (map[string]inject.Prober, error) {
 		return out, nil
 	}
 	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		return nil, fmt.Errorf("%s is not the injector's JSON map of probes: %v", inject.EnvAppProbers, err)
+		return nil, fmt.Errorf("%s is not the injector's JSON map of probes: %v", vocab.EnvAppProbers, err)
 	}
 	return out, nil
 }
@@ -263,7 +264,7 @@ func ParsePodPorts(s string) ([]corev1.ContainerPort, error) {
 		return nil, nil
 	}
 	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		return nil, fmt.Errorf("%s is not the injector's JSON list of ports: %v", inject.EnvPodPorts, err)
+		return nil, fmt.Errorf("%s is not the injector's JSON list of ports: %v", vocab.EnvPodPorts, err)
 	}
 	return out, nil
 }
@@ -275,7 +276,7 @@ func ParseScrape(s string) (map[string]string, error) {
 		return out, nil
 	}
 	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		return nil, fmt.Errorf("%s is not the injector's JSON map of annotations: %v", inject.EnvPrometheusScrape, err)
+		return nil, fmt.Errorf("%s is not the injector's JSON map of annotations: %v", vocab.EnvPrometheusScrape, err)
 	}
 	return out, nil
 }

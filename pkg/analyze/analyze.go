@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Level of a finding.
@@ -97,13 +98,6 @@ func (f Finding) ObjectRef() string {
 	}
 	return ref + " " + f.Origin.String()
 }
-
-// SuppressAnnotations hold comma-separated codes (or "*") that are not
-// reported for the annotated object; Istio's name is accepted too.
-const (
-	SuppressAnnotation      = "meshctl.io/analyze-suppress"
-	IstioSuppressAnnotation = "galley.istio.io/analyze-suppress"
-)
 
 // Suppression silences a code for objects whose "Kind namespace/name"
 // matches a glob (* is any text, slashes included; ? one character), as in
@@ -198,7 +192,7 @@ func (r Result) Max() (Level, bool) {
 // Analyze runs the analyzers over store and reports parse errors as findings.
 func Analyze(store *config.Store, parseErrors []*config.ParseError, opts Options) Result {
 	if opts.RootNamespace == "" {
-		opts.RootNamespace = "mesh-system"
+		opts.RootNamespace = vocab.DefaultMeshNamespace
 	}
 	analyzers := opts.Analyzers
 	if analyzers == nil {
@@ -260,7 +254,7 @@ func suppressed(store *config.Store, sups []Suppression, f Finding) bool {
 	if r == nil {
 		return false
 	}
-	for _, key := range []string{SuppressAnnotation, IstioSuppressAnnotation} {
+	for _, key := range []string{vocab.AnnotationAnalyzeSuppress, vocab.IstioAnnotationAnalyzeSuppress} {
 		for _, code := range strings.Split(r.Annotations[key], ",") {
 			if code = strings.TrimSpace(code); code == "*" || code == f.Code {
 				return true

@@ -6,6 +6,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/validation"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 const (
@@ -100,7 +101,7 @@ var generalAnalyzers = []*Analyzer{
 	},
 	{
 		Code: "MSH0006", Name: "UnknownAnnotation", Level: Warning,
-		Doc:    "An annotation uses a mesh prefix (sidecar.meshctl.io/, sidecar.istio.io/, proxy.istio.io/, …) but is not one the mesh knows.",
+		Doc:    "An annotation uses a mesh prefix (sidecar.meshctl.io/, sidecar.istio.io/, proxy.istio.io/, …) but is not one meshctl reads: a typo, or an Istio annotation meshctl's injector does not honour.",
 		Inputs: annotatedKinds,
 		Run: func(c *Context) {
 			for _, r := range c.Store.All() {
@@ -110,7 +111,7 @@ var generalAnalyzers = []*Analyzer{
 				for _, key := range sortedKeys(r.Annotations) {
 					if meshAnnotation(key) && !knownAnnotations[key] {
 						c.Report(r, "metadata.annotations."+key, "check the spelling against the documented annotations, or remove it",
-							"unknown annotation %q", key)
+							"unknown annotation %q: meshctl does not read it", key)
 					}
 				}
 				if t := r.PodTemplate(); t != nil && r.Kind != config.KindPod {
@@ -118,7 +119,7 @@ var generalAnalyzers = []*Analyzer{
 					for _, key := range sortedKeys(t.Annotations) {
 						if meshAnnotation(key) && !knownAnnotations[key] {
 							c.Report(r, tp+".metadata.annotations."+key, "check the spelling against the documented annotations, or remove it",
-								"unknown annotation %q on the pod template", key)
+								"unknown annotation %q on the pod template: meshctl's injector does not read it", key)
 						}
 					}
 				}
@@ -165,10 +166,8 @@ var generalAnalyzers = []*Analyzer{
 	},
 }
 
-var meshAnnotationPrefixes = []string{"sidecar.meshctl.io/", "sidecar.istio.io/", "traffic.sidecar.meshctl.io/", "traffic.sidecar.istio.io/", "proxy.istio.io/", "meshctl.io/"}
-
 func meshAnnotation(key string) bool {
-	for _, p := range meshAnnotationPrefixes {
+	for _, p := range vocab.MeshAnnotationPrefixes {
 		if strings.HasPrefix(key, p) {
 			return true
 		}
@@ -177,40 +176,26 @@ func meshAnnotation(key string) bool {
 }
 
 // podAnnotation reports keys that only mean something on a pod.
-func podAnnotation(key string) bool {
-	if key == "sidecar.istio.io/status" || key == "sidecar.meshctl.io/status" {
-		return true
+func podAnnotation(key string) bool { return podAnnotations[key] }
+
+// podAnnotations are what the injector reads from a pod (vocab owns the one
+// list): an annotation under a mesh prefix that is not here is ignored by
+// kube-inject and the webhook, so analyze reports it.
+var podAnnotations = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range vocab.PodAnnotations() {
+		m[k] = true
 	}
-	for _, p := range []string{"sidecar.meshctl.io/", "sidecar.istio.io/", "traffic.sidecar.meshctl.io/", "traffic.sidecar.istio.io/", "proxy.istio.io/"} {
-		if strings.HasPrefix(key, p) {
-			return knownAnnotations[key]
-		}
-	}
-	return false
-}
+	return m
+}()
 
 var knownAnnotations = func() map[string]bool {
 	m := map[string]bool{
-		SuppressAnnotation:         true,
-		"proxy.istio.io/config":    true,
-		"proxy.istio.io/overrides": true,
+		vocab.AnnotationAnalyzeSuppress:      true,
+		vocab.IstioAnnotationAnalyzeSuppress: true,
 	}
-	sidecar := []string{"inject", "status", "proxyImage", "proxyImageType", "proxyCPU", "proxyMemory", "proxyCPULimit", "proxyMemoryLimit",
-		"logLevel", "componentLogLevel", "agentLogLevel", "rewriteAppHTTPProbers", "nativeSidecar", "holdApplicationUntilProxyStarts",
-		"interceptionMode", "bootstrapOverride", "userVolume", "userVolumeMount", "statsInclusionPrefixes", "statsInclusionSuffixes",
-		"statsInclusionRegexps", "statsHistogramBuckets", "extraStatTags", "discoveryAddress", "enableCoreDump", "excludeInterfaces",
-		"statsEvictionInterval", "templates", "dnsCapture"}
-	traffic := []string{"includeOutboundIPRanges", "excludeOutboundIPRanges", "includeInboundPorts", "excludeInboundPorts",
-		"excludeOutboundPorts", "includeOutboundPorts", "kubevirtInterfaces"}
-	for _, p := range []string{"sidecar.meshctl.io/", "sidecar.istio.io/"} {
-		for _, s := range sidecar {
-			m[p+s] = true
-		}
-	}
-	for _, p := range []string{"traffic.sidecar.meshctl.io/", "traffic.sidecar.istio.io/"} {
-		for _, s := range traffic {
-			m[p+s] = true
-		}
+	for k := range podAnnotations {
+		m[k] = true
 	}
 	return m
 }()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 var sidecarAnalyzers = []*Analyzer{
@@ -258,7 +259,7 @@ var injectionAnalyzers = []*Analyzer{
 				if uninjected == 0 {
 					continue
 				}
-				c.Report(n, "metadata.labels", fmt.Sprintf("kubectl label namespace %s %s=enabled, then restart its workloads", ns, inject.NamespaceLabelInjection),
+				c.Report(n, "metadata.labels", fmt.Sprintf("kubectl label namespace %s %s=enabled, then restart its workloads", ns, vocab.NamespaceLabelInjection),
 					"namespace %s is not enabled for sidecar injection, but %s", ns, reason)
 			}
 		},
@@ -275,7 +276,7 @@ var injectionAnalyzers = []*Analyzer{
 					continue
 				}
 				c.Report(r, "spec.containers", "restart its workload (kubectl rollout restart) so that the webhook injects it",
-					"pod %s/%s has no %s container although its namespace is enabled for injection", r.Namespace, r.Name, inject.ProxyContainerName)
+					"pod %s/%s has no %s container although its namespace is enabled for injection", r.Namespace, r.Name, vocab.ProxyContainerName)
 			}
 		},
 	},
@@ -302,18 +303,18 @@ var injectionAnalyzers = []*Analyzer{
 		Run: func(c *Context) {
 			for _, n := range c.Store.List(config.KindNamespace, "") {
 				var inj, revs []string
-				for _, l := range injectionLabels {
+				for _, l := range vocab.NamespaceInjectionLabels {
 					if v, ok := n.Labels[l]; ok {
 						inj = append(inj, l+"="+v)
 					}
 				}
-				for _, l := range revisionLabels {
+				for _, l := range vocab.NamespaceRevisionLabels {
 					if v, ok := n.Labels[l]; ok {
 						revs = append(revs, l+"="+v)
 					}
 				}
 				vals := map[string]bool{}
-				for _, l := range injectionLabels {
+				for _, l := range vocab.NamespaceInjectionLabels {
 					if v, ok := n.Labels[l]; ok {
 						vals[v] = true
 					}
@@ -331,8 +332,8 @@ var injectionAnalyzers = []*Analyzer{
 }
 
 func explicitlyDisabled(n *config.Resource) bool {
-	for _, l := range injectionLabels {
-		if n.Labels[l] == "disabled" {
+	for _, l := range vocab.NamespaceInjectionLabels {
+		if n.Labels[l] == vocab.NamespaceInjectionDisabled {
 			return true
 		}
 	}

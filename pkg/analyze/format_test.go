@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 func brokenRoute(t *testing.T) Result {
@@ -49,7 +50,7 @@ func TestSuppression(t *testing.T) {
 	}
 	// The same, by annotation on the object.
 	vs := store.Get(config.KindVirtualService, "default", "reviews")
-	vs.Annotations = map[string]string{SuppressAnnotation: "MSH0999, MSH0101"}
+	vs.Annotations = map[string]string{vocab.AnnotationAnalyzeSuppress: "MSH0999, MSH0101"}
 	if res := Analyze(store, errs, Options{}); len(res.Findings) != 0 {
 		t.Errorf("annotation should suppress: %v", res.Findings)
 	}

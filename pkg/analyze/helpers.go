@@ -8,6 +8,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // registry is the services and per-host config of the input, resolved the
@@ -116,11 +117,8 @@ const (
 	injectionEnabled
 )
 
-// The labels analyzers read are the ones the webhook selectors are built
-// from; which revision a namespace gets is inject.NamespaceRevision's call,
+// Which revision a namespace gets is inject.NamespaceRevision's call,
 // exactly what the webhooks select.
-var revisionLabels = []string{inject.NamespaceLabelRevision, inject.IstioNamespaceLabelRevision}
-var injectionLabels = []string{inject.NamespaceLabelInjection, inject.IstioNamespaceLabelInjection}
 
 func (c *Context) namespaceInjection(ns string) (injection, string) {
 	n := c.Store.Get(config.KindNamespace, "", ns)
@@ -149,7 +147,7 @@ func (c *Context) hasProxy(w workload) bool {
 	if st == injectionEnabled {
 		return true
 	}
-	for _, k := range []string{inject.LabelInject, inject.IstioLabelInject} {
+	for _, k := range []string{vocab.LabelInject, vocab.IstioLabelInject} {
 		if w.tmpl.Labels[k] == "true" {
 			return true
 		}
@@ -159,7 +157,7 @@ func (c *Context) hasProxy(w workload) bool {
 
 // proxyRevision returns the revision recorded by injection, "" if unknown.
 func proxyRevision(t *corev1.PodTemplateSpec) string {
-	for _, k := range []string{inject.AnnotationStatus, inject.IstioAnnotationStatus} {
+	for _, k := range []string{vocab.AnnotationStatus, vocab.IstioAnnotationStatus} {
 		if s := t.Annotations[k]; s != "" {
 			var st struct {
 				Revision string `json:"revision"`

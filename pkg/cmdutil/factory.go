@@ -13,11 +13,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/meshctl/meshctl/pkg/iostreams"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
-
-// DefaultMeshNamespace is where the control plane and addons live unless
-// --mesh-namespace says otherwise.
-const DefaultMeshNamespace = "mesh-system"
 
 // AnnotationLongRunning, set to "true" in a command's Annotations, marks a
 // command that serves until stopped (server, agent): it keeps Go's default
@@ -51,7 +48,7 @@ func NewFactory(streams *iostreams.IOStreams) *Factory {
 	f := &Factory{
 		IOStreams:     streams,
 		ConfigFlags:   genericclioptions.NewConfigFlags(true),
-		MeshNamespace: DefaultMeshNamespace,
+		MeshNamespace: vocab.DefaultMeshNamespace,
 	}
 	f.RESTConfig = once(func() (*rest.Config, error) {
 		cfg, err := f.ConfigFlags.ToRESTConfig()

@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // NotInstalledError means no pod matches the target: the addon or control
@@ -69,7 +69,7 @@ func (e *NoProxyError) Error() string {
 	ns := e.Target.Namespace
 	return fmt.Sprintf("no Envoy in pod(s) %s of namespace %s: they have no %s sidecar\n"+
 		"  inject one: `kubectl label namespace %s %s=%s` and restart the workload, or `meshctl kube-inject`",
-		strings.Join(names, ", "), ns, inject.ProxyContainerName, ns, inject.NamespaceLabelInjection, inject.NamespaceInjectionEnabled)
+		strings.Join(names, ", "), ns, vocab.ProxyContainerName, ns, vocab.NamespaceLabelInjection, vocab.NamespaceInjectionEnabled)
 }
 
 // ForbiddenError means the user may not read the pods or open a

@@ -18,9 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/meshctl/meshctl/pkg/inject"
-	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -28,9 +27,9 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // installedPod is a pod labelled as the installer labels component pods.
 func installedPod(ns, name, component string, ready bool, extra map[string]string) *corev1.Pod {
 	l := map[string]string{
-		install.LabelPartOf:    install.PartOfValue,
-		install.LabelComponent: component,
-		install.LabelApp:       component,
+		vocab.LabelPartOf:    vocab.PartOfValue,
+		vocab.LabelComponent: component,
+		vocab.LabelApp:       component,
 	}
 	for k, v := range extra {
 		l[k] = v
@@ -50,13 +49,13 @@ func installedPod(ns, name, component string, ready bool, extra map[string]strin
 
 // withProxy adds the sidecar container injection adds.
 func withProxy(p *corev1.Pod) *corev1.Pod {
-	p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: inject.ProxyContainerName})
+	p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: vocab.ProxyContainerName})
 	return p
 }
 
 func grafanaTarget(t *testing.T) Target {
 	t.Helper()
-	tg, err := AddonTarget(install.ComponentGrafana, "mesh-system", nil)
+	tg, err := AddonTarget(vocab.ComponentGrafana, "mesh-system", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,12 +144,12 @@ func TestFindPodFallsBackToAppLabel(t *testing.T) {
 
 func TestFindPodRevision(t *testing.T) {
 	client := fake.NewClientset(
-		installedPod("mesh-system", "server-default", install.ComponentServer, true, map[string]string{install.LabelRevision: "default"}),
-		installedPod("mesh-system", "server-canary", install.ComponentServer, true, map[string]string{install.LabelRevision: "canary"}),
-		installedPod("mesh-system", "server-canary-unready", install.ComponentServer, false, map[string]string{install.LabelRevision: "canary"}),
+		installedPod("mesh-system", "server-default", vocab.ComponentServer, true, map[string]string{vocab.LabelRevision: "default"}),
+		installedPod("mesh-system", "server-canary", vocab.ComponentServer, true, map[string]string{vocab.LabelRevision: "canary"}),
+		installedPod("mesh-system", "server-canary-unready", vocab.ComponentServer, false, map[string]string{vocab.LabelRevision: "canary"}),
 	)
 	for rev, want := range map[string]string{"canary": "server-canary", "default": "server-default"} {
-		tg := ServerTarget("server", "mesh-system", "", nil, rev, install.ServerDebugPort, "/debug")
+		tg := ServerTarget("server", "mesh-system", "", nil, rev, vocab.ServerMonitoringPort, "/debug")
 		pod, err := FindPod(context.Background(), client, tg)
 		if err != nil {
 			t.Fatalf("revision %s: %v", rev, err)
@@ -159,7 +158,7 @@ func TestFindPodRevision(t *testing.T) {
 			t.Errorf("revision %s: FindPod = %s, want %s", rev, pod.Name, want)
 		}
 	}
-	tg := ServerTarget("server", "mesh-system", "", nil, "stable", install.ServerDebugPort, "/debug")
+	tg := ServerTarget("server", "mesh-system", "", nil, "stable", vocab.ServerMonitoringPort, "/debug")
 	if _, err := FindPod(context.Background(), client, tg); !errors.As(err, new(*NotInstalledError)) {
 		t.Fatalf("unknown revision: err = %v, want *NotInstalledError", err)
 	}
@@ -190,7 +189,7 @@ func TestFindPodByNameAndSelector(t *testing.T) {
 
 func TestFindPodNeedsProxy(t *testing.T) {
 	plain := installedPod("shop", "db-1", "db", true, nil)
-	gateway := installedPod("mesh-system", "ingress-1", install.ComponentIngressGateway, true, nil)
+	gateway := installedPod("mesh-system", "ingress-1", vocab.ComponentIngressGateway, true, nil)
 	istio := installedPod("shop", "legacy-1", "legacy", true, nil)
 	istio.Spec.Containers = []corev1.Container{{Name: "app"}, {Name: "istio-proxy"}}
 	unready := withProxy(installedPod("shop", "db-2", "db", false, nil))
@@ -202,7 +201,7 @@ func TestFindPodNeedsProxy(t *testing.T) {
 	}
 	// Among matching pods only those with a proxy count: db-2 has one but is
 	// not ready, so the error is about readiness, not the plain db-1.
-	sel := labels.SelectorFromSet(labels.Set{install.LabelComponent: "db"})
+	sel := labels.SelectorFromSet(labels.Set{vocab.LabelComponent: "db"})
 	_, err = FindPod(context.Background(), client, ProxyAdminTarget("shop", "", sel))
 	var nr *NotReadyError
 	if !errors.As(err, &nr) || len(nr.Pods) != 1 || nr.Pods[0].Name != "db-2" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/install"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Target is what to reach: a pod, given by name or by label selector, and a
@@ -67,8 +68,8 @@ func AddonTarget(component, meshNamespace string, selector labels.Selector) (Tar
 		InstallHint: AddonInstallHint(component),
 	}
 	if t.Selector == nil || t.Selector.Empty() {
-		t.Selector = labels.SelectorFromSet(labels.Set{install.LabelComponent: addon.Component})
-		t.FallbackSelector = labels.SelectorFromSet(labels.Set{install.LabelApp: component})
+		t.Selector = labels.SelectorFromSet(labels.Set{vocab.LabelComponent: addon.Component})
+		t.FallbackSelector = labels.SelectorFromSet(labels.Set{vocab.LabelApp: component})
 	}
 	return t, nil
 }
@@ -76,15 +77,15 @@ func AddonTarget(component, meshNamespace string, selector labels.Selector) (Tar
 // ServerSelector selects the control-plane pods of one revision; an empty
 // revision selects every revision.
 func ServerSelector(revision string) labels.Selector {
-	set := labels.Set{install.LabelComponent: install.ComponentServer}
+	set := labels.Set{vocab.LabelComponent: vocab.ComponentServer}
 	if revision != "" {
-		set[install.LabelRevision] = revision
+		set[vocab.LabelRevision] = revision
 	}
 	return labels.SelectorFromSet(set)
 }
 
 // ServerTarget is a debug page of the control plane: port
-// install.ServerDebugPort for /debug and /metrics, install.ServerControlZPort
+// vocab.ServerMonitoringPort for /debug and /metrics, vocab.ServerControlZPort
 // for ControlZ. pod or selector narrow the choice of control-plane pod.
 func ServerTarget(name, namespace, pod string, selector labels.Selector, revision string, port int, path string) Target {
 	if selector == nil || selector.Empty() {
@@ -109,7 +110,7 @@ func ProxyAdminTarget(namespace, pod string, selector labels.Selector) Target {
 		Namespace:  namespace,
 		Pod:        pod,
 		Selector:   selector,
-		Port:       install.ProxyAdminPort,
+		Port:       vocab.ProxyAdminPort,
 		Path:       "/",
 		NeedsProxy: true,
 	}
@@ -118,8 +119,8 @@ func ProxyAdminTarget(namespace, pod string, selector labels.Selector) Target {
 // HasProxy reports whether pod runs Envoy: a sidecar (meshctl's or Istio's)
 // or a gateway.
 func HasProxy(pod *corev1.Pod) bool {
-	switch pod.Labels[install.LabelComponent] {
-	case install.ComponentIngressGateway, install.ComponentEgressGateway:
+	switch pod.Labels[vocab.LabelComponent] {
+	case vocab.ComponentIngressGateway, vocab.ComponentEgressGateway:
 		return true
 	}
 	return inject.IsInjected(&corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec})

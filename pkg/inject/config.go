@@ -7,65 +7,21 @@ package inject
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/meshctl/meshctl/pkg/version"
-)
-
-// Traffic redirection: the ports and identity proxy-init programs into
-// iptables and the proxy listens on. The server builds its listeners to match.
-const (
-	// OutboundPort is where every outbound connection of the app is redirected.
-	OutboundPort = 15001
-	// InboundPort is where every inbound connection to the pod is redirected.
-	InboundPort = 15006
-	// ProxyUID is the uid the proxy runs as; its own traffic is not redirected,
-	// which is what keeps the proxy from looping into itself.
-	ProxyUID = 1337
-	// ProxyGID is the gid of the proxy, excluded from redirection like the uid.
-	ProxyGID = 1337
-	// PrometheusPort serves Envoy's own metrics (/stats/prometheus).
-	PrometheusPort = 15090
-	// HealthPort serves the proxy's readiness (/healthz/ready).
-	HealthPort = 15021
-	// AgentPort serves merged app+proxy metrics and rewritten app probes.
-	AgentPort = 15020
-	// AdminPort is Envoy's admin API, bound to localhost inside the pod.
-	AdminPort = 15000
-	// InterceptionModeRedirect is the iptables mode meshctl uses (nat REDIRECT).
-	InterceptionModeRedirect = "REDIRECT"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // DefaultExcludeInboundPorts are never redirected inbound: the proxy's own
 // metrics, health and agent ports must reach the proxy directly.
-const DefaultExcludeInboundPorts = "15090,15021,15020"
-
-// The mesh ConfigMap is where an install publishes what injection needs, so
-// that kube-inject (online), the webhook and the server agree with it.
-const (
-	// MeshConfigMapBaseName is the ConfigMap of the default revision.
-	MeshConfigMapBaseName = "mesh"
-	// ConfigMapKeyInject holds Config as YAML.
-	ConfigMapKeyInject = "inject"
-	// ConfigMapKeyMesh holds the mesh config (owned by pkg/profiles).
-	ConfigMapKeyMesh = "mesh"
-	// DefaultRevision is the revision of an install made without --revision.
-	DefaultRevision = "default"
-)
-
-// MeshConfigMapName returns the name of the mesh ConfigMap of a revision:
-// "mesh" for the default revision, "mesh-<revision>" otherwise.
-func MeshConfigMapName(revision string) string {
-	if revision == "" || revision == DefaultRevision {
-		return MeshConfigMapBaseName
-	}
-	return MeshConfigMapBaseName + "-" + revision
-}
+var DefaultExcludeInboundPorts = strconv.Itoa(vocab.PrometheusPort) + "," + strconv.Itoa(vocab.HealthPort) + "," + strconv.Itoa(vocab.AgentPort)
 
 // Config is everything the injector takes from the install. An install
-// renders it into the mesh ConfigMap (key ConfigMapKeyInject); kube-inject
+// renders it into the mesh ConfigMap (key vocab.ConfigMapKeyInject); kube-inject
 // reads it from there, from a file, or from a profile. Fields are only ever
 // added, never renamed, so older ConfigMaps keep working.
 type Config struct {
@@ -147,7 +103,7 @@ type ResourceAmounts struct {
 // install spec changes it through pkg/profiles.
 func DefaultConfig() Config {
 	return Config{
-		Revision: DefaultRevision,
+		Revision: vocab.DefaultRevision,
 		// The images built with this meshctl; never :latest.
 		ProxyImage: "ghcr.io/meshctl/proxy:" + version.Get().Version,
 		InitImage:  "ghcr.io/meshctl/meshctl:" + version.Get().Version,
@@ -160,17 +116,23 @@ func DefaultConfig() Config {
 			Limits:   ResourceAmounts{CPU: "2000m", Memory: "1024Mi"},
 		},
 		LogLevel:                "warning",
-		DiscoveryAddress:        "meshctl-server.mesh-system.svc:15012",
-		TrustDomain:             "cluster.local",
-		ClusterID:               "Kubernetes",
+		DiscoveryAddress:        DiscoveryAddress(vocab.DefaultRevision, vocab.DefaultMeshNamespace),
+		TrustDomain:             vocab.DefaultTrustDomain,
+		ClusterID:               vocab.DefaultClusterID,
 		IncludeOutboundIPRanges: "*",
 		IncludeInboundPorts:     "*",
 		ProxyConcurrency:        2,
 		RewriteAppProbes:        true,
 		PrometheusMerge:         true,
-		TokenAudience:           "mesh-ca",
-		RootCertConfigMap:       "mesh-ca-root-cert",
+		TokenAudience:           vocab.TokenAudience,
+		RootCertConfigMap:       vocab.RootCertConfigMap,
 	}
+}
+
+// DiscoveryAddress is host:port of the xDS and CA server of a revision
+// installed in meshNamespace.
+func DiscoveryAddress(revision, meshNamespace string) string {
+	return fmt.Sprintf("%s.%s.svc:%d", vocab.ServerName(revision), meshNamespace, vocab.ServerSecureXDSPort)
 }
 
 // Validate checks the values an install or a file put in Config, so that a

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // configMapData returns data[key] when b is a ConfigMap manifest, so that
@@ -31,7 +33,7 @@ func configMapData(b []byte, key string) ([]byte, bool) {
 // ConfigMap manifest). Fields left out keep DefaultConfig's values; an
 // unknown field is an error, so a typo does not silently use a default.
 func ParseConfig(b []byte, source string) (Config, error) {
-	if data, ok := configMapData(b, ConfigMapKeyInject); ok {
+	if data, ok := configMapData(b, vocab.ConfigMapKeyInject); ok {
 		b = data
 	}
 	cfg := DefaultConfig()
@@ -48,7 +50,7 @@ func ParseConfig(b []byte, source string) (Config, error) {
 // proxyMetadata, meshId and clusterName. Other fields are not about
 // injection and are ignored.
 func ApplyMeshConfig(cfg *Config, b []byte, source string) error {
-	if data, ok := configMapData(b, ConfigMapKeyMesh); ok {
+	if data, ok := configMapData(b, vocab.ConfigMapKeyMesh); ok {
 		b = data
 	}
 	var mc struct {
@@ -190,7 +192,7 @@ var ErrNoMeshConfigMap = errors.New("mesh ConfigMap not found")
 // ConfigFromCluster reads Config from the mesh ConfigMap of revision in
 // namespace, as an install wrote it.
 func ConfigFromCluster(ctx context.Context, client kubernetes.Interface, namespace, revision string) (Config, error) {
-	name := MeshConfigMapName(revision)
+	name := vocab.MeshConfigMapName(revision)
 	cm, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return Config{}, fmt.Errorf("configmap %s/%s: %w", namespace, name, ErrNoMeshConfigMap)
@@ -203,9 +205,9 @@ func ConfigFromCluster(ctx context.Context, client kubernetes.Interface, namespa
 
 // ConfigFromConfigMap reads Config from a mesh ConfigMap.
 func ConfigFromConfigMap(cm *corev1.ConfigMap) (Config, error) {
-	data, ok := cm.Data[ConfigMapKeyInject]
+	data, ok := cm.Data[vocab.ConfigMapKeyInject]
 	if !ok {
-		return Config{}, fmt.Errorf("configmap %s/%s has no %q key; reinstall the mesh with this meshctl version", cm.Namespace, cm.Name, ConfigMapKeyInject)
+		return Config{}, fmt.Errorf("configmap %s/%s has no %q key; reinstall the mesh with this meshctl version", cm.Namespace, cm.Name, vocab.ConfigMapKeyInject)
 	}
-	return ParseConfig([]byte(data), fmt.Sprintf("configmap %s/%s key %s", cm.Namespace, cm.Name, ConfigMapKeyInject))
+	return ParseConfig([]byte(data), fmt.Sprintf("configmap %s/%s key %s", cm.Namespace, cm.Name, vocab.ConfigMapKeyInject))
 }

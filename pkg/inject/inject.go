@@ -2,6 +2,7 @@ package inject
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/pkg/proxyinit"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Workload names what owns a pod template, for canonical names, messages and
@@ -50,11 +52,11 @@ type Result struct {
 	Reason string
 	// Template is the injected template; nil unless Action is ActionInjected.
 	Template *corev1.PodTemplateSpec
-	// Status is what was added, also recorded in AnnotationStatus.
+	// Status is what was added, also recorded in vocab.AnnotationStatus.
 	Status *Status
 }
 
-// Status is the record, kept on the pod in AnnotationStatus, of exactly what
+// Status is the record, kept on the pod in vocab.AnnotationStatus, of exactly what
 // injection added or changed, so that uninject and analyze need no guessing.
 type Status struct {
 	Revision       string   `json:"revision"`
@@ -66,7 +68,7 @@ type Status struct {
 	Labels      map[string]*string `json:"labels,omitempty"`
 	Annotations map[string]*string `json:"annotations,omitempty"`
 	// RewrittenProbes lists "container/kind" of probes sent through the agent;
-	// their originals are in the proxy's EnvAppProbers.
+	// their originals are in the proxy's vocab.EnvAppProbers.
 	RewrittenProbes []string `json:"rewrittenProbes,omitempty"`
 	// GRPCAgentContainers are the app containers given the gRPC bootstrap
 	// environment and mounts (the grpc-agent template).
@@ -108,6 +110,11 @@ type settings struct {
 	// grpcAgent is Istio's grpc-agent template: no Envoy and no
 	// redirection; the app reads the agent's gRPC bootstrap.
 	grpcAgent bool
+	// userVolumes and userMounts come from the userVolume and
+	// userVolumeMount overrides: volumes added to the pod, mounted into
+	// the proxy (for example a Secret an Envoy filter reads).
+	userVolumes []corev1.Volume
+	userMounts  []corev1.VolumeMount
 }
 
 // Inject adds the sidecar to a copy of tmpl. It does no I/O; every error
@@ -140,7 +147,7 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 	out := tmpl.DeepCopy()
 	st := &Status{Revision: s.cfg.Revision}
 	if st.Revision == "" {
-		st.Revision = DefaultRevision
+		st.Revision = vocab.DefaultRevision
 	}
 	appContainers := make([]string, 0, len(out.Spec.Containers))
 	for _, c := range out.Spec.Containers {
@@ -158,10 +165,10 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 				if p.probe == nil || (p.probe.HTTPGet == nil && p.probe.TCPSocket == nil) {
 					continue
 				}
-				path := AppHealthPath(c.Name, p.kind)
+				path := vocab.AppHealthPath(c.Name, p.kind)
 				probers[path] = Prober{HTTPGet: p.probe.HTTPGet, TCPSocket: p.probe.TCPSocket, TimeoutSeconds: p.probe.TimeoutSeconds}
 				p.probe.TCPSocket = nil
-				p.probe.HTTPGet = &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(AgentPort), Scheme: corev1.URISchemeHTTP}
+				p.probe.HTTPGet = &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(vocab.AgentPort), Scheme: corev1.URISchemeHTTP}
 				st.RewrittenProbes = append(st.RewrittenProbes, c.Name+"/"+p.kind)
 			}
 		}
@@ -170,8 +177,8 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 	var promOrig map[string]string
 	annotations := map[string]string{}
 	labels := map[string]string{}
-	if s.cfg.PrometheusMerge && tmpl.Annotations[AnnotationPrometheusScrape] != "false" {
-		for _, k := range []string{AnnotationPrometheusScrape, AnnotationPrometheusPort, AnnotationPrometheusPath} {
+	if s.cfg.PrometheusMerge && tmpl.Annotations[vocab.AnnotationPrometheusScrape] != "false" {
+		for _, k := range []string{vocab.AnnotationPrometheusScrape, vocab.AnnotationPrometheusPort, vocab.AnnotationPrometheusPath} {
 			if v, ok := tmpl.Annotations[k]; ok {
 				if promOrig == nil {
 					promOrig = map[string]string{}
@@ -179,24 +186,24 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 				promOrig[k] = v
 			}
 		}
-		annotations[AnnotationPrometheusScrape] = "true"
-		annotations[AnnotationPrometheusPort] = strconv.Itoa(AgentPort)
-		annotations[AnnotationPrometheusPath] = PrometheusMergedPath
+		annotations[vocab.AnnotationPrometheusScrape] = "true"
+		annotations[vocab.AnnotationPrometheusPort] = strconv.Itoa(vocab.AgentPort)
+		annotations[vocab.AnnotationPrometheusPath] = vocab.PrometheusMergedPath
 	}
-	if _, ok := tmpl.Annotations[AnnotationDefaultContainer]; !ok {
-		annotations[AnnotationDefaultContainer] = appContainers[0]
+	if _, ok := tmpl.Annotations[vocab.AnnotationDefaultContainer]; !ok {
+		annotations[vocab.AnnotationDefaultContainer] = appContainers[0]
 	}
-	if _, ok := tmpl.Annotations[AnnotationDefaultLogsContainer]; !ok {
-		annotations[AnnotationDefaultLogsContainer] = appContainers[0]
+	if _, ok := tmpl.Annotations[vocab.AnnotationDefaultLogsContainer]; !ok {
+		annotations[vocab.AnnotationDefaultLogsContainer] = appContainers[0]
 	}
-	if _, ok := tmpl.Labels[LabelTLSMode]; !ok {
-		labels[LabelTLSMode] = TLSModeIstio
+	if _, ok := tmpl.Labels[vocab.LabelTLSMode]; !ok {
+		labels[vocab.LabelTLSMode] = vocab.TLSModeIstio
 	}
-	if _, ok := tmpl.Labels[LabelCanonicalName]; !ok {
-		labels[LabelCanonicalName] = canonicalName(w, tmpl)
+	if _, ok := tmpl.Labels[vocab.LabelCanonicalName]; !ok {
+		labels[vocab.LabelCanonicalName] = canonicalName(w, tmpl)
 	}
-	if _, ok := tmpl.Labels[LabelCanonicalRevision]; !ok {
-		labels[LabelCanonicalRevision] = canonicalRevision(tmpl)
+	if _, ok := tmpl.Labels[vocab.LabelCanonicalRevision]; !ok {
+		labels[vocab.LabelCanonicalRevision] = canonicalRevision(tmpl)
 	}
 
 	proxy, err := proxyContainer(w, tmpl, s, appContainers, probers, promOrig)
@@ -216,13 +223,13 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 		// bootstrap and certificates the agent writes.
 		for i := range out.Spec.Containers {
 			c := &out.Spec.Containers[i]
-			if c.Name == ProxyContainerName {
+			if c.Name == vocab.ProxyContainerName {
 				continue
 			}
-			c.Env = append(c.Env, corev1.EnvVar{Name: EnvGRPCXDSBootstrap, Value: GRPCBootstrapPath})
+			c.Env = append(c.Env, corev1.EnvVar{Name: vocab.EnvGRPCXDSBootstrap, Value: vocab.GRPCBootstrapPath})
 			c.VolumeMounts = append(c.VolumeMounts,
-				corev1.VolumeMount{Name: VolumeEnvoy, MountPath: MountEnvoy, ReadOnly: true},
-				corev1.VolumeMount{Name: VolumeData, MountPath: MountData, ReadOnly: true})
+				corev1.VolumeMount{Name: vocab.VolumeEnvoy, MountPath: vocab.MountEnvoy, ReadOnly: true},
+				corev1.VolumeMount{Name: vocab.VolumeData, MountPath: vocab.MountData, ReadOnly: true})
 			st.GRPCAgentContainers = append(st.GRPCAgentContainers, c.Name)
 		}
 	}
@@ -234,37 +241,43 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 		i := overrides[0].Index
 		out.Spec.InitContainers = append([]corev1.Container{initC}, out.Spec.InitContainers...)
 		out.Spec.Containers = append(out.Spec.Containers[:i:i], append([]corev1.Container{proxy}, out.Spec.Containers[i:]...)...)
-		st.InitContainers = []string{InitContainerName}
-		st.Containers = []string{ProxyContainerName}
+		st.InitContainers = []string{vocab.InitContainerName}
+		st.Containers = []string{vocab.ProxyContainerName}
 	case s.native:
 		out.Spec.InitContainers = append([]corev1.Container{initC, proxy}, out.Spec.InitContainers...)
-		st.InitContainers = []string{InitContainerName, ProxyContainerName}
+		st.InitContainers = []string{vocab.InitContainerName, vocab.ProxyContainerName}
 		st.Containers = []string{}
 	case s.hold:
 		out.Spec.InitContainers = append([]corev1.Container{initC}, out.Spec.InitContainers...)
 		out.Spec.Containers = append([]corev1.Container{proxy}, out.Spec.Containers...)
-		st.InitContainers = []string{InitContainerName}
-		st.Containers = []string{ProxyContainerName}
+		st.InitContainers = []string{vocab.InitContainerName}
+		st.Containers = []string{vocab.ProxyContainerName}
 	default:
 		out.Spec.InitContainers = append([]corev1.Container{initC}, out.Spec.InitContainers...)
 		out.Spec.Containers = append(out.Spec.Containers, proxy)
-		st.InitContainers = []string{InitContainerName}
-		st.Containers = []string{ProxyContainerName}
+		st.InitContainers = []string{vocab.InitContainerName}
+		st.Containers = []string{vocab.ProxyContainerName}
 	}
 	if s.grpcAgent {
-		out.Spec.InitContainers = removeNamed(out.Spec.InitContainers, []string{InitContainerName})
+		out.Spec.InitContainers = removeNamed(out.Spec.InitContainers, []string{vocab.InitContainerName})
 		if len(out.Spec.InitContainers) == 0 {
 			out.Spec.InitContainers = nil
 		}
-		st.InitContainers = slices.DeleteFunc(st.InitContainers, func(n string) bool { return n == InitContainerName })
+		st.InitContainers = slices.DeleteFunc(st.InitContainers, func(n string) bool { return n == vocab.InitContainerName })
 	}
-	vols := volumes(s.cfg)
-	for _, v := range vols {
-		for _, existing := range tmpl.Spec.Volumes {
-			if existing.Name == v.Name {
-				return Result{}, fmt.Errorf("%s: volume %q already exists; rename it, meshctl needs that name for the sidecar", w, v.Name)
+	vols := append(volumes(s.cfg), s.userVolumes...)
+	seen := make(map[string]bool, len(tmpl.Spec.Volumes)+len(vols))
+	for _, v := range tmpl.Spec.Volumes {
+		seen[v.Name] = true
+	}
+	for i, v := range vols {
+		if seen[v.Name] {
+			if i >= len(vols)-len(s.userVolumes) {
+				return Result{}, fmt.Errorf("%s: annotation %s: volume %q already exists in the pod; mount it with %s instead", w, vocab.OverrideUserVolume, v.Name, vocab.OverrideUserVolumeMount)
 			}
+			return Result{}, fmt.Errorf("%s: volume %q already exists; rename it, meshctl needs that name for the sidecar", w, v.Name)
 		}
+		seen[v.Name] = true
 		st.Volumes = append(st.Volumes, v.Name)
 	}
 	out.Spec.Volumes = append(out.Spec.Volumes, vols...)
@@ -275,7 +288,7 @@ func Inject(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (Result, error
 	if err != nil {
 		return Result{}, err
 	}
-	out.Annotations[AnnotationStatus] = string(statusJSON)
+	out.Annotations[vocab.AnnotationStatus] = string(statusJSON)
 	return Result{Action: ActionInjected, Template: out, Status: st}, nil
 }
 
@@ -304,10 +317,10 @@ func setAll(m *map[string]string, add map[string]string) map[string]*string {
 // the template: only the status annotation tells, since a container named
 // like the proxy without it is the user's customization of the sidecar.
 func injectedBy(tmpl *corev1.PodTemplateSpec) string {
-	if _, ok := tmpl.Annotations[AnnotationStatus]; ok {
+	if _, ok := tmpl.Annotations[vocab.AnnotationStatus]; ok {
 		return "already injected"
 	}
-	if _, ok := tmpl.Annotations[IstioAnnotationStatus]; ok {
+	if _, ok := tmpl.Annotations[vocab.IstioAnnotationStatus]; ok {
 		return "already injected by Istio"
 	}
 	return ""
@@ -319,7 +332,7 @@ const (
 )
 
 func isProxyName(name string) bool {
-	return name == ProxyContainerName || name == IstioProxyContainerName
+	return name == vocab.ProxyContainerName || name == vocab.IstioProxyContainerName
 }
 
 func hasProxyNamed(tmpl *corev1.PodTemplateSpec) bool {
@@ -394,7 +407,7 @@ func optOut(tmpl *corev1.PodTemplateSpec) string {
 	if tmpl.Spec.HostNetwork {
 		return "hostNetwork pod: redirecting the node's traffic would break it"
 	}
-	for _, key := range []string{LabelInject, IstioLabelInject} {
+	for _, key := range []string{vocab.LabelInject, vocab.IstioLabelInject} {
 		for _, m := range []map[string]string{tmpl.Labels, tmpl.Annotations} {
 			if v, ok := m[key]; ok && strings.EqualFold(strings.TrimSpace(v), "false") {
 				return fmt.Sprintf("%s: %q", key, v)
@@ -432,22 +445,12 @@ var logLevels = map[string]bool{"trace": true, "debug": true, "info": true, "war
 
 func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (settings, error) {
 	s := settings{cfg: cfg, native: cfg.NativeSidecars, hold: cfg.HoldApplicationUntilProxyStarts, rewrite: cfg.RewriteAppProbes}
-	ann, lab := tmpl.Annotations, tmpl.Labels
-	// Most pods carry no overrides; skipping the lookups then keeps
-	// injection of thousands of workloads cheap.
-	if !hasOverrideKeys(ann) {
-		ann = nil
-	}
-	if !hasOverrideKeys(lab) {
-		lab = nil
-	}
-	side := [2]string{sidecarPrefix, istioSidecarPrefix}
-	traffic := [2]string{trafficPrefix, istioTrafficPrefix}
+	ov := readOverrides(tmpl.Annotations, tmpl.Labels)
 	bad := func(key, value, want string) error {
 		return fmt.Errorf("%s: annotation %s: %q is not %s", w, key, value, want)
 	}
-	boolOverride := func(name string, dst *bool) error {
-		if key, v, ok := lookupOverride(ann, lab, side, name); ok {
+	boolOverride := func(o vocab.Override, dst *bool) error {
+		if key, v, ok := ov.get(o); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return bad(key, v, "true or false")
@@ -457,41 +460,41 @@ func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (sett
 		return nil
 	}
 
-	if raw, ok := tmpl.Annotations[AnnotationInjectTemplates]; ok {
+	if raw, ok := tmpl.Annotations[vocab.AnnotationInjectTemplates]; ok {
 		for _, t := range strings.Split(raw, ",") {
 			switch strings.TrimSpace(t) {
-			case TemplateSidecar, "":
-			case TemplateGRPCAgent:
+			case vocab.TemplateSidecar, "":
+			case vocab.TemplateGRPCAgent:
 				s.grpcAgent = true
 			default:
-				return s, bad(AnnotationInjectTemplates, raw, "a list of templates meshctl knows ("+TemplateSidecar+", "+TemplateGRPCAgent+")")
+				return s, bad(vocab.AnnotationInjectTemplates, raw, "a list of templates meshctl knows ("+vocab.TemplateSidecar+", "+vocab.TemplateGRPCAgent+")")
 			}
 		}
 	}
-	if raw, ok := tmpl.Annotations[AnnotationProxyConfig]; ok {
+	if raw, ok := tmpl.Annotations[vocab.AnnotationProxyConfig]; ok {
 		var pc map[string]any
 		if err := yaml.Unmarshal([]byte(raw), &pc); err != nil {
-			return s, fmt.Errorf("%s: annotation %s is not valid YAML: %v", w, AnnotationProxyConfig, err)
+			return s, fmt.Errorf("%s: annotation %s is not valid YAML: %v", w, vocab.AnnotationProxyConfig, err)
 		}
 		s.proxyConfig = pc
 		if v, ok := pc["holdApplicationUntilProxyStarts"]; ok {
 			b, isBool := v.(bool)
 			if !isBool {
-				return s, fmt.Errorf("%s: annotation %s: holdApplicationUntilProxyStarts must be true or false", w, AnnotationProxyConfig)
+				return s, fmt.Errorf("%s: annotation %s: holdApplicationUntilProxyStarts must be true or false", w, vocab.AnnotationProxyConfig)
 			}
 			s.hold = b
 		}
 		if v, ok := pc["concurrency"]; ok {
 			n, isNum := v.(float64)
 			if !isNum || n < 0 || n != float64(int(n)) {
-				return s, fmt.Errorf("%s: annotation %s: concurrency must be a whole number", w, AnnotationProxyConfig)
+				return s, fmt.Errorf("%s: annotation %s: concurrency must be a whole number", w, vocab.AnnotationProxyConfig)
 			}
 			s.cfg.ProxyConcurrency = int(n)
 		}
 		if v, ok := pc["proxyMetadata"]; ok {
 			m, isMap := v.(map[string]any)
 			if !isMap {
-				return s, fmt.Errorf("%s: annotation %s: proxyMetadata must be a map of strings", w, AnnotationProxyConfig)
+				return s, fmt.Errorf("%s: annotation %s: proxyMetadata must be a map of strings", w, vocab.AnnotationProxyConfig)
 			}
 			s.proxyMetaEnv = map[string]string{}
 			for k, val := range m {
@@ -500,41 +503,41 @@ func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (sett
 		}
 	}
 	for _, o := range []struct {
-		name string
+		name vocab.Override
 		dst  *bool
-	}{{OverrideHoldApplication, &s.hold}, {OverrideNativeSidecar, &s.native}, {OverrideRewriteAppHTTPProbers, &s.rewrite}} {
+	}{{vocab.OverrideHoldApplication, &s.hold}, {vocab.OverrideNativeSidecar, &s.native}, {vocab.OverrideRewriteAppHTTPProbers, &s.rewrite}} {
 		if err := boolOverride(o.name, o.dst); err != nil {
 			return s, err
 		}
 	}
-	if key, v, ok := lookupOverride(ann, lab, side, OverrideProxyImage); ok {
+	if key, v, ok := ov.get(vocab.OverrideProxyImage); ok {
 		if v == "" {
 			return s, bad(key, v, "an image reference")
 		}
 		s.cfg.ProxyImage = v
 	}
-	if key, v, ok := lookupOverride(ann, lab, side, OverrideLogLevel); ok {
+	if key, v, ok := ov.get(vocab.OverrideLogLevel); ok {
 		if !logLevels[strings.ToLower(v)] {
 			return s, bad(key, v, "a log level (trace, debug, info, warning, error, critical, off)")
 		}
 		s.cfg.LogLevel = strings.ToLower(v)
 	}
-	if _, v, ok := lookupOverride(ann, lab, side, OverrideComponentLogLevel); ok {
+	if _, v, ok := ov.get(vocab.OverrideComponentLogLevel); ok {
 		s.cfg.ComponentLogLevel = v
 	}
-	if key, v, ok := lookupOverride(ann, lab, side, OverrideInterceptionMode); ok && !strings.EqualFold(v, InterceptionModeRedirect) {
+	if key, v, ok := ov.get(vocab.OverrideInterceptionMode); ok && !strings.EqualFold(v, vocab.InterceptionModeRedirect) {
 		return s, bad(key, v, "supported: meshctl redirects with REDIRECT only")
 	}
 	for _, q := range []struct {
-		name string
+		name vocab.Override
 		dst  *string
 	}{
-		{OverrideProxyCPU, &s.cfg.ProxyResources.Requests.CPU},
-		{OverrideProxyMemory, &s.cfg.ProxyResources.Requests.Memory},
-		{OverrideProxyCPULimit, &s.cfg.ProxyResources.Limits.CPU},
-		{OverrideProxyMemoryLimit, &s.cfg.ProxyResources.Limits.Memory},
+		{vocab.OverrideProxyCPU, &s.cfg.ProxyResources.Requests.CPU},
+		{vocab.OverrideProxyMemory, &s.cfg.ProxyResources.Requests.Memory},
+		{vocab.OverrideProxyCPULimit, &s.cfg.ProxyResources.Limits.CPU},
+		{vocab.OverrideProxyMemoryLimit, &s.cfg.ProxyResources.Limits.Memory},
 	} {
-		if key, v, ok := lookupOverride(ann, lab, side, q.name); ok {
+		if key, v, ok := ov.get(q.name); ok {
 			if _, err := resource.ParseQuantity(v); err != nil {
 				return s, bad(key, v, "a Kubernetes quantity such as 100m or 128Mi")
 			}
@@ -550,27 +553,52 @@ func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (sett
 		ExcludeOutboundPorts:    cfg.ExcludeOutboundPorts,
 	}
 	for _, t := range []struct {
-		name  string
+		name  vocab.Override
 		dst   *string
 		check func(string) bool
 		want  string
 		base  string
 	}{
-		{TrafficIncludeOutboundIPRanges, &s.redirect.IncludeOutboundIPRanges, validCIDRs(true), "a comma-separated list of CIDRs or *", ""},
-		{TrafficExcludeOutboundIPRanges, &s.redirect.ExcludeOutboundIPRanges, validCIDRs(false), "a comma-separated list of CIDRs", ""},
-		{TrafficIncludeInboundPorts, &s.redirect.IncludeInboundPorts, validPorts(true), "a comma-separated list of ports or *", ""},
-		{TrafficExcludeInboundPorts, &s.redirect.ExcludeInboundPorts, validPorts(false), "a comma-separated list of ports", DefaultExcludeInboundPorts},
-		{TrafficExcludeOutboundPorts, &s.redirect.ExcludeOutboundPorts, validPorts(false), "a comma-separated list of ports", ""},
-		{TrafficExcludeInterfaces, &s.redirect.ExcludeInterfaces, validInterfaces, "a comma-separated list of network interface names", ""},
-		{TrafficKubevirtInterfaces, &s.redirect.KubevirtInterfaces, validInterfaces, "a comma-separated list of network interface names", ""},
+		{vocab.TrafficIncludeOutboundIPRanges, &s.redirect.IncludeOutboundIPRanges, validCIDRs(true), "a comma-separated list of CIDRs or *", ""},
+		{vocab.TrafficExcludeOutboundIPRanges, &s.redirect.ExcludeOutboundIPRanges, validCIDRs(false), "a comma-separated list of CIDRs", ""},
+		{vocab.TrafficIncludeInboundPorts, &s.redirect.IncludeInboundPorts, validPorts(true), "a comma-separated list of ports or *", ""},
+		{vocab.TrafficExcludeInboundPorts, &s.redirect.ExcludeInboundPorts, validPorts(false), "a comma-separated list of ports", DefaultExcludeInboundPorts},
+		{vocab.TrafficExcludeOutboundPorts, &s.redirect.ExcludeOutboundPorts, validPorts(false), "a comma-separated list of ports", ""},
+		{vocab.TrafficExcludeInterfaces, &s.redirect.ExcludeInterfaces, validInterfaces, "a comma-separated list of network interface names", ""},
+		{vocab.TrafficKubevirtInterfaces, &s.redirect.KubevirtInterfaces, validInterfaces, "a comma-separated list of network interface names", ""},
 	} {
-		if key, v, ok := lookupOverride(ann, lab, traffic, t.name); ok {
+		if key, v, ok := ov.get(t.name); ok {
 			if !t.check(v) {
 				return s, bad(key, v, t.want)
 			}
 			// The proxy's own ports stay excluded whatever the pod says, or
 			// health checks and metrics would loop through the proxy.
 			*t.dst = joinLists(t.base, v)
+		}
+	}
+	if key, v, ok := ov.get(vocab.OverrideUserVolume); ok {
+		if err := decodeNamedList(v, &s.userVolumes); err != nil {
+			return s, bad(key, v, "a JSON list of volumes ([{\"name\": ..., \"secret\": {...}}]) or a JSON map from volume name to volume: "+err.Error())
+		}
+	}
+	if key, v, ok := ov.get(vocab.OverrideUserVolumeMount); ok {
+		if err := decodeNamedList(v, &s.userMounts); err != nil {
+			return s, bad(key, v, "a JSON list of volume mounts ([{\"name\": ..., \"mountPath\": ...}]) or a JSON map from volume name to mount: "+err.Error())
+		}
+		known := map[string]bool{}
+		for _, vol := range tmpl.Spec.Volumes {
+			known[vol.Name] = true
+		}
+		for _, vol := range s.userVolumes {
+			known[vol.Name] = true
+		}
+		for _, m := range s.userMounts {
+			if m.MountPath == "" {
+				return s, fmt.Errorf("%s: annotation %s: mount of volume %q has no mountPath", w, key, m.Name)
+			}
+			if !known[m.Name] {
+				return s, fmt.Errorf("%s: annotation %s: volume %q is neither in the pod nor in the userVolume annotation", w, key, m.Name)
+			}
 		}
 	}
 	if s.native {
@@ -581,15 +609,52 @@ func resolveSettings(w Workload, tmpl *corev1.PodTemplateSpec, cfg Config) (sett
 	return s, nil
 }
 
-func hasOverrideKeys(m map[string]string) bool {
-	for k := range m {
-		for _, p := range []string{sidecarPrefix, istioSidecarPrefix, trafficPrefix, istioTrafficPrefix} {
-			if strings.HasPrefix(k, p) {
-				return true
+// decodeNamedList reads Istio's two spellings of userVolume and
+// userVolumeMount: a JSON list of objects with names, or a JSON map from
+// name to the object. Unknown fields are errors, so a typo is not dropped.
+func decodeNamedList[T corev1.Volume | corev1.VolumeMount](raw string, out *[]T) error {
+	raw = strings.TrimSpace(raw)
+	strict := func(b []byte, v any) error {
+		d := json.NewDecoder(strings.NewReader(string(b)))
+		d.DisallowUnknownFields()
+		return d.Decode(v)
+	}
+	if strings.HasPrefix(raw, "{") {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			return err
+		}
+		for _, name := range sortedKeys(m) {
+			var item T
+			if err := strict(m[name], &item); err != nil {
+				return fmt.Errorf("%s: %v", name, err)
 			}
+			switch p := any(&item).(type) {
+			case *corev1.Volume:
+				p.Name = name
+			case *corev1.VolumeMount:
+				p.Name = name
+			}
+			*out = append(*out, item)
+		}
+		return nil
+	}
+	if err := strict([]byte(raw), out); err != nil {
+		return err
+	}
+	for _, item := range *out {
+		name := ""
+		switch p := any(&item).(type) {
+		case *corev1.Volume:
+			name = p.Name
+		case *corev1.VolumeMount:
+			name = p.Name
+		}
+		if name == "" {
+			return errors.New("an entry has no name")
 		}
 	}
-	return false
+	return nil
 }
 
 func joinLists(a, b string) string {

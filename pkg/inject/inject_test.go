@@ -5,16 +5,18 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // A container named like the proxy is Istio's way to customize the sidecar:
 // its fields win, the injected ones it does not set stay, and the pod is
 // injected rather than reported as already injected.
 func TestProxyNamedContainerCustomizesTheSidecar(t *testing.T) {
-	for _, name := range []string{IstioProxyContainerName, ProxyContainerName} {
+	for _, name := range []string{vocab.IstioProxyContainerName, vocab.ProxyContainerName} {
 		t.Run(name, func(t *testing.T) {
 			tmpl := &corev1.PodTemplateSpec{}
-			tmpl.Labels = map[string]string{LabelTLSMode: "disabled"}
+			tmpl.Labels = map[string]string{vocab.LabelTLSMode: "disabled"}
 			tmpl.Spec.Containers = []corev1.Container{
 				{Name: "app", Image: "app:1"},
 				{Name: name, Image: autoImage, Env: []corev1.EnvVar{{Name: "EXTRA", Value: "1"}},
@@ -29,8 +31,8 @@ func TestProxyNamedContainerCustomizesTheSidecar(t *testing.T) {
 				t.Fatalf("action %s (%s), want injected", res.Action, res.Reason)
 			}
 			cs := res.Template.Spec.Containers
-			if len(cs) != 2 || cs[0].Name != "app" || cs[1].Name != ProxyContainerName {
-				t.Fatalf("containers %v, want app and %s", names(cs), ProxyContainerName)
+			if len(cs) != 2 || cs[0].Name != "app" || cs[1].Name != vocab.ProxyContainerName {
+				t.Fatalf("containers %v, want app and %s", names(cs), vocab.ProxyContainerName)
 			}
 			proxy := cs[1]
 			if proxy.Image != cfg.ProxyImage {
@@ -46,14 +48,14 @@ func TestProxyNamedContainerCustomizesTheSidecar(t *testing.T) {
 			for _, e := range proxy.Env {
 				env[e.Name] = e.Value
 			}
-			if env["EXTRA"] != "1" || env[EnvAppContainers] != "app" {
-				t.Errorf("env %v: want the user's EXTRA and %s=app", env, EnvAppContainers)
+			if env["EXTRA"] != "1" || env[vocab.EnvAppContainers] != "app" {
+				t.Errorf("env %v: want the user's EXTRA and %s=app", env, vocab.EnvAppContainers)
 			}
 			if proxy.ReadinessProbe == nil {
 				t.Error("the injected readiness probe was lost")
 			}
-			if got := res.Template.Labels[LabelTLSMode]; got != "disabled" {
-				t.Errorf("%s = %q, want the user's disabled", LabelTLSMode, got)
+			if got := res.Template.Labels[vocab.LabelTLSMode]; got != "disabled" {
+				t.Errorf("%s = %q, want the user's disabled", vocab.LabelTLSMode, got)
 			}
 			back, changed, err := Uninject(Workload{Kind: "Pod", Name: "p"}, res.Template)
 			if err != nil || !changed {

@@ -1,13 +1,6 @@
 package inject
 
-// Labels that pick a revision's injector. A namespace labelled
-// mesh-injection (or istio-injection) belongs to the default revision
-// whatever its revision labels say; otherwise meshctl.io/rev (or
-// istio.io/rev) names the revision.
-const (
-	NamespaceLabelRevision      = "meshctl.io/rev"
-	IstioNamespaceLabelRevision = "istio.io/rev"
-)
+import "github.com/meshctl/meshctl/pkg/vocab"
 
 // SystemNamespaces are never injected, whatever their labels: the
 // Kubernetes system namespaces and the mesh namespace itself.
@@ -22,15 +15,15 @@ func SystemNamespaces(meshNamespace string) []string {
 // NamespaceRevision is the revision whose injector takes every pod of a
 // namespace with these labels, "" if none does (pods may still opt in).
 func NamespaceRevision(labels map[string]string) string {
-	for _, k := range []string{NamespaceLabelInjection, IstioNamespaceLabelInjection} {
+	for _, k := range vocab.NamespaceInjectionLabels {
 		if v, ok := labels[k]; ok {
-			if v == NamespaceInjectionEnabled {
-				return DefaultRevision
+			if v == vocab.NamespaceInjectionEnabled {
+				return vocab.DefaultRevision
 			}
 			return ""
 		}
 	}
-	for _, k := range []string{NamespaceLabelRevision, IstioNamespaceLabelRevision} {
+	for _, k := range vocab.NamespaceRevisionLabels {
 		if v, ok := labels[k]; ok {
 			return v
 		}
@@ -41,7 +34,7 @@ func NamespaceRevision(labels map[string]string) string {
 // namespaceUnlabelled: no injection or revision label at all, the only
 // namespaces where a pod's own labels decide.
 func namespaceUnlabelled(labels map[string]string) bool {
-	for _, k := range []string{NamespaceLabelInjection, IstioNamespaceLabelInjection, NamespaceLabelRevision, IstioNamespaceLabelRevision} {
+	for _, k := range []string{vocab.NamespaceLabelInjection, vocab.IstioNamespaceLabelInjection, vocab.NamespaceLabelRevision, vocab.IstioNamespaceLabelRevision} {
 		if _, ok := labels[k]; ok {
 			return false
 		}
@@ -55,7 +48,7 @@ func namespaceUnlabelled(labels map[string]string) bool {
 // asks it instead of reading labels itself. System namespaces are the
 // caller's business (SystemNamespaces).
 func PodRevision(nsLabels, podLabels map[string]string) string {
-	for _, k := range []string{LabelInject, IstioLabelInject} {
+	for _, k := range []string{vocab.LabelInject, vocab.IstioLabelInject} {
 		if podLabels[k] == "false" {
 			return ""
 		}
@@ -63,14 +56,14 @@ func PodRevision(nsLabels, podLabels map[string]string) string {
 	if rev := NamespaceRevision(nsLabels); rev != "" || !namespaceUnlabelled(nsLabels) {
 		return rev
 	}
-	if v, ok := podLabels[NamespaceLabelRevision]; ok {
+	if v, ok := podLabels[vocab.NamespaceLabelRevision]; ok {
 		return v
 	}
-	if podLabels[LabelInject] == "true" {
-		return DefaultRevision
+	if podLabels[vocab.LabelInject] == "true" {
+		return vocab.DefaultRevision
 	}
-	if _, ok := podLabels[LabelInject]; !ok && podLabels[IstioLabelInject] == "true" {
-		return DefaultRevision
+	if _, ok := podLabels[vocab.LabelInject]; !ok && podLabels[vocab.IstioLabelInject] == "true" {
+		return vocab.DefaultRevision
 	}
 	return ""
 }

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Redirect is what `meshctl proxy-init` programs into the pod's iptables.
@@ -47,11 +49,11 @@ const (
 func (r Redirect) Args() []string {
 	args := []string{
 		"proxy-init",
-		"--" + FlagProxyPort + "=" + strconv.Itoa(OutboundPort),
-		"--" + FlagInboundCapturePort + "=" + strconv.Itoa(InboundPort),
-		"--" + FlagProxyUID + "=" + strconv.Itoa(ProxyUID),
-		"--" + FlagProxyGID + "=" + strconv.Itoa(ProxyGID),
-		"--" + FlagInterceptionMode + "=" + InterceptionModeRedirect,
+		"--" + FlagProxyPort + "=" + strconv.Itoa(vocab.OutboundPort),
+		"--" + FlagInboundCapturePort + "=" + strconv.Itoa(vocab.InboundPort),
+		"--" + FlagProxyUID + "=" + strconv.Itoa(vocab.ProxyUID),
+		"--" + FlagProxyGID + "=" + strconv.Itoa(vocab.ProxyGID),
+		"--" + FlagInterceptionMode + "=" + vocab.InterceptionModeRedirect,
 		"--" + FlagIncludeOutboundIPRanges + "=" + r.IncludeOutboundIPRanges,
 		"--" + FlagExcludeOutboundIPRanges + "=" + r.ExcludeOutboundIPRanges,
 		"--" + FlagIncludeInboundPorts + "=" + r.IncludeInboundPorts,
@@ -92,7 +94,7 @@ func ptr[T any](v T) *T { return &v }
 
 func initContainer(s settings) corev1.Container {
 	return corev1.Container{
-		Name:            InitContainerName,
+		Name:            vocab.InitContainerName,
 		Image:           s.cfg.InitImage,
 		Args:            s.redirect.Args(),
 		Resources:       resources(s.cfg.InitResources),
@@ -120,34 +122,34 @@ func fieldEnv(name, path string) corev1.EnvVar {
 
 func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appContainers []string, probers map[string]Prober, promOrig map[string]string) (corev1.Container, error) {
 	env := []corev1.EnvVar{
-		fieldEnv(EnvPodName, "metadata.name"),
-		fieldEnv(EnvPodNamespace, "metadata.namespace"),
-		fieldEnv(EnvInstanceIP, "status.podIP"),
-		fieldEnv(EnvServiceAccount, "spec.serviceAccountName"),
-		fieldEnv(EnvHostIP, "status.hostIP"),
-		fieldEnv(EnvNodeName, "spec.nodeName"),
-		{Name: EnvDiscoveryAddress, Value: s.cfg.DiscoveryAddress},
-		{Name: EnvClusterID, Value: s.cfg.ClusterID},
-		{Name: EnvTrustDomain, Value: s.cfg.TrustDomain},
+		fieldEnv(vocab.EnvPodName, "metadata.name"),
+		fieldEnv(vocab.EnvPodNamespace, "metadata.namespace"),
+		fieldEnv(vocab.EnvInstanceIP, "status.podIP"),
+		fieldEnv(vocab.EnvServiceAccount, "spec.serviceAccountName"),
+		fieldEnv(vocab.EnvHostIP, "status.hostIP"),
+		fieldEnv(vocab.EnvNodeName, "spec.nodeName"),
+		{Name: vocab.EnvDiscoveryAddress, Value: s.cfg.DiscoveryAddress},
+		{Name: vocab.EnvClusterID, Value: s.cfg.ClusterID},
+		{Name: vocab.EnvTrustDomain, Value: s.cfg.TrustDomain},
 	}
 	add := func(name, value string) {
 		if value != "" {
 			env = append(env, corev1.EnvVar{Name: name, Value: value})
 		}
 	}
-	add(EnvMeshID, s.cfg.MeshID)
-	add(EnvNetwork, s.cfg.Network)
+	add(vocab.EnvMeshID, s.cfg.MeshID)
+	add(vocab.EnvNetwork, s.cfg.Network)
 	rev := s.cfg.Revision
 	if rev == "" {
-		rev = DefaultRevision
+		rev = vocab.DefaultRevision
 	}
-	add(EnvRevision, rev)
-	add(EnvLogLevel, s.cfg.LogLevel)
-	add(EnvComponentLogLevel, s.cfg.ComponentLogLevel)
-	add(EnvConcurrency, strconv.Itoa(s.cfg.ProxyConcurrency))
-	add(EnvTokenAudience, s.cfg.TokenAudience)
-	add(EnvWorkloadName, w.Name)
-	add(EnvAppContainers, joinLists("", strings.Join(appContainers, ",")))
+	add(vocab.EnvRevision, rev)
+	add(vocab.EnvLogLevel, s.cfg.LogLevel)
+	add(vocab.EnvComponentLogLevel, s.cfg.ComponentLogLevel)
+	add(vocab.EnvConcurrency, strconv.Itoa(s.cfg.ProxyConcurrency))
+	add(vocab.EnvTokenAudience, s.cfg.TokenAudience)
+	add(vocab.EnvWorkloadName, w.Name)
+	add(vocab.EnvAppContainers, joinLists("", strings.Join(appContainers, ",")))
 	var ports []map[string]any
 	for _, c := range tmpl.Spec.Containers {
 		for _, p := range c.Ports {
@@ -166,31 +168,31 @@ func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appCon
 		if err != nil {
 			return corev1.Container{}, err
 		}
-		add(EnvPodPorts, string(b))
+		add(vocab.EnvPodPorts, string(b))
 	}
 	if len(probers) > 0 {
 		b, err := json.Marshal(probers)
 		if err != nil {
 			return corev1.Container{}, err
 		}
-		add(EnvAppProbers, string(b))
+		add(vocab.EnvAppProbers, string(b))
 	}
 	if len(promOrig) > 0 {
 		b, err := json.Marshal(promOrig)
 		if err != nil {
 			return corev1.Container{}, err
 		}
-		add(EnvPrometheusScrape, string(b))
+		add(vocab.EnvPrometheusScrape, string(b))
 	}
 	if len(s.proxyConfig) > 0 {
 		b, err := json.Marshal(s.proxyConfig)
 		if err != nil {
 			return corev1.Container{}, err
 		}
-		add(EnvProxyConfig, string(b))
+		add(vocab.EnvProxyConfig, string(b))
 	}
 	if s.hold {
-		add(EnvHoldApplication, "true")
+		add(vocab.EnvHoldApplication, "true")
 	}
 	for _, k := range sortedKeys(s.cfg.ProxyEnv) {
 		add(k, s.cfg.ProxyEnv[k])
@@ -201,7 +203,7 @@ func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appCon
 
 	ready := &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: "/healthz/ready", Port: intstr.FromInt32(HealthPort), Scheme: corev1.URISchemeHTTP,
+			Path: vocab.HealthPath, Port: intstr.FromInt32(vocab.HealthPort), Scheme: corev1.URISchemeHTTP,
 		}},
 		FailureThreshold: 4,
 		PeriodSeconds:    15,
@@ -210,27 +212,27 @@ func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appCon
 	args := []string{"agent", "proxy", "sidecar"}
 	if s.grpcAgent {
 		args = []string{"agent", "proxy", "grpc"}
-		env = append(env, corev1.EnvVar{Name: EnvGRPCXDSBootstrap, Value: GRPCBootstrapPath})
+		env = append(env, corev1.EnvVar{Name: vocab.EnvGRPCXDSBootstrap, Value: vocab.GRPCBootstrapPath})
 	}
 	c := corev1.Container{
-		Name:  ProxyContainerName,
+		Name:  vocab.ProxyContainerName,
 		Image: s.cfg.ProxyImage,
 		Args:  args,
 		Ports: []corev1.ContainerPort{
-			{Name: "http-envoy-prom", ContainerPort: PrometheusPort, Protocol: corev1.ProtocolTCP},
-			{Name: "mesh-health", ContainerPort: HealthPort, Protocol: corev1.ProtocolTCP},
-			{Name: "mesh-agent", ContainerPort: AgentPort, Protocol: corev1.ProtocolTCP},
+			{Name: "http-envoy-prom", ContainerPort: vocab.PrometheusPort, Protocol: corev1.ProtocolTCP},
+			{Name: "mesh-health", ContainerPort: vocab.HealthPort, Protocol: corev1.ProtocolTCP},
+			{Name: "mesh-agent", ContainerPort: vocab.AgentPort, Protocol: corev1.ProtocolTCP},
 		},
 		Env:             env,
 		Resources:       resources(s.cfg.ProxyResources),
 		ImagePullPolicy: corev1.PullPolicy(s.cfg.ImagePullPolicy),
 		VolumeMounts: []corev1.VolumeMount{
-			{Name: VolumeSDS, MountPath: MountSDS},
-			{Name: VolumeEnvoy, MountPath: MountEnvoy},
-			{Name: VolumeData, MountPath: MountData},
-			{Name: VolumeToken, MountPath: MountToken, ReadOnly: true},
-			{Name: VolumeRootCert, MountPath: MountRootCert, ReadOnly: true},
-			{Name: VolumePodInfo, MountPath: MountPodInfo, ReadOnly: true},
+			{Name: vocab.VolumeSDS, MountPath: vocab.MountSDS},
+			{Name: vocab.VolumeEnvoy, MountPath: vocab.MountEnvoy},
+			{Name: vocab.VolumeData, MountPath: vocab.MountData},
+			{Name: vocab.VolumeToken, MountPath: vocab.MountToken, ReadOnly: true},
+			{Name: vocab.VolumeRootCert, MountPath: vocab.MountRootCert, ReadOnly: true},
+			{Name: vocab.VolumePodInfo, MountPath: vocab.MountPodInfo, ReadOnly: true},
 		},
 		ReadinessProbe: ready,
 		SecurityContext: &corev1.SecurityContext{
@@ -238,15 +240,16 @@ func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appCon
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			Privileged:               ptr(false),
 			ReadOnlyRootFilesystem:   ptr(true),
-			RunAsGroup:               ptr(int64(ProxyGID)),
+			RunAsGroup:               ptr(int64(vocab.ProxyGID)),
 			RunAsNonRoot:             ptr(true),
-			RunAsUser:                ptr(int64(ProxyUID)),
+			RunAsUser:                ptr(int64(vocab.ProxyUID)),
 		},
 	}
 	if s.grpcAgent {
 		// With no Envoy there are no Envoy metrics on 15090.
-		c.Ports = slices.DeleteFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == PrometheusPort })
+		c.Ports = slices.DeleteFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == vocab.PrometheusPort })
 	}
+	c.VolumeMounts = append(c.VolumeMounts, s.userMounts...)
 	if s.native {
 		// A native sidecar keeps running beside the app and, unlike a
 		// regular container, does not keep a Job's pod alive when the app is
@@ -269,20 +272,20 @@ func proxyContainer(w Workload, tmpl *corev1.PodTemplateSpec, s settings, appCon
 
 func volumes(cfg Config) []corev1.Volume {
 	return []corev1.Volume{
-		{Name: VolumeSDS, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		{Name: VolumeEnvoy, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
-		{Name: VolumeData, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		{Name: VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		{Name: vocab.VolumeSDS, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: vocab.VolumeEnvoy, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+		{Name: vocab.VolumeData, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: vocab.VolumeToken, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-				Audience: cfg.TokenAudience, ExpirationSeconds: ptr(int64(TokenExpirationSeconds)), Path: TokenPath,
+				Audience: cfg.TokenAudience, ExpirationSeconds: ptr(int64(TokenExpirationSeconds)), Path: vocab.TokenPath,
 			}}},
 		}}},
-		{Name: VolumeRootCert, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		{Name: vocab.VolumeRootCert, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 			LocalObjectReference: corev1.LocalObjectReference{Name: cfg.RootCertConfigMap},
 		}}},
 		// Every field the API server would default is written out, so that a
 		// second `kubectl apply` of the same output finds nothing to change.
-		{Name: VolumePodInfo, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+		{Name: vocab.VolumePodInfo, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
 			Items: []corev1.DownwardAPIVolumeFile{
 				{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels"}},
 				{Path: "annotations", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations"}},

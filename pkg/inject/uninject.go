@@ -7,31 +7,33 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Uninject removes what Inject added, using the status annotation, and
 // returns the template as it was before injection. A template without the
 // annotation is returned unchanged (false).
 func Uninject(w Workload, tmpl *corev1.PodTemplateSpec) (*corev1.PodTemplateSpec, bool, error) {
-	raw, ok := tmpl.Annotations[AnnotationStatus]
+	raw, ok := tmpl.Annotations[vocab.AnnotationStatus]
 	if !ok {
 		return tmpl, false, nil
 	}
 	var st Status
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
-		return nil, false, fmt.Errorf("%s: annotation %s is not valid JSON (%v); it was changed after injection, remove the sidecar by hand", w, AnnotationStatus, err)
+		return nil, false, fmt.Errorf("%s: annotation %s is not valid JSON (%v); it was changed after injection, remove the sidecar by hand", w, vocab.AnnotationStatus, err)
 	}
 	out := tmpl.DeepCopy()
 
 	var probers map[string]Prober
 	for _, c := range append(append([]corev1.Container(nil), out.Spec.Containers...), out.Spec.InitContainers...) {
-		if c.Name != ProxyContainerName {
+		if c.Name != vocab.ProxyContainerName {
 			continue
 		}
 		for _, e := range c.Env {
-			if e.Name == EnvAppProbers && e.Value != "" {
+			if e.Name == vocab.EnvAppProbers && e.Value != "" {
 				if err := json.Unmarshal([]byte(e.Value), &probers); err != nil {
-					return nil, false, fmt.Errorf("%s: env %s of %s is not valid JSON: %v", w, EnvAppProbers, ProxyContainerName, err)
+					return nil, false, fmt.Errorf("%s: env %s of %s is not valid JSON: %v", w, vocab.EnvAppProbers, vocab.ProxyContainerName, err)
 				}
 			}
 		}
@@ -67,8 +69,8 @@ func Uninject(w Workload, tmpl *corev1.PodTemplateSpec) (*corev1.PodTemplateSpec
 		if !contains(st.GRPCAgentContainers, c.Name) {
 			continue
 		}
-		c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == EnvGRPCXDSBootstrap })
-		c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == VolumeEnvoy || m.Name == VolumeData })
+		c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == vocab.EnvGRPCXDSBootstrap })
+		c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == vocab.VolumeEnvoy || m.Name == vocab.VolumeData })
 		if len(c.Env) == 0 {
 			c.Env = nil
 		}
@@ -78,9 +80,9 @@ func Uninject(w Workload, tmpl *corev1.PodTemplateSpec) (*corev1.PodTemplateSpec
 	}
 	for _, rp := range st.RewrittenProbes {
 		name, kind, _ := strings.Cut(rp, "/")
-		orig, ok := probers[AppHealthPath(name, kind)]
+		orig, ok := probers[vocab.AppHealthPath(name, kind)]
 		if !ok {
-			return nil, false, fmt.Errorf("%s: the original %s probe of container %q is missing from %s; restore it by hand", w, kind, name, EnvAppProbers)
+			return nil, false, fmt.Errorf("%s: the original %s probe of container %q is missing from %s; restore it by hand", w, kind, name, vocab.EnvAppProbers)
 		}
 		for i := range out.Spec.Containers {
 			c := &out.Spec.Containers[i]
@@ -110,7 +112,7 @@ func Uninject(w Workload, tmpl *corev1.PodTemplateSpec) (*corev1.PodTemplateSpec
 			}
 		}
 	}
-	delete(out.Annotations, AnnotationStatus)
+	delete(out.Annotations, vocab.AnnotationStatus)
 	restore(&out.Annotations, st.Annotations)
 	restore(&out.Labels, st.Labels)
 	if len(out.Annotations) == 0 {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // verifyDoc is what stands between a wrong text edit and the user: each
@@ -32,10 +34,10 @@ func TestVerifyDocCatchesBadOutput(t *testing.T) {
 	}
 	// Drop the line that names the proxy container: its fields then belong
 	// to the app container.
-	proxyAt := bytes.Index(good, []byte("    - name: "+ProxyContainerName))
+	proxyAt := bytes.Index(good, []byte("    - name: "+vocab.ProxyContainerName))
 	proxyEnd := proxyAt + bytes.IndexByte(good[proxyAt:], '\n')
 	for _, tc := range []struct{ name, out, want string }{
-		{"sidecar after the List's keys", string(good) + "    - name: " + ProxyContainerName + "\n      image: proxy\n", "does not parse"},
+		{"sidecar after the List's keys", string(good) + "    - name: " + vocab.ProxyContainerName + "\n      image: proxy\n", "does not parse"},
 		{"sidecar missing", string(good[:proxyAt]) + string(good[proxyEnd+1:]), "differs"},
 		{"other key changed", strings.Replace(string(good), `resourceVersion: ""`, `resourceVersion: "1"`, 1), "became"},
 		{"two documents", string(good) + "---\nkind: Service\n", "more than one document"},

@@ -14,6 +14,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // WebhookPath is where `meshctl server` serves the injection webhook.
@@ -184,8 +186,8 @@ func reservedName(pod *corev1.Pod) string {
 	}
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
-			if c.Name == InitContainerName {
-				return fmt.Sprintf("the pod already has a container named %q, a name the mesh reserves for its init container: rename that container, or opt the pod out of injection with the label %s=false", c.Name, LabelInject)
+			if c.Name == vocab.InitContainerName {
+				return fmt.Sprintf("the pod already has a container named %q, a name the mesh reserves for its init container: rename that container, or opt the pod out of injection with the label %s=false", c.Name, vocab.LabelInject)
 			}
 		}
 	}

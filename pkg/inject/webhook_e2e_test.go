@@ -29,6 +29,7 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testcluster"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
 
@@ -106,8 +107,8 @@ func TestWebhookInjectsPodsInLabeledNamespaces(t *testing.T) {
 	// Only namespaces of this test carry this label, so the webhook never
 	// touches other tests' pods.
 	scope := map[string]string{"meshctl.test/webhook": fmt.Sprintf("w%d", time.Now().UnixNano())}
-	injected := c.NewNamespace(t, map[string]string{inject.NamespaceLabelInjection: "enabled", "meshctl.test/webhook": scope["meshctl.test/webhook"]})
-	istioStyle := c.NewNamespace(t, map[string]string{inject.IstioNamespaceLabelInjection: "enabled", "meshctl.test/webhook": scope["meshctl.test/webhook"]})
+	injected := c.NewNamespace(t, map[string]string{vocab.NamespaceLabelInjection: "enabled", "meshctl.test/webhook": scope["meshctl.test/webhook"]})
+	istioStyle := c.NewNamespace(t, map[string]string{vocab.IstioNamespaceLabelInjection: "enabled", "meshctl.test/webhook": scope["meshctl.test/webhook"]})
 	plain := c.NewNamespace(t, scope)
 
 	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
@@ -126,7 +127,7 @@ func TestWebhookInjectsPodsInLabeledNamespaces(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		pod, err := dryRunPod(ctx, c.Client, injected, nil)
-		if err == nil && hasContainer(pod.Spec, inject.ProxyContainerName) {
+		if err == nil && hasContainer(pod.Spec, vocab.ProxyContainerName) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -144,14 +145,14 @@ func TestWebhookInjectsPodsInLabeledNamespaces(t *testing.T) {
 	}{
 		{"istio-injection=enabled namespace", istioStyle, nil, true},
 		{"unlabeled namespace", plain, nil, false},
-		{"pod opted in by label", plain, map[string]string{inject.LabelInject: "true"}, true},
-		{"pod opted out in an enabled namespace", injected, map[string]string{inject.LabelInject: "false"}, false},
+		{"pod opted in by label", plain, map[string]string{vocab.LabelInject: "true"}, true},
+		{"pod opted out in an enabled namespace", injected, map[string]string{vocab.LabelInject: "false"}, false},
 	} {
 		pod, err := dryRunPod(ctx, c.Client, tc.ns, tc.labels)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got := hasContainer(pod.Spec, inject.ProxyContainerName); got != tc.want {
+		if got := hasContainer(pod.Spec, vocab.ProxyContainerName); got != tc.want {
 			t.Errorf("%s: injected=%v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -180,22 +181,22 @@ func TestWebhookInjectsPodsInLabeledNamespaces(t *testing.T) {
 		}
 	}
 	injectedPod := waitPod(t, c.Client, injected, "app=web")
-	if !hasContainer(injectedPod.Spec, inject.ProxyContainerName) || !hasContainer(injectedPod.Spec, inject.InitContainerName) {
+	if !hasContainer(injectedPod.Spec, vocab.ProxyContainerName) || !hasContainer(injectedPod.Spec, vocab.InitContainerName) {
 		t.Fatalf("pod %s/%s has no sidecar: %+v", injected, injectedPod.Name, injectedPod.Spec)
 	}
-	if injectedPod.Annotations[inject.AnnotationStatus] == "" || injectedPod.Labels[inject.LabelCanonicalName] != "web" {
+	if injectedPod.Annotations[vocab.AnnotationStatus] == "" || injectedPod.Labels[vocab.LabelCanonicalName] != "web" {
 		t.Errorf("pod %s lacks the status annotation or canonical name: %v %v", injectedPod.Name, injectedPod.Annotations, injectedPod.Labels)
 	}
 	for _, ctr := range injectedPod.Spec.Containers {
-		if ctr.Name == inject.ProxyContainerName && ctr.Image != "example.test/proxy:e2e" {
+		if ctr.Name == vocab.ProxyContainerName && ctr.Image != "example.test/proxy:e2e" {
 			t.Errorf("proxy image %q, want the handler's config", ctr.Image)
 		}
-		if ctr.Name == "web" && (ctr.ReadinessProbe.HTTPGet.Port.IntValue() != inject.AgentPort) {
+		if ctr.Name == "web" && (ctr.ReadinessProbe.HTTPGet.Port.IntValue() != vocab.AgentPort) {
 			t.Errorf("app probe not rewritten to the agent: %+v", ctr.ReadinessProbe.HTTPGet)
 		}
 	}
 	plainPod := waitPod(t, c.Client, plain, "app=web")
-	if hasContainer(plainPod.Spec, inject.ProxyContainerName) || len(plainPod.Spec.InitContainers) > 0 {
+	if hasContainer(plainPod.Spec, vocab.ProxyContainerName) || len(plainPod.Spec.InitContainers) > 0 {
 		t.Errorf("pod %s/%s in an unlabeled namespace was injected", plain, plainPod.Name)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 func testPod() *corev1.Pod {
@@ -110,7 +112,7 @@ func TestWebhookInjectsPod(t *testing.T) {
 	if !bytes.Equal(want, gotSpec) {
 		t.Errorf("patched pod spec differs from the injector's:\n got %s\nwant %s", gotSpec, want)
 	}
-	if got.Annotations[AnnotationStatus] == "" || got.Labels[LabelTLSMode] != TLSModeIstio {
+	if got.Annotations[vocab.AnnotationStatus] == "" || got.Labels[vocab.LabelTLSMode] != vocab.TLSModeIstio {
 		t.Errorf("patched pod lacks the status annotation or the tlsMode label: %v %v", got.Annotations, got.Labels)
 	}
 	if !strings.Contains(string(gotSpec), `"value":"reviews-v1"`) {
@@ -121,9 +123,9 @@ func TestWebhookInjectsPod(t *testing.T) {
 func TestWebhookLeavesOthersAlone(t *testing.T) {
 	h := NewWebhook(DefaultConfig)
 	optedOut := testPod()
-	optedOut.Labels[LabelInject] = "false"
+	optedOut.Labels[vocab.LabelInject] = "false"
 	injected := testPod()
-	injected.Annotations = map[string]string{AnnotationStatus: "{}"}
+	injected.Annotations = map[string]string{vocab.AnnotationStatus: "{}"}
 	for name, body := range map[string][]byte{
 		"opted out":        reviewBody(t, optedOut, admissionv1.Create),
 		"already injected": reviewBody(t, injected, admissionv1.Create),
@@ -212,26 +214,26 @@ func TestWebhookRefusesReservedContainerNames(t *testing.T) {
 	h := NewWebhook(DefaultConfig)
 	for _, init := range []bool{false, true} {
 		pod := testPod()
-		c := corev1.Container{Name: InitContainerName, Image: "example.test/x:1"}
+		c := corev1.Container{Name: vocab.InitContainerName, Image: "example.test/x:1"}
 		if init {
 			pod.Spec.InitContainers = append(pod.Spec.InitContainers, c)
 		} else {
 			pod.Spec.Containers = append(pod.Spec.Containers, c)
 		}
 		resp := decodeResponse(t, post(h, reviewBody(t, pod, admissionv1.Create), "application/json"))
-		if resp.Allowed || resp.Patch != nil || !strings.Contains(resp.Result.Message, `container named "`+InitContainerName+`"`) || !strings.Contains(resp.Result.Message, "rename") {
+		if resp.Allowed || resp.Patch != nil || !strings.Contains(resp.Result.Message, `container named "`+vocab.InitContainerName+`"`) || !strings.Contains(resp.Result.Message, "rename") {
 			t.Errorf("init %v: allowed=%v message %v, want a refusal naming the container and the fix", init, resp.Allowed, resp.Result)
 		}
 	}
 	// A container named like the proxy customizes it: one proxy results.
 	pod := testPod()
-	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: ProxyContainerName, Image: "auto"})
+	pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: vocab.ProxyContainerName, Image: "auto"})
 	resp := decodeResponse(t, post(h, reviewBody(t, pod, admissionv1.Create), "application/json"))
 	if !resp.Allowed || resp.Patch == nil {
 		t.Fatalf("customized proxy refused: %v", resp.Result)
 	}
-	if n := bytes.Count(resp.Patch, []byte(`"name":"`+ProxyContainerName+`"`)); n > 1 {
-		t.Errorf("the patch names %s %d times", ProxyContainerName, n)
+	if n := bytes.Count(resp.Patch, []byte(`"name":"`+vocab.ProxyContainerName+`"`)); n > 1 {
+		t.Errorf("the patch names %s %d times", vocab.ProxyContainerName, n)
 	}
 }
 

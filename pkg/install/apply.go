@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // FieldManager is the server-side apply field manager of every object
@@ -119,13 +120,13 @@ type ApplyOptions struct {
 // ComponentTitle is how progress lines name a component.
 func ComponentTitle(component string) string {
 	switch component {
-	case ComponentBase:
+	case vocab.ComponentBase:
 		return "Mesh core"
-	case ComponentServer:
+	case vocab.ComponentServer:
 		return "Control plane"
-	case ComponentIngressGateway:
+	case vocab.ComponentIngressGateway:
 		return "Ingress gateways"
-	case ComponentEgressGateway:
+	case vocab.ComponentEgressGateway:
 		return "Egress gateways"
 	}
 	return "Addon " + component
@@ -403,7 +404,7 @@ func ptr[T any](v T) *T { return &v }
 // InventoryName is the ConfigMap in the mesh namespace that records what an
 // install of revision applied.
 func InventoryName(revision string) string {
-	if revision == "" || revision == DefaultRevision {
+	if vocab.IsDefaultRevision(revision) {
 		return "meshctl-install"
 	}
 	return "meshctl-install-" + revision
@@ -537,9 +538,9 @@ func writeInventory(ctx context.Context, c Clients, mi *profiles.MeshInstall, en
 			Name:      InventoryName(s.RevisionName()),
 			Namespace: s.MeshNamespace,
 			Labels: map[string]string{
-				LabelPartOf:   PartOfValue,
-				LabelInstall:  InstallName(s),
-				LabelRevision: s.RevisionName(),
+				vocab.LabelPartOf:   vocab.PartOfValue,
+				vocab.LabelInstall:  InstallName(s),
+				vocab.LabelRevision: s.RevisionName(),
 			},
 		},
 		Data: map[string]string{inventoryKeyObjects: string(objs), inventoryKeySpec: string(spec)},

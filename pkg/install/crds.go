@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/manifests"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // The base component (the CRDs) is rendered without kustomize: its
@@ -84,7 +85,7 @@ const CRDSpecSeparator = crdSpecSeparator
 // install: the CRDs are shared by all of them, and an install applying its
 // own revision label to them would make them look like its own.
 func crdLabels() []labelSet {
-	return []labelSet{{Pairs: map[string]string{LabelPartOf: PartOfValue, LabelComponent: ComponentBase}}}
+	return []labelSet{{Pairs: map[string]string{vocab.LabelPartOf: vocab.PartOfValue, vocab.LabelComponent: vocab.ComponentBase}}}
 }
 
 func (r *renderer) renderCRDs() ([]*unstructured.Unstructured, error) {

@@ -11,6 +11,8 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // LockName is the Lease in the mesh namespace that serializes installs and
@@ -85,7 +87,7 @@ func Lock(ctx context.Context, c Clients, namespace string, o LockOptions) (cont
 		now := metav1.NewMicroTime(o.now())
 		want := &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: namespace,
-				Labels:      map[string]string{LabelPartOf: PartOfValue},
+				Labels:      map[string]string{vocab.LabelPartOf: vocab.PartOfValue},
 				Annotations: map[string]string{annotationLockHost: host, annotationLockPID: strconv.Itoa(pid)}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: &identity, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
 		}

@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // What an install may delete is decided here, and only here. The inventory
@@ -55,7 +57,7 @@ func (sc ownerScope) owns(e inventoryEntry, live *unstructured.Unstructured) (bo
 	// evidence left, and the scope check has already kept this to the
 	// install's own namespace and names.
 	l := live.GetLabels()
-	if l[LabelPartOf] != PartOfValue || l[LabelInstall] != sc.Install {
+	if l[vocab.LabelPartOf] != vocab.PartOfValue || l[vocab.LabelInstall] != sc.Install {
 		return false, "not created by this install (it does not carry its labels)"
 	}
 	return true, ""
@@ -94,8 +96,8 @@ func checkOwnership(ctx context.Context, c Clients, m *Manifest, old *Inventory,
 			why = reason
 		}
 		l := live.GetLabels()
-		if l[LabelPartOf] == PartOfValue && l[LabelInstall] != "" && l[LabelInstall] != sc.Install {
-			taken = append(taken, fmt.Sprintf("%s belongs to the install of revision %q", Ref(obj), l[LabelInstall]))
+		if l[vocab.LabelPartOf] == vocab.PartOfValue && l[vocab.LabelInstall] != "" && l[vocab.LabelInstall] != sc.Install {
+			taken = append(taken, fmt.Sprintf("%s belongs to the install of revision %q", Ref(obj), l[vocab.LabelInstall]))
 			continue
 		}
 		if !force {

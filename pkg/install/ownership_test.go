@@ -18,6 +18,7 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 var (
@@ -59,7 +60,7 @@ func liveObject(apiVersion, kind, ns, name, uid string, labels map[string]string
 }
 
 func ourLabels() map[string]string {
-	return map[string]string{LabelPartOf: PartOfValue, LabelInstall: DefaultRevision, LabelRevision: DefaultRevision}
+	return map[string]string{vocab.LabelPartOf: vocab.PartOfValue, vocab.LabelInstall: vocab.DefaultRevision, vocab.LabelRevision: vocab.DefaultRevision}
 }
 
 func inventoryConfigMap(t *testing.T, ns string, entries []inventoryEntry) *corev1.ConfigMap {

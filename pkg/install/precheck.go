@@ -9,6 +9,8 @@ import (
 	authv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // MinKubernetesMinor is the oldest Kubernetes 1.x the mesh supports.
@@ -98,7 +100,7 @@ func Precheck(ctx context.Context, c Clients, m *Manifest) []Check {
 	switch {
 	case apierrors.IsNotFound(err) || err != nil:
 		checks = append(checks, Check{Name: "Existing mesh", OK: true, Message: "no mesh CRDs installed yet"})
-	case crd.GetLabels()[LabelPartOf] != PartOfValue:
+	case crd.GetLabels()[vocab.LabelPartOf] != vocab.PartOfValue:
 		checks = append(checks, Check{Name: "Existing mesh", Warning: true, Message: "the Istio CRDs are already installed by another tool (Istio?): meshctl will take them over; " +
 			"remove the other mesh first if it is still running"})
 	default:

@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // The mesh CRDs are shared: every install in every namespace renders the
@@ -65,13 +67,13 @@ func (p *PurgePlan) KeptFor() []string {
 }
 
 // inventoryLabelSelector finds every install's inventory, in any namespace.
-var inventoryLabelSelector = LabelPartOf + "=" + PartOfValue + "," + LabelInstall
+var inventoryLabelSelector = vocab.LabelPartOf + "=" + vocab.PartOfValue + "," + vocab.LabelInstall
 
 // PlanPurge says which CRDs of the install of revision in namespace
 // `uninstall --purge` would delete, and how many resources with them.
 func PlanPurge(ctx context.Context, c Clients, namespace, revision string) (*PurgePlan, error) {
 	if revision == "" {
-		revision = DefaultRevision
+		revision = vocab.DefaultRevision
 	}
 	inv, err := ReadInventory(ctx, c, namespace, revision)
 	if err != nil {
@@ -122,7 +124,7 @@ func otherInstalls(ctx context.Context, c Clients, namespace, revision string) (
 	}
 	var out []string
 	for _, cm := range list.Items {
-		rev := cm.Labels[LabelRevision]
+		rev := cm.Labels[vocab.LabelRevision]
 		if cm.Name != InventoryName(rev) {
 			continue
 		}

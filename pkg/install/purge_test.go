@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Two revisions side by side both record the shared CRDs. Purging one
@@ -40,16 +42,16 @@ func TestPurgeKeepsCRDsWhileAnotherInstallRemains(t *testing.T) {
 		}}
 	}
 	inventory := func(revision string) *corev1.ConfigMap {
-		b, _ := json.Marshal([]inventoryEntry{{APIVersion: "apiextensions.k8s.io/v1", Kind: kindCRD, Name: crdName, Component: ComponentBase, UID: "uid-crd"}})
+		b, _ := json.Marshal([]inventoryEntry{{APIVersion: "apiextensions.k8s.io/v1", Kind: kindCRD, Name: crdName, Component: vocab.ComponentBase, UID: "uid-crd"}})
 		return &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: InventoryName(revision), Namespace: "mesh-system",
-				Labels: map[string]string{LabelPartOf: PartOfValue, LabelInstall: revision, LabelRevision: revision}},
+				Labels: map[string]string{vocab.LabelPartOf: vocab.PartOfValue, vocab.LabelInstall: revision, vocab.LabelRevision: revision}},
 			Data: map[string]string{inventoryKeyObjects: string(b)},
 		}
 	}
 	// The mesh ConfigMap carries the install labels too, and is no inventory.
 	meshCM := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "mesh", Namespace: "other",
-		Labels: map[string]string{LabelPartOf: PartOfValue, LabelInstall: "default", LabelRevision: "default"}}}
+		Labels: map[string]string{vocab.LabelPartOf: vocab.PartOfValue, vocab.LabelInstall: "default", vocab.LabelRevision: "default"}}}
 	c := Clients{
 		Kube: kubefake.NewSimpleClientset(inventory("default"), inventory("canary"), meshCM),
 		Dynamic: dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
@@ -99,7 +101,7 @@ func TestPurgeOfTheLastInstallDeletesTheCRDs(t *testing.T) {
 	}}
 	b, _ := json.Marshal([]inventoryEntry{{APIVersion: "apiextensions.k8s.io/v1", Kind: kindCRD, Name: crdName, UID: "uid-crd"}})
 	inv := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: InventoryName(""), Namespace: "mesh-system",
-		Labels: map[string]string{LabelPartOf: PartOfValue, LabelInstall: "default", LabelRevision: "default"}},
+		Labels: map[string]string{vocab.LabelPartOf: vocab.PartOfValue, vocab.LabelInstall: "default", vocab.LabelRevision: "default"}},
 		Data: map[string]string{inventoryKeyObjects: string(b)}}
 	gwGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
 	c := Clients{

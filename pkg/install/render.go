@@ -24,6 +24,7 @@ import (
 	"github.com/meshctl/meshctl/manifests"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
 
@@ -107,9 +108,9 @@ func WriteObjectsYAML(w io.Writer, objs []*unstructured.Unstructured) error {
 }
 
 // AddonComponents are the addon component names in install order.
-var AddonComponents = []string{ComponentPrometheus, ComponentGrafana, ComponentJaeger, ComponentKiali, ComponentZipkin}
+var AddonComponents = []string{vocab.ComponentPrometheus, vocab.ComponentGrafana, vocab.ComponentJaeger, vocab.ComponentKiali, vocab.ComponentZipkin}
 
-// InstallName is the value of LabelInstall: installs are told apart by
+// InstallName is the value of vocab.LabelInstall: installs are told apart by
 // revision within a mesh namespace (where the inventory lives).
 func InstallName(s *profiles.Spec) string { return s.RevisionName() }
 
@@ -211,14 +212,14 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		if err != nil {
 			return nil, err
 		}
-		add(ComponentServer, objs)
+		add(vocab.ComponentServer, objs)
 	}
 	for _, kind := range []struct {
 		component, base string
 		list            []profiles.Gateway
 	}{
-		{ComponentIngressGateway, "mesh-ingressgateway", s.Components.IngressGateways},
-		{ComponentEgressGateway, "mesh-egressgateway", s.Components.EgressGateways},
+		{vocab.ComponentIngressGateway, "mesh-ingressgateway", s.Components.IngressGateways},
+		{vocab.ComponentEgressGateway, "mesh-egressgateway", s.Components.EgressGateways},
 	} {
 		var objs []*unstructured.Unstructured
 		for _, g := range kind.list {
@@ -253,7 +254,7 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		}
 		rest := out.Components
 		out.Components = nil
-		add(ComponentBase, objs)
+		add(vocab.ComponentBase, objs)
 		out.Components = append(out.Components, rest...)
 	}
 	return out, nil
@@ -543,11 +544,11 @@ var encoded sync.Map // *unstructured.Unstructured -> []byte
 // while selectors are immutable.
 func commonLabels(s *profiles.Spec, component string) []labelSet {
 	return []labelSet{
-		{Pairs: map[string]string{LabelRevision: s.RevisionName()}, IncludeSelectors: true},
+		{Pairs: map[string]string{vocab.LabelRevision: s.RevisionName()}, IncludeSelectors: true},
 		{Pairs: map[string]string{
-			LabelPartOf:    PartOfValue,
-			LabelComponent: component,
-			LabelInstall:   InstallName(s),
+			vocab.LabelPartOf:    vocab.PartOfValue,
+			vocab.LabelComponent: component,
+			vocab.LabelInstall:   InstallName(s),
 		}, IncludeTemplates: true},
 	}
 }
@@ -570,7 +571,7 @@ func serverOverlay(mi *profiles.MeshInstall) overlay {
 
 	env := envList(c.Env)
 	env = append([]map[string]any{{"name": "REVISION", "value": s.RevisionName()}}, env...)
-	dep := deploymentPatch("meshctl-server", "server", c.Replicas, c.Resources, env, c.K8s)
+	dep := deploymentPatch(vocab.ServerBaseName, vocab.ServerContainerName, c.Replicas, c.Resources, env, c.K8s)
 	if c.Autoscale.Enabled {
 		// The autoscaler owns the replica count: leaving it out of the
 		// applied object keeps each apply from resetting it.
@@ -579,27 +580,27 @@ func serverOverlay(mi *profiles.MeshInstall) overlay {
 	o := overlay{
 		dir:          "server",
 		resources:    []string{"../../server"},
-		labels:       commonLabels(s, ComponentServer),
+		labels:       commonLabels(s, vocab.ComponentServer),
 		namespace:    s.MeshNamespace,
 		clusterNames: true,
 		images:       []image{img},
 		files: map[string][]byte{
-			inject.ConfigMapKeyMesh:   meshYAML,
-			inject.ConfigMapKeyInject: injectYAML,
+			vocab.ConfigMapKeyMesh:   meshYAML,
+			vocab.ConfigMapKeyInject: injectYAML,
 		},
 		configMaps: []configMap{{
-			Name:    inject.MeshConfigMapBaseName,
-			Files:   []string{inject.ConfigMapKeyMesh, inject.ConfigMapKeyInject},
-			Options: map[string]any{"disableNameSuffixHash": true, "labels": map[string]string{LabelApp: "meshctl-server"}},
+			Name:    vocab.MeshConfigMapBaseName,
+			Files:   []string{vocab.ConfigMapKeyMesh, vocab.ConfigMapKeyInject},
+			Options: map[string]any{"disableNameSuffixHash": true, "labels": map[string]string{vocab.LabelApp: vocab.ServerBaseName}},
 		}},
 		patches: []patch{smp(dep)},
 	}
-	if s.RevisionName() != DefaultRevision {
+	if s.RevisionName() != vocab.DefaultRevision {
 		o.nameSuffix = "-" + s.Revision
 	}
 	o.patches = append(o.patches, webhookPatches(s)...)
 	if len(c.K8s.ServiceAnnotations) > 0 {
-		o.patches = append(o.patches, smp(servicePatch("meshctl-server", c.K8s.ServiceAnnotations, "")))
+		o.patches = append(o.patches, smp(servicePatch(vocab.ServerBaseName, c.K8s.ServiceAnnotations, "")))
 	}
 	if c.Autoscale.Enabled {
 		o.components = []string{"../../components/autoscale"}
@@ -667,11 +668,11 @@ func addonOverlay(s *profiles.Spec, name string, a profiles.Addon) overlay {
 // addonImages are the upstream image names in the addon bases, which an
 // Addon.Image replaces.
 var addonImages = map[string]string{
-	ComponentPrometheus: "prom/prometheus",
-	ComponentGrafana:    "grafana/grafana",
-	ComponentJaeger:     "jaegertracing/all-in-one",
-	ComponentKiali:      "quay.io/kiali/kiali",
-	ComponentZipkin:     "openzipkin/zipkin-slim",
+	vocab.ComponentPrometheus: "prom/prometheus",
+	vocab.ComponentGrafana:    "grafana/grafana",
+	vocab.ComponentJaeger:     "jaegertracing/all-in-one",
+	vocab.ComponentKiali:      "quay.io/kiali/kiali",
+	vocab.ComponentZipkin:     "openzipkin/zipkin-slim",
 }
 
 // webhookPatches fill in the webhook entries of the revision from
@@ -684,7 +685,7 @@ func webhookPatches(s *profiles.Spec) []patch {
 	o := webhookconfig.Options{
 		Revision:      s.RevisionName(),
 		MeshNamespace: s.MeshNamespace,
-		Service:       &admissionregistrationv1.ServiceReference{Name: "meshctl-server", Namespace: "mesh-system", Port: ptr(int32(webhookconfig.ServicePort))},
+		Service:       &admissionregistrationv1.ServiceReference{Name: vocab.ServerBaseName, Namespace: vocab.DefaultMeshNamespace, Port: ptr(int32(webhookconfig.ServicePort))},
 	}
 	replace := func(kind string, webhooks any) patch {
 		b, _ := json.Marshal([]map[string]any{{"op": "replace", "path": "/webhooks", "value": webhooks}})

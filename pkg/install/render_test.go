@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshctl/meshctl/manifests"
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -80,8 +81,8 @@ func goldenYAML(m *Manifest) ([]byte, error) {
 
 func TestRenderLabelsEveryObject(t *testing.T) {
 	m := renderProfile(t, profiles.ResolveOptions{Profile: "demo", MeshNamespace: "mesh-x"})
-	want := map[string]bool{ComponentBase: true, ComponentServer: true, ComponentIngressGateway: true, ComponentEgressGateway: true,
-		ComponentPrometheus: true, ComponentGrafana: true, ComponentJaeger: true, ComponentKiali: true, ComponentZipkin: true}
+	want := map[string]bool{vocab.ComponentBase: true, vocab.ComponentServer: true, vocab.ComponentIngressGateway: true, vocab.ComponentEgressGateway: true,
+		vocab.ComponentPrometheus: true, vocab.ComponentGrafana: true, vocab.ComponentJaeger: true, vocab.ComponentKiali: true, vocab.ComponentZipkin: true}
 	for _, c := range m.Components {
 		delete(want, c.Name)
 		for _, o := range c.Objects {
@@ -89,12 +90,12 @@ func TestRenderLabelsEveryObject(t *testing.T) {
 			if o.GetKind() == "CustomResourceDefinition" {
 				// Shared by every install: naming one would make them look
 				// like that install's.
-				if l[LabelComponent] != c.Name || l[LabelPartOf] != PartOfValue || l[LabelRevision] != "" || l[LabelInstall] != "" {
+				if l[vocab.LabelComponent] != c.Name || l[vocab.LabelPartOf] != vocab.PartOfValue || l[vocab.LabelRevision] != "" || l[vocab.LabelInstall] != "" {
 					t.Errorf("%s: labels %v, want part-of and component only", Ref(o), l)
 				}
 				continue
 			}
-			if l[LabelComponent] != c.Name || l[LabelPartOf] != PartOfValue || l[LabelRevision] != DefaultRevision || l[LabelInstall] != DefaultRevision {
+			if l[vocab.LabelComponent] != c.Name || l[vocab.LabelPartOf] != vocab.PartOfValue || l[vocab.LabelRevision] != vocab.DefaultRevision || l[vocab.LabelInstall] != vocab.DefaultRevision {
 				t.Errorf("%s lacks ownership labels: %v", Ref(o), l)
 			}
 			if o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" && !strings.HasSuffix(o.GetKind(), "WebhookConfiguration") {
@@ -106,7 +107,7 @@ func TestRenderLabelsEveryObject(t *testing.T) {
 			}
 			if o.GetKind() == "Deployment" {
 				tl, _, _ := unstructuredMap(o.Object, "spec", "template", "metadata", "labels")
-				if tl[LabelComponent] != c.Name || tl[LabelApp] == "" {
+				if tl[vocab.LabelComponent] != c.Name || tl[vocab.LabelApp] == "" {
 					t.Errorf("%s pods lack component/app labels: %v", Ref(o), tl)
 				}
 			}
@@ -123,7 +124,7 @@ func TestRenderRevisionAndOverrides(t *testing.T) {
 		"components.server.autoscale.enabled=false", "components.server.replicas=3",
 		"components.server.env.FOO=bar",
 	}})
-	srv := m.Component(ComponentServer)
+	srv := m.Component(vocab.ComponentServer)
 	if srv == nil {
 		t.Fatal("no server component")
 	}
@@ -144,14 +145,14 @@ func TestRenderRevisionAndOverrides(t *testing.T) {
 			t.Errorf("server render lacks %q", want)
 		}
 	}
-	if m.Component(ComponentIngressGateway) != nil || m.Component(ComponentGrafana) != nil {
+	if m.Component(vocab.ComponentIngressGateway) != nil || m.Component(vocab.ComponentGrafana) != nil {
 		t.Error("minimal renders gateways or addons")
 	}
 }
 
 func TestRenderRenamedGateway(t *testing.T) {
 	m := renderProfile(t, profiles.ResolveOptions{Sets: []string{"components.ingressGateways[0].name=edge", "components.ingressGateways[0].replicas=2"}})
-	y, _ := ObjectsYAML(m.Component(ComponentIngressGateway).Objects)
+	y, _ := ObjectsYAML(m.Component(vocab.ComponentIngressGateway).Objects)
 	s := string(y)
 	if strings.Contains(s, "mesh-ingressgateway") || !strings.Contains(s, "serviceAccountName: edge") || !strings.Contains(s, "replicas: 2") {
 		t.Errorf("renamed gateway render:\n%s", s)

@@ -7,6 +7,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // UninstallOptions tune Uninstall.
@@ -34,7 +36,7 @@ func (e *ErrNotInstalled) Error() string {
 // are left alone.
 func Uninstall(ctx context.Context, c Clients, namespace, revision string, o UninstallOptions) (res *Result, err error) {
 	if revision == "" {
-		revision = DefaultRevision
+		revision = vocab.DefaultRevision
 	}
 	inv, err := ReadInventory(ctx, c, namespace, revision)
 	if err != nil {

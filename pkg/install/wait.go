@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Status is whether one installed object exists and is ready, and why not.
@@ -77,7 +79,7 @@ func waitReady(ctx context.Context, c Clients, objs []*unstructured.Unstructured
 // ObjectStatus reports whether the live counterpart of a rendered object
 // exists and is ready.
 func ObjectStatus(ctx context.Context, c Clients, obj *unstructured.Unstructured) (Status, error) {
-	st := Status{Ref: Ref(obj), Component: obj.GetLabels()[LabelComponent]}
+	st := Status{Ref: Ref(obj), Component: obj.GetLabels()[vocab.LabelComponent]}
 	ri, err := resourceFor(c, obj)
 	if err != nil {
 		st.Reason = err.Error()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // APIVersion and Kind identify a MeshInstall document.
@@ -180,22 +181,8 @@ func (a *Addons) ByName() map[string]*Addon {
 	}
 }
 
-// RevisionName is the revision with "" meaning inject.DefaultRevision.
-func (s *Spec) RevisionName() string {
-	if s.Revision == "" {
-		return inject.DefaultRevision
-	}
-	return s.Revision
-}
-
-// ServerName is the name of the control plane's Deployment and Service:
-// "meshctl-server", or "meshctl-server-<revision>" side by side.
-func ServerName(revision string) string {
-	if revision == "" || revision == inject.DefaultRevision {
-		return "meshctl-server"
-	}
-	return "meshctl-server-" + revision
-}
+// RevisionName is the revision with "" meaning vocab.DefaultRevision.
+func (s *Spec) RevisionName() string { return vocab.RevisionOrDefault(s.Revision) }
 
 // TracingAddress is where proxies send spans: the configured address, or the
 // installed collector.
@@ -212,14 +199,14 @@ func (s *Spec) TracingAddress() string {
 }
 
 // InjectConfig is what the injector needs from this install; it is stored in
-// the mesh ConfigMap under inject.ConfigMapKeyInject.
+// the mesh ConfigMap under vocab.ConfigMapKeyInject.
 func (m *MeshInstall) InjectConfig() inject.Config {
 	s := &m.Spec
 	c := inject.DefaultConfig()
 	c.Revision = s.RevisionName()
 	c.ProxyImage = image(s.Hub, "proxy", s.Tag)
 	c.InitImage = image(s.Hub, "meshctl", s.Tag)
-	c.DiscoveryAddress = fmt.Sprintf("%s.%s.svc:15012", ServerName(s.Revision), s.MeshNamespace)
+	c.DiscoveryAddress = inject.DiscoveryAddress(s.Revision, s.MeshNamespace)
 	if s.MeshConfig.TrustDomain != "" {
 		c.TrustDomain = s.MeshConfig.TrustDomain
 	}

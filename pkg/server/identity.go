@@ -19,6 +19,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/ca"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/webhook"
 	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
@@ -152,7 +153,7 @@ func WatchInjectConfig(ctx context.Context, client kubernetes.Interface, namespa
 		return nil, false, err
 	}
 	cur.Store(&cfg)
-	name := inject.MeshConfigMapName(revision)
+	name := vocab.MeshConfigMapName(revision)
 	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()

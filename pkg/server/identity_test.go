@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 func TestWatchInjectConfigFollowsTheMeshConfigMap(t *testing.T) {
@@ -25,8 +26,8 @@ func TestWatchInjectConfigFollowsTheMeshConfigMap(t *testing.T) {
 	cfg.Revision, cfg.ProxyImage = "canary", "example.test/proxy:new"
 	b, _ := yaml.Marshal(cfg)
 	if _, err := client.CoreV1().ConfigMaps("mesh-system").Create(ctx, &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: inject.MeshConfigMapName("canary"), Namespace: "mesh-system"},
-		Data:       map[string]string{inject.ConfigMapKeyInject: string(b)},
+		ObjectMeta: metav1.ObjectMeta{Name: vocab.MeshConfigMapName("canary"), Namespace: "mesh-system"},
+		Data:       map[string]string{vocab.ConfigMapKeyInject: string(b)},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/meshctl/meshctl/pkg/config"
-	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/xds/generate"
 	"github.com/meshctl/meshctl/pkg/xds/ir"
 	"github.com/meshctl/meshctl/pkg/xds/translate"
@@ -163,7 +163,7 @@ func (p *Pusher) resources(x *translate.Index, n transport.Node) (generate.Resou
 	case transport.KindGateway:
 		res, gp = generate.Gateway(cfg)
 	default:
-		res, gp = generate.Sidecar(cfg, generate.Ports{Outbound: inject.OutboundPort, Inbound: inject.InboundPort})
+		res, gp = generate.Sidecar(cfg, generate.Ports{Outbound: vocab.OutboundPort, Inbound: vocab.InboundPort})
 	}
 	problems := cfg.Problems
 	for _, g := range gp {

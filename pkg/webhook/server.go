@@ -22,7 +22,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/ca"
 	"github.com/meshctl/meshctl/pkg/inject"
-	"github.com/meshctl/meshctl/pkg/install"
+	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
 
@@ -36,7 +36,7 @@ type Server struct {
 	// Cert is the serving certificate for the server's Service names.
 	Cert *ca.ServingCert
 	// Revision selects the webhook configurations to patch: those labelled
-	// install.LabelRevision=<revision>.
+	// vocab.LabelRevision=<revision>.
 	Revision string
 	// InjectConfig is read on every injection (the mesh ConfigMap may change).
 	InjectConfig func() inject.Config
@@ -104,9 +104,9 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) patch(ctx context.Context) error {
 	rev := s.Revision
 	if rev == "" {
-		rev = inject.DefaultRevision
+		rev = vocab.DefaultRevision
 	}
-	sel := labels.SelectorFromSet(labels.Set{install.LabelRevision: rev})
+	sel := labels.SelectorFromSet(labels.Set{vocab.LabelRevision: rev})
 	f := informers.NewSharedInformerFactoryWithOptions(s.Client, 10*time.Minute, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = sel.String()
 	}))

@@ -22,8 +22,8 @@ import (
 	"github.com/meshctl/meshctl/internal/testcluster"
 	"github.com/meshctl/meshctl/internal/testcrds"
 	"github.com/meshctl/meshctl/pkg/inject"
-	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/server"
+	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
 
@@ -89,7 +89,7 @@ func startServer(t *testing.T, c *testcluster.Cluster, meshNS, revision string, 
 		Revision: revision, MeshNamespace: meshNS, ExtraNamespaceLabels: scope,
 		Service: &admissionregistrationv1.ServiceReference{Name: svcName, Namespace: meshNS, Port: ptr(int32(webhookPort))},
 	}
-	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{install.LabelRevision: revision}}
+	meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{vocab.LabelRevision: revision}}
 	adm := c.Client.AdmissionregistrationV1()
 	if _, err := adm.MutatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: meta, Webhooks: webhookconfig.Mutating(opts)}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func proxies(p *corev1.Pod) []corev1.Container {
 	var out []corev1.Container
 	for _, cs := range [][]corev1.Container{p.Spec.Containers, p.Spec.InitContainers} {
 		for _, c := range cs {
-			if c.Name == inject.ProxyContainerName {
+			if c.Name == vocab.ProxyContainerName {
 				out = append(out, c)
 			}
 		}
@@ -157,7 +157,7 @@ func TestWebhooksServedThroughTheService(t *testing.T) {
 		return out
 	}
 	meshNS := c.NewNamespace(t, nil)
-	def, defName := startServer(t, c, meshNS, inject.DefaultRevision, scope)
+	def, defName := startServer(t, c, meshNS, vocab.DefaultRevision, scope)
 	_, canaryName := startServer(t, c, meshNS, "canary", scope)
 
 	// The servers patch their own configurations: the trust bundle of the
@@ -181,10 +181,10 @@ func TestWebhooksServedThroughTheService(t *testing.T) {
 		})
 	}
 
-	labelled := c.NewNamespace(t, with(map[string]string{inject.NamespaceLabelInjection: inject.NamespaceInjectionEnabled}))
+	labelled := c.NewNamespace(t, with(map[string]string{vocab.NamespaceLabelInjection: vocab.NamespaceInjectionEnabled}))
 	plain := c.NewNamespace(t, scope)
-	canary := c.NewNamespace(t, with(map[string]string{inject.NamespaceLabelRevision: "canary"}))
-	outside := c.NewNamespace(t, map[string]string{inject.NamespaceLabelInjection: inject.NamespaceInjectionEnabled})
+	canary := c.NewNamespace(t, with(map[string]string{vocab.NamespaceLabelRevision: "canary"}))
+	outside := c.NewNamespace(t, map[string]string{vocab.NamespaceLabelInjection: vocab.NamespaceInjectionEnabled})
 
 	// The API server picks up configurations asynchronously: wait until a
 	// dry-run pod in the labelled namespace comes back injected.
@@ -201,9 +201,9 @@ func TestWebhooksServedThroughTheService(t *testing.T) {
 	}{
 		{"labelled namespace", labelled, nil, "example.test/proxy:default"},
 		{"unlabelled namespace", plain, nil, ""},
-		{"pod opted in by label in an unlabelled namespace", plain, map[string]string{inject.LabelInject: "true"}, "example.test/proxy:default"},
+		{"pod opted in by label in an unlabelled namespace", plain, map[string]string{vocab.LabelInject: "true"}, "example.test/proxy:default"},
 		{"canary namespace", canary, nil, "example.test/proxy:canary"},
-		{"pod opted out in a labelled namespace", labelled, map[string]string{inject.LabelInject: "false"}, ""},
+		{"pod opted out in a labelled namespace", labelled, map[string]string{vocab.LabelInject: "false"}, ""},
 	} {
 		p, err := createPod(t, c, tc.ns, tc.labels, false)
 		if err != nil {
@@ -228,7 +228,7 @@ func TestWebhooksServedThroughTheService(t *testing.T) {
 	// the reason, instead of a patch with a duplicate name.
 	_, err := c.Client.CoreV1().Pods(labelled).Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "clash-"},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "a"}, {Name: inject.InitContainerName, Image: "b"}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "a"}, {Name: vocab.InitContainerName, Image: "b"}}},
 	}, metav1.CreateOptions{})
 	if err == nil || !strings.Contains(err.Error(), "reserves for its init container") {
 		t.Errorf("pod with a mesh-init container: %v, want the injector's refusal", err)

@@ -17,8 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/meshctl/meshctl/pkg/ca"
-	"github.com/meshctl/meshctl/pkg/inject"
-	"github.com/meshctl/meshctl/pkg/install"
+	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
 
@@ -73,20 +72,20 @@ func TestPatcherSetsBundleAndFailurePolicyOfItsRevisionOnly(t *testing.T) {
 	defer cancel()
 	opts := webhookconfig.Options{Service: &admissionregistrationv1.ServiceReference{Name: "meshctl-server", Namespace: "mesh-system"}}
 	mine := func(name, rev string) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
-		meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{install.LabelRevision: rev}}
+		meta := metav1.ObjectMeta{Name: name, Labels: map[string]string{vocab.LabelRevision: rev}}
 		o := opts
 		o.Revision = rev
 		return &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: meta, Webhooks: webhookconfig.Mutating(o)},
 			&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: meta, Webhooks: webhookconfig.Validating(o, admissionregistrationv1.Ignore)}
 	}
-	m1, v1 := mine("default", inject.DefaultRevision)
+	m1, v1 := mine("default", vocab.DefaultRevision)
 	m2, v2 := mine("canary", "canary")
 	client := fake.NewClientset(m1, v1, m2, v2)
 	auth := ca.New(client, ca.Options{Namespace: "mesh-system"})
 	if err := auth.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Client: client, CA: auth, Revision: inject.DefaultRevision}
+	s := &Server{Client: client, CA: auth, Revision: vocab.DefaultRevision}
 	s.serving.Store(true)
 	go func() { _ = s.patch(ctx) }()
 

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 const (
@@ -46,7 +47,7 @@ type Options struct {
 
 func (o Options) revision() string {
 	if o.Revision == "" {
-		return inject.DefaultRevision
+		return vocab.DefaultRevision
 	}
 	return o.Revision
 }
@@ -86,10 +87,10 @@ func Mutating(o Options) []admissionregistrationv1.MutatingWebhook {
 	rev := o.revision()
 	notSystem := req("kubernetes.io/metadata.name", metav1.LabelSelectorOpNotIn, inject.SystemNamespaces(o.MeshNamespace)...)
 	notOptedOut := []metav1.LabelSelectorRequirement{
-		req(inject.LabelInject, metav1.LabelSelectorOpNotIn, "false"),
-		req(inject.IstioLabelInject, metav1.LabelSelectorOpNotIn, "false"),
+		req(vocab.LabelInject, metav1.LabelSelectorOpNotIn, "false"),
+		req(vocab.IstioLabelInject, metav1.LabelSelectorOpNotIn, "false"),
 	}
-	unlabelled := absent(inject.NamespaceLabelInjection, inject.IstioNamespaceLabelInjection, inject.NamespaceLabelRevision, inject.IstioNamespaceLabelRevision)
+	unlabelled := absent(vocab.NamespaceLabelInjection, vocab.IstioNamespaceLabelInjection, vocab.NamespaceLabelRevision, vocab.IstioNamespaceLabelRevision)
 	entry := func(name string, ns, obj []metav1.LabelSelectorRequirement) admissionregistrationv1.MutatingWebhook {
 		fail := admissionregistrationv1.Fail
 		none := admissionregistrationv1.SideEffectClassNone
@@ -111,30 +112,30 @@ func Mutating(o Options) []admissionregistrationv1.MutatingWebhook {
 			AdmissionReviewVersions: []string{"v1"},
 		}
 	}
-	noInjectionLabel := absent(inject.NamespaceLabelInjection, inject.IstioNamespaceLabelInjection)
+	noInjectionLabel := absent(vocab.NamespaceLabelInjection, vocab.IstioNamespaceLabelInjection)
 	out := []admissionregistrationv1.MutatingWebhook{
 		entry("rev.namespace.sidecar.meshctl.io",
-			append([]metav1.LabelSelectorRequirement{req(inject.NamespaceLabelRevision, metav1.LabelSelectorOpIn, rev)}, noInjectionLabel...), notOptedOut),
+			append([]metav1.LabelSelectorRequirement{req(vocab.NamespaceLabelRevision, metav1.LabelSelectorOpIn, rev)}, noInjectionLabel...), notOptedOut),
 		entry("istio-rev.namespace.sidecar.meshctl.io",
-			append([]metav1.LabelSelectorRequirement{req(inject.IstioNamespaceLabelRevision, metav1.LabelSelectorOpIn, rev)}, append(noInjectionLabel, absent(inject.NamespaceLabelRevision)...)...), notOptedOut),
+			append([]metav1.LabelSelectorRequirement{req(vocab.IstioNamespaceLabelRevision, metav1.LabelSelectorOpIn, rev)}, append(noInjectionLabel, absent(vocab.NamespaceLabelRevision)...)...), notOptedOut),
 		entry("rev.object.sidecar.meshctl.io", unlabelled,
-			append([]metav1.LabelSelectorRequirement{req(inject.NamespaceLabelRevision, metav1.LabelSelectorOpIn, rev)}, notOptedOut...)),
+			append([]metav1.LabelSelectorRequirement{req(vocab.NamespaceLabelRevision, metav1.LabelSelectorOpIn, rev)}, notOptedOut...)),
 	}
-	if rev != inject.DefaultRevision {
+	if rev != vocab.DefaultRevision {
 		return out
 	}
 	return append(out,
 		entry("namespace.sidecar.meshctl.io",
-			[]metav1.LabelSelectorRequirement{req(inject.NamespaceLabelInjection, metav1.LabelSelectorOpIn, inject.NamespaceInjectionEnabled)}, notOptedOut),
+			[]metav1.LabelSelectorRequirement{req(vocab.NamespaceLabelInjection, metav1.LabelSelectorOpIn, vocab.NamespaceInjectionEnabled)}, notOptedOut),
 		entry("istio-namespace.sidecar.meshctl.io",
-			[]metav1.LabelSelectorRequirement{req(inject.IstioNamespaceLabelInjection, metav1.LabelSelectorOpIn, inject.NamespaceInjectionEnabled), req(inject.NamespaceLabelInjection, metav1.LabelSelectorOpDoesNotExist)}, notOptedOut),
+			[]metav1.LabelSelectorRequirement{req(vocab.IstioNamespaceLabelInjection, metav1.LabelSelectorOpIn, vocab.NamespaceInjectionEnabled), req(vocab.NamespaceLabelInjection, metav1.LabelSelectorOpDoesNotExist)}, notOptedOut),
 		entry("object.sidecar.meshctl.io", unlabelled, append([]metav1.LabelSelectorRequirement{
-			req(inject.LabelInject, metav1.LabelSelectorOpIn, "true"),
-			req(inject.IstioLabelInject, metav1.LabelSelectorOpNotIn, "false"),
-		}, absent(inject.NamespaceLabelRevision)...)),
+			req(vocab.LabelInject, metav1.LabelSelectorOpIn, "true"),
+			req(vocab.IstioLabelInject, metav1.LabelSelectorOpNotIn, "false"),
+		}, absent(vocab.NamespaceLabelRevision)...)),
 		entry("istio-object.sidecar.meshctl.io", unlabelled, append([]metav1.LabelSelectorRequirement{
-			req(inject.IstioLabelInject, metav1.LabelSelectorOpIn, "true"),
-		}, absent(inject.LabelInject, inject.NamespaceLabelRevision)...)),
+			req(vocab.IstioLabelInject, metav1.LabelSelectorOpIn, "true"),
+		}, absent(vocab.LabelInject, vocab.NamespaceLabelRevision)...)),
 	)
 }
 
@@ -164,8 +165,8 @@ func Validating(o Options, policy admissionregistrationv1.FailurePolicyType) []a
 	if len(o.ExtraNamespaceLabels) > 0 {
 		w.NamespaceSelector = &metav1.LabelSelector{MatchLabels: o.ExtraNamespaceLabels}
 	}
-	if rev := o.revision(); rev != inject.DefaultRevision {
-		w.ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{inject.NamespaceLabelRevision: rev}}
+	if rev := o.revision(); rev != vocab.DefaultRevision {
+		w.ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{vocab.NamespaceLabelRevision: rev}}
 	}
 	return []admissionregistrationv1.ValidatingWebhook{w}
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // combos returns every assignment of the given values (or absence) to keys.
@@ -46,7 +47,7 @@ func matches(t *testing.T, s *metav1.LabelSelector, l map[string]string) bool {
 // uses) agree on every combination of the labels involved, and no pod is
 // ever sent to two webhooks.
 func TestSelectorsAgreeWithPodRevision(t *testing.T) {
-	revs := []string{inject.DefaultRevision, "canary"}
+	revs := []string{vocab.DefaultRevision, "canary"}
 	type hook struct {
 		name    string
 		ns, obj labels.Selector
@@ -62,9 +63,9 @@ func TestSelectorsAgreeWithPodRevision(t *testing.T) {
 			hooks[r] = append(hooks[r], hook{h.Name, ns, obj})
 		}
 	}
-	nsCombos := combos([]string{inject.NamespaceLabelInjection, inject.IstioNamespaceLabelInjection, inject.NamespaceLabelRevision, inject.IstioNamespaceLabelRevision},
+	nsCombos := combos([]string{vocab.NamespaceLabelInjection, vocab.IstioNamespaceLabelInjection, vocab.NamespaceLabelRevision, vocab.IstioNamespaceLabelRevision},
 		[]string{"enabled", "disabled", "canary", "default", ""})
-	podCombos := combos([]string{inject.LabelInject, inject.IstioLabelInject, inject.NamespaceLabelRevision}, []string{"true", "false", "canary", "default"})
+	podCombos := combos([]string{vocab.LabelInject, vocab.IstioLabelInject, vocab.NamespaceLabelRevision}, []string{"true", "false", "canary", "default"})
 	checked := 0
 	for _, nsl := range nsCombos {
 		nsl["kubernetes.io/metadata.name"] = "shop"
@@ -78,7 +79,7 @@ func TestSelectorsAgreeWithPodRevision(t *testing.T) {
 				}
 			}
 			want := inject.PodRevision(nsl, pl)
-			if want != inject.DefaultRevision && want != "canary" {
+			if want != vocab.DefaultRevision && want != "canary" {
 				want = "" // a revision nobody installed
 			}
 			if want == "" && len(got) != 0 || want != "" && (len(got) != 1 || got[0][:len(want)+1] != want+"/") {
@@ -95,7 +96,7 @@ func TestSelectorsAgreeWithPodRevision(t *testing.T) {
 func TestSystemAndMeshNamespacesNeverInjected(t *testing.T) {
 	for _, ns := range []string{"kube-system", "kube-public", "kube-node-lease", "mesh-a"} {
 		for _, h := range Mutating(Options{MeshNamespace: "mesh-a", URL: "https://x"}) {
-			l := map[string]string{"kubernetes.io/metadata.name": ns, inject.NamespaceLabelInjection: "enabled"}
+			l := map[string]string{"kubernetes.io/metadata.name": ns, vocab.NamespaceLabelInjection: "enabled"}
 			if matches(t, h.NamespaceSelector, l) {
 				t.Errorf("%s selects namespace %s", h.Name, ns)
 			}
@@ -110,7 +111,7 @@ func TestEntriesAreStrictAndShort(t *testing.T) {
 		}
 	}
 	v := Validating(Options{Revision: "canary", Service: &admissionregistrationv1.ServiceReference{Name: "s", Namespace: "n"}}, admissionregistrationv1.Ignore)
-	if *v[0].ClientConfig.Service.Path != ValidatePath || v[0].ObjectSelector.MatchLabels[inject.NamespaceLabelRevision] != "canary" {
+	if *v[0].ClientConfig.Service.Path != ValidatePath || v[0].ObjectSelector.MatchLabels[vocab.NamespaceLabelRevision] != "canary" {
 		t.Errorf("canary validation webhook: %+v", v[0])
 	}
 }

@@ -22,8 +22,8 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/agent"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
-	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/iostreams"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Options are the inputs of `meshctl agent proxy`.
@@ -74,12 +74,12 @@ func newOptions(streams *iostreams.IOStreams) *Options {
 		IO:            streams,
 		EnvoyPath:     "/usr/local/bin/envoy",
 		DrainDuration: 5 * time.Second,
-		CertDir:       inject.GRPCCertDir,
-		RootCertFile:  filepath.Join(inject.MountRootCert, "root-cert.pem"),
-		TokenFile:     filepath.Join(inject.MountToken, inject.TokenPath),
-		PodInfoDir:    inject.MountPodInfo,
-		SDSDir:        inject.MountSDS,
-		BootstrapPath: filepath.Join(inject.MountEnvoy, "envoy-rev.json"),
+		CertDir:       vocab.GRPCCertDir,
+		RootCertFile:  filepath.Join(vocab.MountRootCert, "root-cert.pem"),
+		TokenFile:     filepath.Join(vocab.MountToken, vocab.TokenPath),
+		PodInfoDir:    vocab.MountPodInfo,
+		SDSDir:        vocab.MountSDS,
+		BootstrapPath: filepath.Join(vocab.MountEnvoy, "envoy-rev.json"),
 		Getenv:        os.Getenv,
 		Listen:        net.Listen,
 	}
@@ -95,7 +95,7 @@ renew it at half its lifetime, then:
 
   sidecar  write the Envoy bootstrap (node id sidecar~<podIP>~<pod>.<ns>~<ns>.svc.cluster.local,
            the control plane from MESH_DISCOVERY_ADDRESS, SDS on the Unix socket in
-           ` + inject.MountSDS + `, admin on 127.0.0.1:15000), serve the certificate to
+           ` + vocab.MountSDS + `, admin on 127.0.0.1:15000), serve the certificate to
            Envoy by SDS and run Envoy; SIGTERM drains Envoy's listeners for
            --drain-duration, and the agent exits with Envoy.
   router   the same for a gateway (node id router~...).
@@ -121,7 +121,7 @@ The pod's identity and settings come from the environment the injector sets
 	fl := cmd.Flags()
 	fl.StringVar(&o.EnvoyPath, "envoy-path", o.EnvoyPath, "Path of the envoy binary")
 	fl.DurationVar(&o.DrainDuration, "drain-duration", o.DrainDuration, "How long Envoy's listeners drain after SIGTERM before Envoy is stopped")
-	fl.StringVar(&o.GRPCBootstrap, "grpc-bootstrap", "", "Where the gRPC xDS bootstrap is written (default $"+inject.EnvGRPCXDSBootstrap+", else "+inject.GRPCBootstrapPath+")")
+	fl.StringVar(&o.GRPCBootstrap, "grpc-bootstrap", "", "Where the gRPC xDS bootstrap is written (default $"+vocab.EnvGRPCXDSBootstrap+", else "+vocab.GRPCBootstrapPath+")")
 	fl.StringVar(&o.CertDir, "cert-dir", o.CertDir, "Where the certificate files for proxyless gRPC are written")
 	return cmd
 }
@@ -141,18 +141,18 @@ func (o *Options) Complete() error {
 		return v
 	}
 	id := agent.Identity{
-		PodName:        need(inject.EnvPodName),
-		Namespace:      need(inject.EnvPodNamespace),
-		PodIP:          need(inject.EnvInstanceIP),
-		ServiceAccount: need(inject.EnvServiceAccount),
-		WorkloadName:   env(inject.EnvWorkloadName),
-		ClusterID:      env(inject.EnvClusterID),
-		MeshID:         env(inject.EnvMeshID),
-		Network:        env(inject.EnvNetwork),
-		TrustDomain:    env(inject.EnvTrustDomain),
-		Revision:       env(inject.EnvRevision),
+		PodName:        need(vocab.EnvPodName),
+		Namespace:      need(vocab.EnvPodNamespace),
+		PodIP:          need(vocab.EnvInstanceIP),
+		ServiceAccount: need(vocab.EnvServiceAccount),
+		WorkloadName:   env(vocab.EnvWorkloadName),
+		ClusterID:      env(vocab.EnvClusterID),
+		MeshID:         env(vocab.EnvMeshID),
+		Network:        env(vocab.EnvNetwork),
+		TrustDomain:    env(vocab.EnvTrustDomain),
+		Revision:       env(vocab.EnvRevision),
 	}
-	discovery := need(inject.EnvDiscoveryAddress)
+	discovery := need(vocab.EnvDiscoveryAddress)
 	if len(missing) > 0 {
 		return fmt.Errorf("the environment lacks %s: the agent runs in the mesh-proxy container the injector adds, which sets them", strings.Join(missing, ", "))
 	}
@@ -168,31 +168,31 @@ func (o *Options) Complete() error {
 	}
 	id.Labels = labels
 
-	probers, err := agent.ParseProbers(env(inject.EnvAppProbers))
+	probers, err := agent.ParseProbers(env(vocab.EnvAppProbers))
 	if err != nil {
 		return err
 	}
-	ports, err := agent.ParsePodPorts(env(inject.EnvPodPorts))
+	ports, err := agent.ParsePodPorts(env(vocab.EnvPodPorts))
 	if err != nil {
 		return err
 	}
-	scrape, err := agent.ParseScrape(env(inject.EnvPrometheusScrape))
+	scrape, err := agent.ParseScrape(env(vocab.EnvPrometheusScrape))
 	if err != nil {
 		return err
 	}
 	concurrency := 0
-	if v := env(inject.EnvConcurrency); v != "" {
+	if v := env(vocab.EnvConcurrency); v != "" {
 		if concurrency, err = strconv.Atoi(v); err != nil || concurrency < 0 {
-			return fmt.Errorf("%s=%q is not a number of worker threads", inject.EnvConcurrency, v)
+			return fmt.Errorf("%s=%q is not a number of worker threads", vocab.EnvConcurrency, v)
 		}
 	}
 
 	rootFile, tokenFile := o.RootCertFile, o.TokenFile
 	host, _, err := net.SplitHostPort(discovery)
 	if err != nil {
-		return fmt.Errorf("%s=%q is not host:port", inject.EnvDiscoveryAddress, discovery)
+		return fmt.Errorf("%s=%q is not host:port", vocab.EnvDiscoveryAddress, discovery)
 	}
-	adminURL := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(inject.AdminPort))
+	adminURL := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(vocab.ProxyAdminPort))
 	ca := &agent.CAClient{
 		Address: discovery, ServerName: host, Identity: id.SPIFFEID(), ClusterID: id.ClusterID,
 		Token: func() (string, error) {
@@ -217,21 +217,21 @@ func (o *Options) Complete() error {
 	}
 	grpcBootstrap := o.GRPCBootstrap
 	if grpcBootstrap == "" {
-		grpcBootstrap = env(inject.EnvGRPCXDSBootstrap)
+		grpcBootstrap = env(vocab.EnvGRPCXDSBootstrap)
 	}
 	if grpcBootstrap == "" {
-		grpcBootstrap = inject.GRPCBootstrapPath
+		grpcBootstrap = vocab.GRPCBootstrapPath
 	}
 	bootstrap := o.BootstrapPath
 	o.config = agent.Config{
 		Mode: o.Mode, Identity: id, DiscoveryAddress: discovery, RootCertFile: rootFile, Certificates: fetch,
 		Envoy: agent.Envoy{
 			Path: o.EnvoyPath, ConfigPath: bootstrap, AdminURL: adminURL, DrainDuration: o.DrainDuration,
-			LogLevel: env(inject.EnvLogLevel), ComponentLogLevel: env(inject.EnvComponentLogLevel), Concurrency: concurrency,
+			LogLevel: env(vocab.EnvLogLevel), ComponentLogLevel: env(vocab.EnvComponentLogLevel), Concurrency: concurrency,
 			Stdout: o.IO.Out, Stderr: o.IO.ErrOut,
 		},
 		BootstrapPath: bootstrap, SDSSocket: filepath.Join(o.SDSDir, agent.SDSSocketName),
-		AdminPort: inject.AdminPort, PrometheusPort: inject.PrometheusPort,
+		AdminPort: vocab.ProxyAdminPort, PrometheusPort: vocab.PrometheusPort,
 		GRPCBootstrapPath: grpcBootstrap, CertFiles: agent.CertFiles{Dir: o.CertDir},
 		AgentOptions: agent.AgentOptions{AppScrape: scrape, Probers: probers, PodPorts: ports},
 		OnError:      func(err error) { fmt.Fprintf(o.IO.ErrOut, "agent: %v (retrying)\n", err) },
@@ -246,10 +246,10 @@ func (o *Options) Complete() error {
 // agent's.
 func (o *Options) Run(ctx context.Context) error {
 	var err error
-	if o.config.HealthListener, err = o.Listen("tcp", ":"+strconv.Itoa(inject.HealthPort)); err != nil {
+	if o.config.HealthListener, err = o.Listen("tcp", ":"+strconv.Itoa(vocab.HealthPort)); err != nil {
 		return err
 	}
-	if o.config.AgentListener, err = o.Listen("tcp", ":"+strconv.Itoa(inject.AgentPort)); err != nil {
+	if o.config.AgentListener, err = o.Listen("tcp", ":"+strconv.Itoa(vocab.AgentPort)); err != nil {
 		o.config.HealthListener.Close()
 		return err
 	}
@@ -290,7 +290,7 @@ func readLabels(path string) (map[string]string, error) {
 
 func newCmdWait(streams *iostreams.IOStreams) *cobra.Command {
 	timeout := 2 * time.Minute
-	url := "http://127.0.0.1:" + strconv.Itoa(inject.HealthPort) + "/healthz/ready"
+	url := "http://127.0.0.1:" + strconv.Itoa(vocab.HealthPort) + "/healthz/ready"
 	cmd := &cobra.Command{
 		Use:   "wait",
 		Short: "Wait until the proxy is ready (the postStart hook that holds the app until then)",

@@ -21,6 +21,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/iostreams"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 type tokenAuth map[string]ca.Caller
@@ -60,10 +61,10 @@ func TestProxyGRPCFromInjectorEnvironment(t *testing.T) {
 		return p
 	}
 	env := map[string]string{
-		inject.EnvPodName: "reviews-v1-abc", inject.EnvPodNamespace: "shop", inject.EnvInstanceIP: "10.244.0.5",
-		inject.EnvServiceAccount: "reviews", inject.EnvDiscoveryAddress: inject.DefaultConfig().DiscoveryAddress,
-		inject.EnvClusterID: "Kubernetes", inject.EnvWorkloadName: "reviews-v1",
-		inject.EnvGRPCXDSBootstrap: filepath.Join(dir, "grpc", "bootstrap.json"),
+		vocab.EnvPodName: "reviews-v1-abc", vocab.EnvPodNamespace: "shop", vocab.EnvInstanceIP: "10.244.0.5",
+		vocab.EnvServiceAccount: "reviews", vocab.EnvDiscoveryAddress: inject.DefaultConfig().DiscoveryAddress,
+		vocab.EnvClusterID: "Kubernetes", vocab.EnvWorkloadName: "reviews-v1",
+		vocab.EnvGRPCXDSBootstrap: filepath.Join(dir, "grpc", "bootstrap.json"),
 	}
 	streams, _, _, errOut := iostreams.Test()
 	o := newOptions(streams)
@@ -114,7 +115,7 @@ func TestProxyGRPCFromInjectorEnvironment(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b, err := os.ReadFile(env[inject.EnvGRPCXDSBootstrap])
+	b, err := os.ReadFile(env[vocab.EnvGRPCXDSBootstrap])
 	if err != nil {
 		t.Fatal(err)
 	}

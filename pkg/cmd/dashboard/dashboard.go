@@ -23,6 +23,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/output"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // defaultPort stands for "the component's usual port, or a free one if it
@@ -149,7 +150,7 @@ func newCmdAddon(o *Options, name string) *cobra.Command {
 func newCmdEnvoy(o *Options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "envoy [POD | -l SELECTOR]",
-		Short: fmt.Sprintf("Open the Envoy admin page of a sidecar (pod port %d)", install.ProxyAdminPort),
+		Short: fmt.Sprintf("Open the Envoy admin page of a sidecar (pod port %d)", vocab.ProxyAdminPort),
 		Example: `  meshctl dashboard envoy productpage-v1-7d9b8c5f4-x2x9z -n shop
   meshctl dashboard envoy -l app=productpage -n shop`,
 		Args: cmdutil.MaximumNArgs(1),
@@ -175,18 +176,18 @@ func newCmdEnvoy(o *Options) *cobra.Command {
 
 func newCmdControlZ(o *Options) *cobra.Command {
 	return newCmdServerPage(o, "controlz",
-		fmt.Sprintf("Open the ControlZ page of the control plane (pod port %d)", install.ServerControlZPort),
+		fmt.Sprintf("Open the ControlZ page of the control plane (pod port %d)", vocab.ServerControlZPort),
 		`  meshctl dashboard controlz
   meshctl dashboard controlz meshctl-server-6c9d7f8b9-abcde`,
-		install.ServerControlZPort, "/")
+		vocab.ServerControlZPort, "/")
 }
 
 func newCmdServer(o *Options) *cobra.Command {
 	return newCmdServerPage(o, "server",
-		fmt.Sprintf("Open the control plane's debug pages (pod port %d: /debug, /metrics)", install.ServerDebugPort),
+		fmt.Sprintf("Open the control plane's debug pages (pod port %d: /debug, /metrics)", vocab.ServerMonitoringPort),
 		`  meshctl dashboard server
   meshctl dashboard server --revision canary`,
-		install.ServerDebugPort, "/debug")
+		vocab.ServerMonitoringPort, "/debug")
 }
 
 // newCmdServerPage builds a command that opens one web page of a control-plane pod.

@@ -24,9 +24,9 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testcluster"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
-	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 func TestMain(m *testing.M) { os.Exit(testcluster.Main(m)) }
@@ -130,11 +130,11 @@ func (r *running) stop(t *testing.T) error {
 func installedGrafana(ns, name string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
-			install.LabelPartOf:    install.PartOfValue,
-			install.LabelComponent: install.ComponentGrafana,
-			install.LabelRevision:  install.DefaultRevision,
-			install.LabelInstall:   install.DefaultRevision,
-			install.LabelApp:       "grafana",
+			vocab.LabelPartOf:    vocab.PartOfValue,
+			vocab.LabelComponent: vocab.ComponentGrafana,
+			vocab.LabelRevision:  vocab.DefaultRevision,
+			vocab.LabelInstall:   vocab.DefaultRevision,
+			vocab.LabelApp:       "grafana",
 		}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
 			Name: "grafana", Image: "grafana/grafana:11.2.0",

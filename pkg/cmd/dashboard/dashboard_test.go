@@ -18,9 +18,9 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
-	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/kube"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 type harness struct {
@@ -75,8 +75,8 @@ func readyPod(ns, name string, l map[string]string) *corev1.Pod {
 }
 
 func grafanaPod() *corev1.Pod {
-	return readyPod(cmdutil.DefaultMeshNamespace, "grafana-1", map[string]string{
-		install.LabelComponent: install.ComponentGrafana, install.LabelApp: "grafana",
+	return readyPod(vocab.DefaultMeshNamespace, "grafana-1", map[string]string{
+		vocab.LabelComponent: vocab.ComponentGrafana, vocab.LabelApp: "grafana",
 	})
 }
 
@@ -121,21 +121,21 @@ func TestEnvoyBySelectorInNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pf := h.sessions[0]; pf.Namespace != "shop" || pf.Pod != "productpage-1" || pf.RemotePort != install.ProxyAdminPort {
+	if pf := h.sessions[0]; pf.Namespace != "shop" || pf.Pod != "productpage-1" || pf.RemotePort != vocab.ProxyAdminPort {
 		t.Fatalf("session %+v", pf)
 	}
 }
 
 func TestServerRevisionInMeshNamespace(t *testing.T) {
 	client := fake.NewClientset(
-		readyPod("mesh-system", "server-a", map[string]string{install.LabelComponent: install.ComponentServer, install.LabelRevision: "default"}),
-		readyPod("mesh-system", "server-b", map[string]string{install.LabelComponent: install.ComponentServer, install.LabelRevision: "canary"}),
+		readyPod("mesh-system", "server-a", map[string]string{vocab.LabelComponent: vocab.ComponentServer, vocab.LabelRevision: "default"}),
+		readyPod("mesh-system", "server-b", map[string]string{vocab.LabelComponent: vocab.ComponentServer, vocab.LabelRevision: "canary"}),
 	)
 	h, err := run(t, client, "server", "--revision", "canary", "--browser=false", "--port", "0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pf := h.sessions[0]; pf.Pod != "server-b" || pf.RemotePort != install.ServerDebugPort {
+	if pf := h.sessions[0]; pf.Pod != "server-b" || pf.RemotePort != vocab.ServerMonitoringPort {
 		t.Fatalf("session %+v", pf)
 	}
 	if got := h.out.String(); got != "http://localhost:43210/debug\n" {
@@ -145,14 +145,14 @@ func TestServerRevisionInMeshNamespace(t *testing.T) {
 
 func TestControlZInNamespaceGiven(t *testing.T) {
 	client := fake.NewClientset(
-		readyPod("mesh-system", "server-a", map[string]string{install.LabelComponent: install.ComponentServer}),
-		readyPod("cp", "server-b", map[string]string{install.LabelComponent: install.ComponentServer}),
+		readyPod("mesh-system", "server-a", map[string]string{vocab.LabelComponent: vocab.ComponentServer}),
+		readyPod("cp", "server-b", map[string]string{vocab.LabelComponent: vocab.ComponentServer}),
 	)
 	h, err := run(t, client, "controlz", "--mesh-namespace", "cp", "--browser=false", "--port", "0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pf := h.sessions[0]; pf.Pod != "server-b" || pf.RemotePort != install.ServerControlZPort {
+	if pf := h.sessions[0]; pf.Pod != "server-b" || pf.RemotePort != vocab.ServerControlZPort {
 		t.Fatalf("--mesh-namespace cp: session %+v", pf)
 	}
 	h, err = run(t, client, "controlz", "server-a", "-n", "mesh-system", "--mesh-namespace", "cp", "--browser=false", "--port", "0")
@@ -234,8 +234,8 @@ func TestCompletePodNames(t *testing.T) {
 	client := fake.NewClientset(
 		readyPod("shop", "productpage-1", map[string]string{"app": "productpage"}),
 		readyPod("shop", "reviews-1", map[string]string{"app": "reviews"}),
-		readyPod("mesh-system", "meshctl-server-1", map[string]string{install.LabelComponent: install.ComponentServer}),
-		readyPod("mesh-system", "grafana-1", map[string]string{install.LabelComponent: install.ComponentGrafana}),
+		readyPod("mesh-system", "meshctl-server-1", map[string]string{vocab.LabelComponent: vocab.ComponentServer}),
+		readyPod("mesh-system", "grafana-1", map[string]string{vocab.LabelComponent: vocab.ComponentGrafana}),
 	)
 	for _, c := range []struct {
 		args []string

@@ -7,6 +7,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // SpecFlags are the flags that describe an install spec, shared by install,
@@ -73,7 +74,7 @@ func SpecExitCode(err error) int {
 // MeshNamespace is --mesh-namespace when the user chose one (flag, env or
 // config file), "" to keep the spec's.
 func MeshNamespace(f *cmdutil.Factory, cmd *cobra.Command) string {
-	if fl := cmd.Flag("mesh-namespace"); (fl != nil && fl.Changed) || f.MeshNamespace != cmdutil.DefaultMeshNamespace {
+	if fl := cmd.Flag("mesh-namespace"); (fl != nil && fl.Changed) || f.MeshNamespace != vocab.DefaultMeshNamespace {
 		return f.MeshNamespace
 	}
 	return ""

@@ -20,6 +20,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Options are the inputs of `meshctl kube-inject`.
@@ -229,7 +230,7 @@ func (o *Options) resolveConfig(ctx context.Context) (inject.Config, string, err
 		"    --profile default                 inject as a default install would (offline)\n"+
 		"    --inject-config-file FILE         the mesh ConfigMap of an install (kubectl get configmap %s -n %s -o yaml)\n"+
 		"    --kubeconfig/--context            a cluster where the mesh is installed (meshctl install)",
-		err, inject.MeshConfigMapName(""), o.meshNamespace))
+		err, vocab.MeshConfigMapName(""), o.meshNamespace))
 }
 
 func (o *Options) fromCluster(ctx context.Context) (inject.Config, string, error) {
@@ -250,7 +251,7 @@ func (o *Options) fromCluster(ctx context.Context) (inject.Config, string, error
 	if err != nil {
 		return cfg, "", err
 	}
-	return cfg, fmt.Sprintf("configmap %s/%s in the cluster", o.meshNamespace, inject.MeshConfigMapName(o.Revision)), nil
+	return cfg, fmt.Sprintf("configmap %s/%s in the cluster", o.meshNamespace, vocab.MeshConfigMapName(o.Revision)), nil
 }
 
 // RunFiles runs the injector (or uninjector) over every input and writes one

@@ -23,6 +23,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/iostreams"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 func TestMain(m *testing.M) { os.Exit(testcluster.Main(m)) }
@@ -39,7 +40,7 @@ func TestBookinfoFromInstalledConfig(t *testing.T) {
 	cfg := inject.DefaultConfig()
 	cfg.ProxyImage = "registry.test/proxy:e2e"
 	cfg.DiscoveryAddress = "meshctl-server." + meshNS + ".svc:15012"
-	if _, err := c.Client.CoreV1().ConfigMaps(meshNS).Create(ctx, meshConfigMap(meshNS, inject.MeshConfigMapName(""), cfg), metav1.CreateOptions{}); err != nil {
+	if _, err := c.Client.CoreV1().ConfigMaps(meshNS).Create(ctx, meshConfigMap(meshNS, vocab.MeshConfigMapName(""), cfg), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -91,14 +92,14 @@ func TestBookinfoFromInstalledConfig(t *testing.T) {
 			p := pods.Items[0]
 			var proxy *corev1.Container
 			for i := range p.Spec.Containers {
-				if p.Spec.Containers[i].Name == inject.ProxyContainerName {
+				if p.Spec.Containers[i].Name == vocab.ProxyContainerName {
 					proxy = &p.Spec.Containers[i]
 				}
 			}
 			if proxy == nil || proxy.Image != "registry.test/proxy:e2e" {
 				t.Fatalf("running reviews-v2 pod has no proxy from the cluster's config: %+v", p.Spec.Containers)
 			}
-			if len(p.Spec.InitContainers) == 0 || p.Spec.InitContainers[0].Name != inject.InitContainerName {
+			if len(p.Spec.InitContainers) == 0 || p.Spec.InitContainers[0].Name != vocab.InitContainerName {
 				t.Errorf("mesh-init is not the first init container: %+v", p.Spec.InitContainers)
 			}
 			return
@@ -142,7 +143,7 @@ func TestNativeSidecarJobAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	inits := job.Spec.Template.Spec.InitContainers
-	if len(inits) != 3 || inits[0].Name != inject.InitContainerName || inits[1].Name != inject.ProxyContainerName || inits[2].Name != "fetch" ||
+	if len(inits) != 3 || inits[0].Name != vocab.InitContainerName || inits[1].Name != vocab.ProxyContainerName || inits[2].Name != "fetch" ||
 		inits[1].RestartPolicy == nil || *inits[1].RestartPolicy != corev1.ContainerRestartPolicyAlways {
 		t.Errorf("stored init containers: %+v", inits)
 	}

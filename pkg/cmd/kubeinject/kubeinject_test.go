@@ -19,6 +19,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 const bookinfo = "../../../testdata/inject/bookinfo.yaml"
@@ -54,7 +55,7 @@ func meshConfigMap(ns, name string, cfg inject.Config) *corev1.ConfigMap {
 	if err != nil {
 		panic(err)
 	}
-	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string]string{inject.ConfigMapKeyInject: b}}
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string]string{vocab.ConfigMapKeyInject: b}}
 }
 
 func TestInjectWithProfile(t *testing.T) {
@@ -62,7 +63,7 @@ func TestInjectWithProfile(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("%v\n%s", r.err, r.errOut)
 	}
-	if strings.Count(r.out, "- name: "+inject.ProxyContainerName) != 6 {
+	if strings.Count(r.out, "- name: "+vocab.ProxyContainerName) != 6 {
 		t.Errorf("want 6 injected proxies in the output")
 	}
 	for _, line := range []string{`deployment "reviews-v1" injected`, `service "reviews" skipped`} {
@@ -187,7 +188,7 @@ func TestOutputFileOnlyOnSuccess(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	b, _ := os.ReadFile(out)
-	if r.out != "" || !bytes.Contains(b, []byte(inject.ProxyContainerName)) {
+	if r.out != "" || !bytes.Contains(b, []byte(vocab.ProxyContainerName)) {
 		t.Errorf("-o: stdout %d bytes, file %d bytes", len(r.out), len(b))
 	}
 }
@@ -288,8 +289,8 @@ func TestKubectlGetListFromStdin(t *testing.T) {
 		for _, c := range it.Spec.Template.Spec.Containers {
 			names = append(names, c.Name)
 		}
-		if len(names) != 2 || names[1] != inject.ProxyContainerName {
-			t.Errorf("item %d containers %v, want the app and %s", i, names, inject.ProxyContainerName)
+		if len(names) != 2 || names[1] != vocab.ProxyContainerName {
+			t.Errorf("item %d containers %v, want the app and %s", i, names, vocab.ProxyContainerName)
 		}
 	}
 	if r.errOut != "deployment \"web\" injected\ndeployment \"worker\" injected\n" {

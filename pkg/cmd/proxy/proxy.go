@@ -25,11 +25,11 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/dashboard"
-	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/output"
 	"github.com/meshctl/meshctl/pkg/server"
+	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/xds/generate"
 )
 
@@ -85,7 +85,7 @@ func (o *Options) connect(ctx context.Context) (*server.DebugClient, func(), err
 		return nil, nil, err
 	}
 	ns := o.MeshNamespace()
-	pod, err := dashboard.FindPod(ctx, client, dashboard.ServerTarget("meshctl server", ns, "", nil, o.Revision, install.ServerDebugPort, "/"))
+	pod, err := dashboard.FindPod(ctx, client, dashboard.ServerTarget("meshctl server", ns, "", nil, o.Revision, vocab.ServerMonitoringPort, "/"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -93,7 +93,7 @@ func (o *Options) connect(ctx context.Context) (*server.DebugClient, func(), err
 	ready := make(chan int, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- kube.ForwardPort(fctx, cfg, kube.PortForward{Namespace: ns, Pod: pod.Name, Addresses: []string{"127.0.0.1"}, RemotePort: install.ServerDebugPort},
+		errc <- kube.ForwardPort(fctx, cfg, kube.PortForward{Namespace: ns, Pod: pod.Name, Addresses: []string{"127.0.0.1"}, RemotePort: vocab.ServerMonitoringPort},
 			func(p int) { ready <- p })
 	}()
 	select {

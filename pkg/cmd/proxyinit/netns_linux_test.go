@@ -21,6 +21,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/proxyinit"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // The test re-executes its own binary: inside a new network namespace, and
@@ -294,12 +295,12 @@ func TestRedirectInNetns(t *testing.T) {
 	}{
 		{"an app (root) is redirected", "10.244.0.5:9080", 0, 0, "proxy 10.244.0.5:9080"},
 		{"an app (uid 1000) is redirected", "10.244.0.5:9080", 1000, 1000, "proxy 10.244.0.5:9080"},
-		{"the proxy's uid is not redirected", "10.244.0.5:9080", inject.ProxyUID, inject.ProxyGID, "app"},
-		{"the proxy's gid is not redirected", "10.244.0.5:9080", 1000, inject.ProxyGID, "app"},
+		{"the proxy's uid is not redirected", "10.244.0.5:9080", vocab.ProxyUID, vocab.ProxyGID, "app"},
+		{"the proxy's gid is not redirected", "10.244.0.5:9080", 1000, vocab.ProxyGID, "app"},
 		{"an excluded outbound port is not redirected", "10.244.0.6:9443", 1000, 1000, "direct"},
 		{"localhost is not redirected", "127.0.0.1:9081", 1000, 1000, "local"},
 		{"IPv6: an app is redirected", "[fd00:10:244::5]:9080", 1000, 1000, "proxy [fd00:10:244::5]:9080"},
-		{"IPv6: the proxy is not redirected", "[fd00:10:244::5]:9080", inject.ProxyUID, inject.ProxyGID, "app"},
+		{"IPv6: the proxy is not redirected", "[fd00:10:244::5]:9080", vocab.ProxyUID, vocab.ProxyGID, "app"},
 	} {
 		if strings.HasPrefix(tc.name, "IPv6") && !ipv6 {
 			t.Logf("%s: not checked, IPv6 routes cannot be added here", tc.name)

@@ -16,6 +16,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/proxyinit"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Options are the inputs of `meshctl proxy-init`. The flags are those
@@ -54,11 +55,11 @@ func NewCmdProxyInit(f *cmdutil.Factory) *cobra.Command {
 func newOptions(streams *iostreams.IOStreams) *Options {
 	return &Options{
 		IO:                      streams,
-		ProxyPort:               inject.OutboundPort,
-		InboundCapturePort:      inject.InboundPort,
-		ProxyUID:                inject.ProxyUID,
-		ProxyGID:                inject.ProxyGID,
-		Mode:                    inject.InterceptionModeRedirect,
+		ProxyPort:               vocab.OutboundPort,
+		InboundCapturePort:      vocab.InboundPort,
+		ProxyUID:                vocab.ProxyUID,
+		ProxyGID:                vocab.ProxyGID,
+		Mode:                    vocab.InterceptionModeRedirect,
 		IncludeOutboundIPRanges: "*",
 		IncludeInboundPorts:     "*",
 		ExcludeInboundPorts:     inject.DefaultExcludeInboundPorts,
@@ -177,8 +178,8 @@ func (o *Options) Complete() error {
 
 // Validate rejects what proxy-init cannot program.
 func (o *Options) Validate() error {
-	if !strings.EqualFold(o.Mode, inject.InterceptionModeRedirect) {
-		return cmdutil.UsageErrorf("--%s=%s: only %s is supported", inject.FlagInterceptionMode, o.Mode, inject.InterceptionModeRedirect)
+	if !strings.EqualFold(o.Mode, vocab.InterceptionModeRedirect) {
+		return cmdutil.UsageErrorf("--%s=%s: only %s is supported", inject.FlagInterceptionMode, o.Mode, vocab.InterceptionModeRedirect)
 	}
 	if o.ProxyPort == o.InboundCapturePort {
 		return cmdutil.UsageErrorf("--%s and --%s are both %d: outbound and inbound connections need different ports", inject.FlagProxyPort, inject.FlagInboundCapturePort, o.ProxyPort)

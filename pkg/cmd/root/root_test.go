@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/iostreams"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // run executes meshctl in-process with a config home of its own, so the
@@ -98,7 +99,7 @@ func TestFlagPrecedence(t *testing.T) {
 		return f.MeshNamespace, out.String()
 	}
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
-	if got, _ := resolve(""); got != cmdutil.DefaultMeshNamespace {
+	if got, _ := resolve(""); got != vocab.DefaultMeshNamespace {
 		t.Errorf("default: %q", got)
 	}
 	if got, out := resolve("", "--config", file); got != "from-file" || strings.Contains(out, "git commit") {

@@ -11,9 +11,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshctl/meshctl/pkg/ca"
-	"github.com/meshctl/meshctl/pkg/inject"
-	"github.com/meshctl/meshctl/pkg/profiles"
 	"github.com/meshctl/meshctl/pkg/server"
+	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
 
@@ -29,7 +28,7 @@ func newIdentityOptions() IdentityOptions {
 	return IdentityOptions{
 		SecureGRPCAddress: server.DefaultSecureGRPCAddress,
 		WebhookAddress:    webhookconfig.ListenAddress,
-		Revision:          inject.DefaultRevision,
+		Revision:          vocab.DefaultRevision,
 		WorkloadCertTTL:   ca.DefaultWorkloadTTL,
 	}
 }
@@ -60,11 +59,11 @@ func (o *IdentityOptions) Identity(ctx context.Context, kube kubernetes.Interfac
 	}
 	if notFound {
 		log.Info("no mesh ConfigMap for this revision: injecting with the default config until one appears",
-			"namespace", meshNamespace, "configmap", inject.MeshConfigMapName(o.Revision))
+			"namespace", meshNamespace, "configmap", vocab.MeshConfigMapName(o.Revision))
 	}
 	id := &server.Identity{
 		Client: kube, MeshNamespace: meshNamespace, Revision: o.Revision,
-		ServiceName:  profiles.ServerName(o.Revision),
+		ServiceName:  vocab.ServerName(o.Revision),
 		InjectConfig: cfg, WorkloadTTL: o.WorkloadCertTTL,
 		SecureGRPCAddress: o.SecureGRPCAddress, WebhookAddress: o.WebhookAddress,
 		Registry: reg, OnError: onError,

@@ -14,6 +14,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/output"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Options are the inputs of `meshctl uninstall`.
@@ -84,7 +85,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	rev := o.Revision
 	if rev == "" {
-		rev = install.DefaultRevision
+		rev = vocab.DefaultRevision
 	}
 	if !o.Yes && !o.DryRun {
 		q := fmt.Sprintf("This will remove revision %s of the mesh from namespace %s", rev, o.namespace)

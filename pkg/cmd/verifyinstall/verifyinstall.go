@@ -13,6 +13,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/output"
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Options are the inputs of `meshctl verify-install`.
@@ -69,7 +70,7 @@ func (o *Options) Run(ctx context.Context) error {
 		ns := o.Factory.MeshNamespace
 		rev := o.Spec.Revision
 		if rev == "" {
-			rev = install.DefaultRevision
+			rev = vocab.DefaultRevision
 		}
 		inv, err := install.ReadInventory(ctx, c, ns, rev)
 		if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // envRunMeshctl makes the test binary act as meshctl: tests that must kill
@@ -150,7 +151,7 @@ func TestInstallDemoRerunPruneUninstall(t *testing.T) {
 	}
 	// Addon pods are found the way the dashboard finds them.
 	for _, name := range install.AddonComponents {
-		pods, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: install.LabelComponent + "=" + name})
+		pods, err := cl.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: vocab.LabelComponent + "=" + name})
 		if err != nil || len(pods.Items) == 0 {
 			t.Errorf("no pods of addon %s by label (%v)", name, err)
 			continue
@@ -279,7 +280,7 @@ func TestInterruptedInstallConverges(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, err := install.Apply(ctx, c, m, install.ApplyOptions{Timeout: time.Minute, Progress: func(e install.Event) {
-		if e.Component == install.ComponentIngressGateway && !e.Done {
+		if e.Component == vocab.ComponentIngressGateway && !e.Done {
 			cancel()
 		}
 	}})

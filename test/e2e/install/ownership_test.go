@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testcluster"
 	"github.com/meshctl/meshctl/pkg/install"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // plant adds entries to the inventory of the default revision in ns, as
@@ -119,7 +120,7 @@ func TestInstallRefusesToTakeOverAUsersObject(t *testing.T) {
 		t.Errorf("a refused install applied the control plane anyway: %v", err)
 	}
 	got, err := cl.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "prometheus", metav1.GetOptions{})
-	if err != nil || got.Labels[install.LabelPartOf] != "" {
+	if err != nil || got.Labels[vocab.LabelPartOf] != "" {
 		t.Errorf("the refused install changed the user's ServiceAccount: %v %v", got.Labels, err)
 	}
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/meshctl/meshctl/internal/testcluster"
 	"github.com/meshctl/meshctl/pkg/install"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 var (
@@ -247,7 +248,7 @@ func assertConverged(t *testing.T, cl *testcluster.Cluster, ns, profile string) 
 		if !namespaced {
 			ri = c.Dynamic.Resource(gvr)
 		}
-		list, err := ri.List(ctx, metav1.ListOptions{LabelSelector: install.LabelPartOf + "=" + install.PartOfValue})
+		list, err := ri.List(ctx, metav1.ListOptions{LabelSelector: vocab.LabelPartOf + "=" + vocab.PartOfValue})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -317,7 +318,7 @@ func TestKilledInstallConverges(t *testing.T) {
 					if !namespaced {
 						continue
 					}
-					list, err := c.Dynamic.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: install.LabelPartOf + "=" + install.PartOfValue})
+					list, err := c.Dynamic.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: vocab.LabelPartOf + "=" + vocab.PartOfValue})
 					if err == nil {
 						n += len(list.Items)
 					}
