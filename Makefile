@@ -31,7 +31,8 @@ cluster-build: ## build the local cluster's binaries once (first time ~15 min, t
 cluster-up: cluster-build bin/localcluster ## start the local cluster in the background
 	@./bin/localcluster up --dir $(CLUSTER_DIR)
 
-cluster-down: bin/localcluster ## stop the local cluster
+cluster-down: bin/localcluster ## stop the local cluster (and the demo's meshctl server)
+	@if [ -s $(CLUSTER_DIR)/meshctl-server.pid ]; then kill $$(cat $(CLUSTER_DIR)/meshctl-server.pid) 2>/dev/null || true; rm -f $(CLUSTER_DIR)/meshctl-server.pid; fi
 	@./bin/localcluster down --dir $(CLUSTER_DIR)
 
 # Where the machine allows it (root, unshare), tests run in a private network

@@ -23,6 +23,24 @@ run meshctl install --profile demo -y
 step "Every object of the install exists and is ready"
 run meshctl verify-install
 
+step "Run the control plane: meshctl server"
+# kwok's pods are fake, so the server Deployment runs nothing. The local
+# cluster's Service range is on loopback and the API server dials a webhook's
+# ClusterIP directly, so meshctl server runs here on that address: the mesh CA,
+# the injection and validation webhooks and xDS are real. It keeps running with
+# the cluster; make cluster-down stops it.
+ip=$(kubectl -n mesh-system get svc meshctl-server -o jsonpath='{.spec.clusterIP}')
+server_pid="$(dirname "$KUBECONFIG")/meshctl-server.pid"
+[[ -s $server_pid ]] && kill "$(cat "$server_pid")" 2>/dev/null || true
+printf '$ meshctl server --webhook-address %s:443 --xds-address %s:15010 --secure-grpc-address %s:15012 --monitoring-address %s:15014 &\n' "$ip" "$ip" "$ip" "$ip"
+nohup meshctl server --webhook-address "$ip:443" --xds-address "$ip:15010" \
+	--secure-grpc-address "$ip:15012" --monitoring-address "$ip:15014" \
+	>"$(dirname "$KUBECONFIG")/meshctl-server.log" 2>&1 &
+echo $! >"$server_pid"
+for _ in $(seq 60); do curl -sf "http://$ip:15014/ready" >/dev/null && break; sleep 0.5; done
+run curl -sS "http://$ip:15014/ready"
+echo
+
 step "Inject the sidecar into bookinfo and apply it"
 printf '$ meshctl kube-inject -f testdata/bookinfo/bookinfo.yaml | kubectl apply -f -\n'
 meshctl kube-inject -f testdata/bookinfo/bookinfo.yaml | kubectl apply --server-side -f -
