@@ -2,10 +2,7 @@ package inject
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -13,8 +10,8 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshctl/meshctl/pkg/admission"
 	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
@@ -22,7 +19,6 @@ import (
 const WebhookPath = "/inject"
 
 const (
-	maxReviewBytes = 8 << 20
 	// WebhookTimeout bounds one admission review; the API server is told a
 	// little more (WebhookTimeoutSeconds) so the handler answers first. Both
 	// are short: with failurePolicy Fail a slow webhook stalls every pod
@@ -40,69 +36,11 @@ const (
 // applies the webhook's failurePolicy).
 func NewWebhook(config func() Config) http.Handler {
 	h := &webhook{config: config}
-	return http.TimeoutHandler(recoverer(h), WebhookTimeout, "injection timed out")
+	return admission.Handler(h.review, WebhookTimeout, "injection timed out")
 }
 
 type webhook struct {
 	config func() Config
-}
-
-func recoverer(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				http.Error(w, fmt.Sprintf("internal error: %v", v), http.StatusInternalServerError)
-			}
-		}()
-		h.ServeHTTP(w, r)
-	})
-}
-
-func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "use POST with an AdmissionReview", http.StatusMethodNotAllowed)
-		return
-	}
-	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
-		http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReviewBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "AdmissionReview too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "reading request: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
-		http.Error(w, "not an AdmissionReview: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if review.Request == nil {
-		http.Error(w, "AdmissionReview has no request", http.StatusBadRequest)
-		return
-	}
-	resp := h.review(review.Request)
-	resp.UID = review.Request.UID
-	out := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Response: resp}
-	b, err := json.Marshal(out)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
-}
-
-func deny(code int32, format string, args ...any) *admissionv1.AdmissionResponse {
-	return &admissionv1.AdmissionResponse{Allowed: false, Result: &metav1.Status{
-		Status: metav1.StatusFailure, Code: code, Message: fmt.Sprintf(format, args...),
-	}}
 }
 
 // review injects the pod of one admission request.
@@ -113,40 +51,40 @@ func (h *webhook) review(req *admissionv1.AdmissionRequest) *admissionv1.Admissi
 	}
 	var pod corev1.Pod
 	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
-		return deny(http.StatusBadRequest, "meshctl sidecar injection: cannot decode the pod: %v", err)
+		return admission.Deny(http.StatusBadRequest, "meshctl sidecar injection: cannot decode the pod: %v", err)
 	}
 	if pod.Namespace == "" {
 		pod.Namespace = req.Namespace
 	}
 	if reason := reservedName(&pod); reason != "" {
-		return deny(http.StatusUnprocessableEntity, "meshctl sidecar injection: %s", reason)
+		return admission.Deny(http.StatusUnprocessableEntity, "meshctl sidecar injection: %s", reason)
 	}
 	id := podWorkload(&pod)
 	tmpl := &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
 	res, err := Inject(id, tmpl, h.config())
 	if err != nil {
-		return deny(http.StatusUnprocessableEntity, "meshctl sidecar injection: %v", err)
+		return admission.Deny(http.StatusUnprocessableEntity, "meshctl sidecar injection: %v", err)
 	}
 	if res.Action != ActionInjected {
 		return allow
 	}
 	before, err := json.Marshal(&pod)
 	if err != nil {
-		return deny(http.StatusInternalServerError, "meshctl sidecar injection: %v", err)
+		return admission.Deny(http.StatusInternalServerError, "meshctl sidecar injection: %v", err)
 	}
 	injected := pod.DeepCopy()
 	injected.ObjectMeta, injected.Spec = res.Template.ObjectMeta, res.Template.Spec
 	after, err := json.Marshal(injected)
 	if err != nil {
-		return deny(http.StatusInternalServerError, "meshctl sidecar injection: %v", err)
+		return admission.Deny(http.StatusInternalServerError, "meshctl sidecar injection: %v", err)
 	}
 	ops, err := jsonpatch.CreatePatch(before, after)
 	if err != nil {
-		return deny(http.StatusInternalServerError, "meshctl sidecar injection: %v", err)
+		return admission.Deny(http.StatusInternalServerError, "meshctl sidecar injection: %v", err)
 	}
 	patch, err := json.Marshal(ops)
 	if err != nil {
-		return deny(http.StatusInternalServerError, "meshctl sidecar injection: %v", err)
+		return admission.Deny(http.StatusInternalServerError, "meshctl sidecar injection: %v", err)
 	}
 	pt := admissionv1.PatchTypeJSONPatch
 	allow.Patch, allow.PatchType = patch, &pt
