@@ -350,8 +350,18 @@ func processDoc(dst, chunk []byte, firstLine int, opts Options, t *textEditor) (
 		}
 		return out, err
 	}
+	// A decoder, not yaml.Unmarshal: Unmarshal stops after the first node and
+	// would pass text after it (`"" 00`) through as if it were valid YAML.
 	var doc yaml.Node
-	if err := yaml.Unmarshal(yaml12As11(chunk), &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(yaml12As11(chunk)))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, yamlError(opts.Source, firstLine, chunk, err)
+	}
+	var rest yaml.Node
+	if err := dec.Decode(&rest); err != io.EOF {
+		if err == nil {
+			err = errors.New("more than one document where one was expected")
+		}
 		return nil, yamlError(opts.Source, firstLine, chunk, err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
