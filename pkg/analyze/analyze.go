@@ -53,6 +53,17 @@ func ParseLevel(s string) (Level, error) {
 // MarshalText makes levels read as words in json and yaml.
 func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
+// UnmarshalText reads a level back, so that a report read from -o json or
+// -o yaml has the levels it was written with.
+func (l *Level) UnmarshalText(b []byte) error {
+	v, err := ParseLevel(string(b))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
 // Analyzer is one check.
 type Analyzer struct {
 	Code  string
@@ -121,11 +132,19 @@ func (s Suppression) matches(f Finding) bool {
 	if !glob(s.Code, f.Code) {
 		return false
 	}
-	obj := string(f.Object.Kind) + " " + f.Object.Name
+	name := f.Object.Name
 	if f.Object.Namespace != "" {
-		obj = string(f.Object.Kind) + " " + f.Object.Namespace + "/" + f.Object.Name
+		name = f.Object.Namespace + "/" + f.Object.Name
 	}
-	return glob(s.Object, obj)
+	// The kind as shown ("Gateway") or qualified by its group
+	// ("Gateway.networking.istio.io"), so that a suppression can tell the
+	// Istio Gateway from the Gateway API one.
+	for _, kind := range []string{string(f.Object.Kind), config.QualifiedKind(f.Object.Kind)} {
+		if glob(s.Object, kind+" "+name) {
+			return true
+		}
+	}
+	return false
 }
 
 // glob matches * against any text (unlike path.Match, across slashes, so
@@ -228,6 +247,9 @@ func Analyze(store *config.Store, parseErrors []*config.ParseError, opts Options
 	for _, f := range all {
 		if f.Level < opts.OutputThreshold {
 			continue
+		}
+		if f.Object.Kind != "" && f.Object.Name == "" && f.Code != codeParse && f.Code != codeSchema {
+			continue // a nameless object: MSH0002 says so, the rest would be noise about "Kind ns/"
 		}
 		if opts.Namespace != "" && f.Object.Namespace != "" && f.Object.Namespace != opts.Namespace {
 			continue

@@ -43,13 +43,22 @@ var generalAnalyzers = []*Analyzer{
 		Doc:    "An object breaks the schema or semantic rules of its kind (the rules of meshctl validate and the validation webhook).",
 		Inputs: meshKinds,
 		Run: func(c *Context) {
+			validated := map[config.Kind]bool{config.KindService: true}
 			for _, kind := range append(append([]config.Kind{}, meshKinds...), config.KindService) {
+				validated[kind] = true
 				for _, r := range c.Store.List(kind, "") {
 					for _, is := range validation.Validate(r) {
 						if is.Severity == validation.SeverityError {
 							c.Report(r, is.Field, "correct the field as the message says", "%s", is.String())
 						}
 					}
+				}
+			}
+			// The API server refuses an object without a name whatever its
+			// kind; validation has rules only for the mesh's kinds.
+			for _, r := range c.Store.All() {
+				if r.Name == "" && r.GenerateName == "" && !validated[r.Kind] {
+					c.Report(r, "metadata", "give the object a metadata.name", "%s has no metadata.name; the API server refuses it", r.Kind)
 				}
 			}
 		},

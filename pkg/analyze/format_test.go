@@ -208,3 +208,29 @@ spec:
 		}
 	}
 }
+
+// Kinds are told apart by their group: the Gateway API's Gateway is not an
+// Istio Gateway, and a suppression can name either one by its qualified kind.
+func TestSuppressionQualifiedKind(t *testing.T) {
+	store, errs := load(t, "upstream/istio/bookinfo/bookinfo.yaml", "analyze/MSH0205/positive.yaml", "upstream/istio/bookinfo/gateway-api/bookinfo-gateway.yaml")
+	res := Analyze(store, errs, Options{Analyzers: []*Analyzer{ByCode("MSH0205")}})
+	if len(res.Findings) != 1 || res.Findings[0].Object.Kind != config.KindGateway {
+		t.Fatalf("want one MSH0205 about the Istio Gateway only, got %v", res.Findings)
+	}
+	for s, want := range map[string]int{
+		"MSH0205=Gateway.networking.istio.io default/*":       0,
+		"MSH0205=Gateway default/*":                           0,
+		"MSH0205=Gateway.gateway.networking.k8s.io default/*": 1,
+	} {
+		sup, err := ParseSuppression(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(Analyze(store, errs, Options{Analyzers: []*Analyzer{ByCode("MSH0205")}, Suppressions: []Suppression{sup}}).Findings); got != want {
+			t.Errorf("%s: %d findings left, want %d", s, got, want)
+		}
+	}
+	if k, ok := config.ResolveKind("gateways.networking.istio.io"); !ok || k != config.KindGateway {
+		t.Errorf("ResolveKind(gateways.networking.istio.io) = %q, %v", k, ok)
+	}
+}

@@ -89,6 +89,26 @@ func (k KindInfo) GroupVersion() string {
 	return k.Group + "/" + k.Versions[0]
 }
 
+// QualifiedName is the kind's name with its API group, as kubectl spells a
+// resource type unambiguously: "Gateway.networking.istio.io"; core kinds
+// have no group and are just "Service".
+func (k KindInfo) QualifiedName() string {
+	if k.Group == "" {
+		return k.Name
+	}
+	return k.Name + "." + k.Group
+}
+
+// QualifiedKind returns kind with its API group ("Gateway.networking.istio.io"
+// for the Istio Gateway); a kind meshctl does not model is returned as
+// parsed, which already carries its group when its name is ambiguous.
+func QualifiedKind(kind Kind) string {
+	if k, ok := kindsByName[kind]; ok {
+		return k.QualifiedName()
+	}
+	return string(kind)
+}
+
 // GroupKind is the kind's API group and document name.
 func (k KindInfo) GroupKind() schema.GroupKind { return schema.GroupKind{Group: k.Group, Kind: k.Name} }
 
@@ -300,11 +320,15 @@ func unmodelledKind(apiVersion, kind string) Kind {
 }
 
 // ResolveKind accepts the names users type for a kind: the kind itself, its
-// plural resource name, or either in lower case ("vs" style short names are
-// left to the commands).
+// plural resource name, either qualified by the API group as kubectl takes
+// them ("gateways.networking.istio.io"), or any of these in lower case ("vs"
+// style short names are left to the commands).
 func ResolveKind(name string) (Kind, bool) {
 	for _, k := range kinds {
 		if strings.EqualFold(name, k.Name) || strings.EqualFold(name, string(k.Kind)) || strings.EqualFold(name, k.Resource) {
+			return k.Kind, true
+		}
+		if k.Group != "" && (strings.EqualFold(name, k.QualifiedName()) || strings.EqualFold(name, k.Resource+"."+k.Group)) {
 			return k.Kind, true
 		}
 	}

@@ -1,0 +1,122 @@
+package analyze
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/meshctl/meshctl/pkg/config"
+)
+
+// fuzzSeeds are documents of every kind the model knows, kinds it does not
+// (the Gateway API's, which share names with Istio's), and the real samples.
+func fuzzSeeds(t testing.TB) [][]byte {
+	var seeds [][]byte
+	for _, k := range config.Kinds() {
+		ns := "\n  namespace: ns"
+		if !k.Namespaced {
+			ns = ""
+		}
+		seeds = append(seeds, fmt.Appendf(nil, "apiVersion: %s\nkind: %s\nmetadata:\n  name: x%s\n  labels: {app: x}\nspec:\n  selector: {app: x}\n",
+			k.GroupVersion(), k.Name, ns))
+	}
+	for _, doc := range []string{
+		"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  gatewayClassName: istio\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n",
+		"apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: reviews, port: 9080}]}]\n",
+		"apiVersion: example.com/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec: {hosts: [a]}\n",
+		"apiVersion: v1\nkind: Gateway\nmetadata: {name: g}\n",
+		"apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: Gateway\n  metadata: {name: g}\n  spec: {selector: {istio: ingressgateway}}\n",
+		"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, annotations: {meshctl.io/analyze-suppress: '*'}}\nspec: {hosts: ['*'], gateways: [a/b, mesh], http: [{route: [{destination: {host: '*', subset: s}}]}]}\n",
+	} {
+		seeds = append(seeds, []byte(doc))
+	}
+	var files []string
+	for _, pat := range []string{"bookinfo/*.yaml", "upstream/*/*/*.yaml", "upstream/*/*.yaml", "upstream/istio/bookinfo/gateway-api/*.yaml", "analyze/*/*.yaml"} {
+		m, _ := filepath.Glob(filepath.Join(testdata, pat))
+		files = append(files, m...)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, b)
+	}
+	return seeds
+}
+
+// FuzzAnalyze: no input panics analyze, with or without a cluster, and every
+// output format stays well formed: -o json is valid JSON and every finding
+// has a code and says which resource (or, for unparsable text, where).
+func FuzzAnalyze(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rs, errs := config.Parse("f.yaml", data)
+		config.DefaultNamespace(rs, "default")
+		config.DefaultNamespaceErrors(errs, "default")
+		for _, cluster := range []bool{false, true} {
+			res := Analyze(config.NewStoreFrom(rs), errs, Options{Cluster: cluster})
+			checkWellFormed(t, res)
+		}
+	})
+}
+
+func checkWellFormed(t *testing.T, res Result) {
+	t.Helper()
+	rep := Report{Scope: "default", Findings: res.Findings, Summary: Summarize(res.Findings)}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, rep); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("-o json is not valid JSON: %v\n%s", err, js.String())
+	}
+	if len(back.Findings) != len(res.Findings) {
+		t.Fatalf("-o json has %d findings, the run %d", len(back.Findings), len(res.Findings))
+	}
+	for _, fd := range res.Findings {
+		if fd.Code == "" || fd.Message == "" || ByCode(fd.Code) == nil {
+			t.Fatalf("finding without a known code or message: %+v", fd)
+		}
+		if fd.Object.Kind == "" && fd.Origin.Path == "" {
+			t.Fatalf("finding names neither a resource nor a place: %+v", fd)
+		}
+		if fd.Object.Kind != "" && fd.Object.Name == "" && fd.Code != codeParse && fd.Code != codeSchema {
+			t.Fatalf("finding about a resource without a name: %+v", fd)
+		}
+	}
+	var buf bytes.Buffer
+	if err := WriteText(&buf, res.Findings, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteYAML(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	if err := WriteSARIF(&buf, rep, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(buf.Bytes()) {
+		t.Fatalf("-o sarif is not valid JSON:\n%s", buf.String())
+	}
+}
+
+// Every seed, analyzed once in the ordinary test run, so that a crash on a
+// kind is caught without fuzzing.
+func TestAnalyzeEveryKind(t *testing.T) {
+	for i, s := range fuzzSeeds(t) {
+		rs, errs := config.Parse("f.yaml", s)
+		config.DefaultNamespace(rs, "default")
+		for _, cluster := range []bool{false, true} {
+			t.Run(fmt.Sprint(i, cluster), func(t *testing.T) {
+				checkWellFormed(t, Analyze(config.NewStoreFrom(rs), errs, Options{Cluster: cluster}))
+			})
+		}
+	}
+}
