@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -283,4 +285,34 @@ func (a *Authority) Sign(pub crypto.PublicKey, o SignOptions) ([]string, error) 
 	}
 	chain, _, err := b.sign(pub, o, a.opts.Now())
 	return chain, err
+}
+
+// ParseSPIFFEID reads a workload identity of the mesh's form; anything else
+// (another path layout, a query, no trust domain) is an error naming it.
+func ParseSPIFFEID(id string) (trustDomain string, caller Caller, err error) {
+	rest, ok := strings.CutPrefix(id, "spiffe://")
+	if !ok {
+		return "", Caller{}, fmt.Errorf("%q is not a spiffe:// identity", id)
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 5 || parts[0] == "" || parts[1] != "ns" || parts[2] == "" || parts[3] != "sa" || parts[4] == "" || strings.ContainsAny(rest, "?#") {
+		return "", Caller{}, fmt.Errorf("%q is not of the form spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>", id)
+	}
+	return parts[0], Caller{Namespace: parts[2], ServiceAccount: parts[4]}, nil
+}
+
+// CertCaller is the workload a verified certificate proves: its one SPIFFE
+// URI SAN, which must be of trustDomain.
+func CertCaller(cert *x509.Certificate, trustDomain string) (Caller, error) {
+	if len(cert.URIs) != 1 {
+		return Caller{}, fmt.Errorf("the certificate carries %d URI SANs, want exactly one SPIFFE identity", len(cert.URIs))
+	}
+	td, c, err := ParseSPIFFEID(cert.URIs[0].String())
+	if err != nil {
+		return Caller{}, err
+	}
+	if td != trustDomain {
+		return Caller{}, fmt.Errorf("identity %s is of trust domain %s, not the mesh's %s", cert.URIs[0], td, trustDomain)
+	}
+	return c, nil
 }

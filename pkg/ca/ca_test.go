@@ -292,7 +292,7 @@ func (f fakeAuth) Authenticate(_ context.Context, token string) (Caller, error) 
 	if c, ok := f[token]; ok {
 		return c, nil
 	}
-	return Caller{}, errToken
+	return Caller{}, ErrToken
 }
 
 func TestCSRServiceSignsOnlyTheProvenIdentity(t *testing.T) {
@@ -389,5 +389,44 @@ func TestServingCertRenewsOnRotation(t *testing.T) {
 	c3, _ := s.Certificate()
 	if c3 == c1 || c3.Leaf.CheckSignatureFrom(a.Bundle().Signer) != nil {
 		t.Fatal("serving certificate not reissued by the new root")
+	}
+}
+
+func TestParseSPIFFEID(t *testing.T) {
+	td, c, err := ParseSPIFFEID("spiffe://cluster.local/ns/shop/sa/cart")
+	if err != nil || td != "cluster.local" || c != (Caller{Namespace: "shop", ServiceAccount: "cart"}) {
+		t.Fatalf("got %q %v %v", td, c, err)
+	}
+	for _, bad := range []string{
+		"https://cluster.local/ns/shop/sa/cart", "spiffe:///ns/shop/sa/cart", "spiffe://cluster.local/ns/shop",
+		"spiffe://cluster.local/ns//sa/cart", "spiffe://cluster.local/sa/cart/ns/shop", "spiffe://cluster.local/ns/shop/sa/cart/extra",
+		"spiffe://cluster.local/ns/shop/sa/cart?x=1",
+	} {
+		if _, _, err := ParseSPIFFEID(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}
+
+func TestCertCallerWantsOneIdentityOfTheTrustDomain(t *testing.T) {
+	cert := func(uris ...string) *x509.Certificate {
+		c := &x509.Certificate{}
+		for _, u := range uris {
+			p, _ := url.Parse(u)
+			c.URIs = append(c.URIs, p)
+		}
+		return c
+	}
+	if c, err := CertCaller(cert("spiffe://mesh.example/ns/a/sa/b"), "mesh.example"); err != nil || c.Namespace != "a" || c.ServiceAccount != "b" {
+		t.Fatalf("got %v %v", c, err)
+	}
+	for name, c := range map[string]*x509.Certificate{
+		"no identity":        cert(),
+		"two identities":     cert("spiffe://mesh.example/ns/a/sa/b", "spiffe://mesh.example/ns/c/sa/d"),
+		"other trust domain": cert("spiffe://other.example/ns/a/sa/b"),
+	} {
+		if _, err := CertCaller(c, "mesh.example"); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

@@ -36,9 +36,9 @@ type TokenReviewAuthenticator struct {
 	Audiences []string
 }
 
-// errToken is a token the API server did not accept, as opposed to the API
+// ErrToken marks a token the API server did not accept, as opposed to the API
 // server being unreachable.
-var errToken = errors.New("token rejected")
+var ErrToken = errors.New("token rejected")
 
 // Authenticate implements Authenticator.
 func (t TokenReviewAuthenticator) Authenticate(ctx context.Context, token string) (Caller, error) {
@@ -54,7 +54,7 @@ func (t TokenReviewAuthenticator) Authenticate(ctx context.Context, token string
 		if msg == "" {
 			msg = "not authenticated"
 		}
-		return Caller{}, fmt.Errorf("%w: %s", errToken, msg)
+		return Caller{}, fmt.Errorf("%w: %s", ErrToken, msg)
 	}
 	// The API server answers with the audiences the token is valid for; an
 	// empty intersection means it was issued for someone else.
@@ -65,13 +65,13 @@ func (t TokenReviewAuthenticator) Authenticate(ctx context.Context, token string
 		}
 	}
 	if !matched {
-		return Caller{}, fmt.Errorf("%w: token is not for audience %s", errToken, strings.Join(t.Audiences, ","))
+		return Caller{}, fmt.Errorf("%w: token is not for audience %s", ErrToken, strings.Join(t.Audiences, ","))
 	}
 	// Service-account usernames are system:serviceaccount:<ns>:<name>
 	// (Kubernetes' authentication docs); nothing else is a workload.
 	parts := strings.Split(st.User.Username, ":")
 	if len(parts) != 4 || parts[0] != "system" || parts[1] != "serviceaccount" || parts[2] == "" || parts[3] == "" {
-		return Caller{}, fmt.Errorf("%w: %s is not a service account", errToken, st.User.Username)
+		return Caller{}, fmt.Errorf("%w: %s is not a service account", ErrToken, st.User.Username)
 	}
 	return Caller{Namespace: parts[2], ServiceAccount: parts[3]}, nil
 }
@@ -177,7 +177,7 @@ func (s *CSRService) CreateCertificate(ctx context.Context, req *securityv1alpha
 
 	caller, err := s.Auth.Authenticate(ctx, token)
 	if err != nil {
-		if errors.Is(err, errToken) {
+		if errors.Is(err, ErrToken) {
 			return nil, s.refuse(ReasonBadToken, codes.Unauthenticated, "%v", err)
 		}
 		return nil, s.refuse(ReasonTokenReview, codes.Unavailable, "%v", err)

@@ -80,3 +80,24 @@ func (s *ServingCert) Certificate() (*tls.Certificate, error) {
 func (s *ServingCert) TLSConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.GetCertificate}
 }
+
+// MutualTLSConfig is TLSConfig that also verifies a client certificate, when
+// the client presents one, against the CA's current trust bundle (read at
+// each handshake, so a rotation's old and new roots both verify). A client
+// without one is let through: a workload asks for its first certificate with
+// only its token, so each service decides what an unauthenticated TLS peer
+// may do.
+func (s *ServingCert) MutualTLSConfig() *tls.Config {
+	base := s.TLSConfig()
+	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		c := s.TLSConfig()
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+		if b := s.CA.Bundle(); b != nil {
+			c.ClientCAs = b.RootPool()
+		} else {
+			c.ClientCAs = x509.NewCertPool()
+		}
+		return c, nil
+	}
+	return base
+}

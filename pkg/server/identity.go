@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -22,6 +23,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/webhook"
 	"github.com/meshctl/meshctl/pkg/webhookconfig"
+	"github.com/meshctl/meshctl/pkg/xds/transport"
 )
 
 // DefaultSecureGRPCAddress serves the CSR service (and xDS over TLS) with
@@ -39,6 +41,9 @@ type Identity struct {
 	// ServiceName is the server's Service: its DNS names are on the serving
 	// certificate.
 	ServiceName string
+	// ExtraDNSNames are also on the serving certificate, for clients that
+	// reach the server by another name (a server run out of the cluster).
+	ExtraDNSNames []string
 	// InjectConfig is the revision's injection config (the mesh ConfigMap);
 	// its trust domain, token audience and root ConfigMap configure the CA.
 	InjectConfig func() inject.Config
@@ -59,6 +64,7 @@ type Identity struct {
 	Cert    *ca.ServingCert
 	GRPC    *grpc.Server
 	Metrics *ca.Metrics
+	XDSAuth *XDSAuth
 	webhook *webhook.Server
 }
 
@@ -69,10 +75,21 @@ func (i *Identity) Setup(ctx context.Context) error {
 	if err := i.CA.Load(ctx); err != nil {
 		return err
 	}
-	i.Cert = &ca.ServingCert{CA: i.CA, DNSNames: ca.ServiceDNSNames(i.ServiceName, i.MeshNamespace)}
+	i.Cert = &ca.ServingCert{CA: i.CA, DNSNames: append(ca.ServiceDNSNames(i.ServiceName, i.MeshNamespace), i.ExtraDNSNames...)}
 	i.Metrics = ca.NewMetrics(i.Registry)
-	csr := &ca.CSRService{CA: i.CA, Auth: ca.TokenReviewAuthenticator{Client: i.Client, Audiences: []string{cfg.TokenAudience}}, Metrics: i.Metrics}
-	i.GRPC = ca.NewTLSServer(i.Cert)
+	tokens := ca.TokenReviewAuthenticator{Client: i.Client, Audiences: []string{cfg.TokenAudience}}
+	csr := &ca.CSRService{CA: i.CA, Auth: tokens, Metrics: i.Metrics}
+	i.XDSAuth = &XDSAuth{
+		TrustDomain: func() string { return i.CA.Options().TrustDomain },
+		Tokens:      tokens,
+		Refused:     NewXDSAuthMetrics(i.Registry),
+	}
+	// One TLS server for the CA and xDS (RegisterXDS adds the latter): a
+	// client certificate is verified when given, which xDS requires (or a
+	// token) and the CA does not (a workload's first request has none).
+	i.GRPC = grpc.NewServer(append(transport.ServerOptions(),
+		grpc.Creds(credentials.NewTLS(i.Cert.MutualTLSConfig())),
+		grpc.ChainStreamInterceptor(i.XDSAuth.StreamInterceptor()))...)
 	csr.Register(i.GRPC)
 	i.webhook = &webhook.Server{
 		Client: i.Client, CA: i.CA, Cert: i.Cert, Revision: i.Revision, InjectConfig: i.InjectConfig,
@@ -180,6 +197,12 @@ func WatchInjectConfig(ctx context.Context, client kubernetes.Interface, namespa
 	}
 	f.Start(ctx.Done())
 	return func() inject.Config { return *cur.Load() }, notFound, nil
+}
+
+// RegisterXDS serves this server's xDS on gs too (the identity's TLS
+// server), with the same views as the plaintext port; streams end with ctx.
+func (s *Server) RegisterXDS(ctx context.Context, gs grpc.ServiceRegistrar) {
+	transport.Register(ctx, gs, s.Views, s.Status)
 }
 
 // Registry is where the server's metrics are registered (the identity

@@ -22,6 +22,7 @@ type IdentityOptions struct {
 	WebhookAddress    string
 	Revision          string
 	WorkloadCertTTL   time.Duration
+	ServingDNSNames   []string
 }
 
 func newIdentityOptions() IdentityOptions {
@@ -38,6 +39,7 @@ func (o *IdentityOptions) AddFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&o.SecureGRPCAddress, "secure-grpc-address", o.SecureGRPCAddress, "Address of the TLS gRPC server: the CA's certificate service (and xDS over TLS)")
 	fl.StringVar(&o.WebhookAddress, "webhook-address", o.WebhookAddress, "Address of the injection and validation webhooks (HTTPS)")
 	fl.StringVar(&o.Revision, "revision", o.Revision, "Control-plane revision: its mesh ConfigMap, Service and webhook configurations")
+	fl.StringSliceVar(&o.ServingDNSNames, "serving-dns-name", nil, "Another DNS name for the serving certificate of --secure-grpc-address and --webhook-address, besides the Service's (repeatable; e.g. localhost for a server run out of the cluster)")
 	fl.DurationVar(&o.WorkloadCertTTL, "workload-cert-ttl", o.WorkloadCertTTL, "Validity of a workload certificate whose request asks for none")
 }
 
@@ -63,7 +65,7 @@ func (o *IdentityOptions) Identity(ctx context.Context, kube kubernetes.Interfac
 	}
 	id := &server.Identity{
 		Client: kube, MeshNamespace: meshNamespace, Revision: o.Revision,
-		ServiceName:  vocab.ServerName(o.Revision),
+		ServiceName: vocab.ServerName(o.Revision), ExtraDNSNames: o.ServingDNSNames,
 		InjectConfig: cfg, WorkloadTTL: o.WorkloadCertTTL,
 		SecureGRPCAddress: o.SecureGRPCAddress, WebhookAddress: o.WebhookAddress,
 		Registry: reg, OnError: onError,

@@ -56,13 +56,15 @@ Namespaces, the mesh ConfigMap and the mesh's routing and security resources,
 and serves them as xDS: to proxyless gRPC clients (xds:///), Envoy sidecars
 and Envoy gateways.
 
-Ports: --xds-address (plaintext ADS, default :15010) and --monitoring-address
-(default :15014) with /ready, /metrics (Prometheus), /debug/syncz and
+Ports: --xds-address (plaintext ADS, default :15010, for local use and
+tests) and --monitoring-address (default :15014) with /ready, /metrics (Prometheus), /debug/syncz and
 /debug/config_dump?proxy=ID, which meshctl proxy-status and proxy-config read.
 
 It is also the mesh's certificate authority and admission webhooks:
 --secure-grpc-address (TLS, default :15012) serves Istio's certificate API
-(a workload's CSR plus its projected token gets its SPIFFE certificate), and
+(a workload's CSR plus its projected token gets its SPIFFE certificate) and
+the same xDS as :15010 to clients that present their workload certificate or
+projected token (and only for nodes of that namespace and service account), and
 --webhook-address (HTTPS, default :15017) serves /inject and /validate. The
 root is kept in the Secret meshctl-ca (or your cacerts) of the mesh namespace
 and published to every namespace as the ConfigMap mesh-ca-root-cert; the
@@ -122,11 +124,12 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.RegisterXDS(runCtx, id.GRPC)
 	if o.started != nil {
 		o.started(s)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	idErr := make(chan error, 1)
 	go func() {
 		err := id.Run(runCtx)

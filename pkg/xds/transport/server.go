@@ -23,19 +23,31 @@ import (
 // share it, so a thousand clients reconnecting at once are served as fast as
 // the machine can, in the order they arrive (gRPC's own stream handling).
 func NewGRPCServer(ctx context.Context, views *Views, status *Status, opts ...grpc.ServerOption) *grpc.Server {
-	opts = append([]grpc.ServerOption{
+	gs := grpc.NewServer(append(ServerOptions(), opts...)...)
+	Register(ctx, gs, views, status)
+	return gs
+}
+
+// ServerOptions are what a gRPC server carrying xDS needs: many streams and
+// keepalives that notice dead proxies. The TLS server of :15012, which also
+// carries the CA, is built with them.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(1 << 20),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	}, opts...)
-	gs := grpc.NewServer(opts...)
+	}
+}
+
+// Register adds the discovery services, serving views, to gs; their streams
+// end when ctx does.
+func Register(ctx context.Context, gs grpc.ServiceRegistrar, views *Views, status *Status) {
 	srv := serverv3.NewServer(ctx, views, status, sotw.WithOrderedADS())
 	discovery.RegisterAggregatedDiscoveryServiceServer(gs, srv)
 	clusterservice.RegisterClusterDiscoveryServiceServer(gs, srv)
 	endpointservice.RegisterEndpointDiscoveryServiceServer(gs, srv)
 	listenerservice.RegisterListenerDiscoveryServiceServer(gs, srv)
 	routeservice.RegisterRouteDiscoveryServiceServer(gs, srv)
-	return gs
 }
 
 // Serve serves gs on lis until ctx ends, then stops it gracefully.
