@@ -305,6 +305,10 @@ func (g *Registry) add(host string, s *Service) {
 	g.all = append(g.all, s)
 }
 
+// InMeshOrder sorts config in place, as the mesh applies it when several
+// objects apply (oldest first, then by namespace and name), and returns it.
+func InMeshOrder(rs []*Resource) []*Resource { return istioOrder(rs) }
+
 // istioOrder sorts config as the mesh applies it when several objects
 // apply: oldest first, then by namespace and name.
 func istioOrder(rs []*Resource) []*Resource {
@@ -527,7 +531,8 @@ func (v *DestinationRuleView) Subset(name string) *networking.Subset {
 
 // DestinationRule merges the DestinationRules that apply to host (resolved)
 // for proxies of namespace ns, as the mesh looks them up: rules of ns first,
-// then those of other namespaces visible to ns; within each, rules naming
+// then those of the service's namespace, then those of other namespaces
+// visible to ns; within each, rules naming
 // the host exactly before the most specific wildcard; oldest first. It
 // returns nil when no rule applies.
 func (g *Registry) DestinationRule(host, ns string) *DestinationRuleView {
@@ -553,6 +558,13 @@ func (g *Registry) DestinationRule(host, ns string) *DestinationRuleView {
 	}
 	byHost(local)
 	byHost(other)
+	// After the proxy's own namespace, the rules of the service's own
+	// namespace come before those of any other.
+	if own := g.exact[host]; len(own) > 0 {
+		sort.SliceStable(other, func(i, j int) bool {
+			return other[i].res.Namespace == own[0].Namespace && other[j].res.Namespace != own[0].Namespace
+		})
+	}
 	refs := append(local, other...)
 	if len(refs) == 0 {
 		return nil

@@ -216,3 +216,34 @@ func TestConfigForAHost(t *testing.T) {
 		t.Errorf("routed hosts %v", got)
 	}
 }
+
+// After the proxy's namespace, a DestinationRule of the service's own
+// namespace wins over an older one elsewhere (as the mesh looks them up).
+func TestDestinationRuleOfTheServiceNamespaceBeforeOthers(t *testing.T) {
+	rs, errs := Parse("x.yaml", []byte(`apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: bookinfo}
+spec: {ports: [{name: http, port: 9080}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: elsewhere, namespace: aaa, creationTimestamp: "2020-01-01T00:00:00Z"}
+spec: {host: reviews.bookinfo.svc.cluster.local, trafficPolicy: {loadBalancer: {simple: RANDOM}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: own, namespace: bookinfo, creationTimestamp: "2024-01-01T00:00:00Z"}
+spec: {host: reviews, trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}}
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	g := NewRegistry(NewStoreFrom(rs), nil)
+	v := g.DestinationRule("reviews.bookinfo.svc.cluster.local", "default")
+	if v == nil || len(v.Rules) != 2 || v.Rules[0].Name != "own" || v.TrafficPolicy.GetLoadBalancer().GetSimple().String() != "LEAST_REQUEST" {
+		t.Fatalf("want the rule of bookinfo first, got %+v", v)
+	}
+	if v := g.DestinationRule("reviews.bookinfo.svc.cluster.local", "aaa"); v.Rules[0].Name != "elsewhere" {
+		t.Errorf("from aaa its own rule comes first, got %s", v.Rules[0].Name)
+	}
+}

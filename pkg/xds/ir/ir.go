@@ -12,6 +12,8 @@
 // and the generated files to see what a client receives.
 package ir
 
+import "github.com/meshctl/meshctl/pkg/config"
+
 // Config is everything one view of the mesh (the clients of one namespace, or
 // one proxy) may be sent.
 type Config struct {
@@ -38,22 +40,18 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
-// Protocol is the protocol of a service port as Istio infers it.
-type Protocol string
+// Protocol is pkg/config's protocol of a service port (its one owner).
+type Protocol = config.Protocol
 
+// The protocols translation distinguishes.
 const (
-	ProtocolHTTP  Protocol = "HTTP"
-	ProtocolHTTP2 Protocol = "HTTP2"
-	ProtocolGRPC  Protocol = "GRPC"
-	ProtocolTCP   Protocol = "TCP"
-	ProtocolTLS   Protocol = "TLS"
-	ProtocolHTTPS Protocol = "HTTPS"
+	ProtocolHTTP  = config.ProtocolHTTP
+	ProtocolHTTP2 = config.ProtocolHTTP2
+	ProtocolGRPC  = config.ProtocolGRPC
+	ProtocolTCP   = config.ProtocolTCP
+	ProtocolTLS   = config.ProtocolTLS
+	ProtocolHTTPS = config.ProtocolHTTPS
 )
-
-// IsHTTP reports whether requests on the port can be routed per request.
-func (p Protocol) IsHTTP() bool {
-	return p == ProtocolHTTP || p == ProtocolHTTP2 || p == ProtocolGRPC || p == ""
-}
 
 // RouteTable is the routing of one service host and port.
 type RouteTable struct {

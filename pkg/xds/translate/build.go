@@ -12,6 +12,7 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 
 	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/xds/ir"
 )
 
@@ -56,15 +57,14 @@ type View struct {
 // build it once per snapshot and share it between views.
 type Index struct {
 	in  Input
-	reg *registry
-	vs  []*config.Resource // sorted: oldest first, then namespace/name
-	dr  []*config.Resource
-	gw  []*config.Resource
-	// Objects by resolved host, in x.vs / x.dr order; wildcard hosts apart.
-	vsByHost, drByHost map[string][]hostRef
-	vsWild, drWild     []hostRef
-	problems           map[string][]ir.Problem // by object
-	rejected           map[config.Key]bool
+	reg *config.Registry
+	// hosts are the registered hosts, sorted, each once.
+	hosts []string
+	vs    []*config.Resource // valid, in the mesh's order: oldest first, then namespace/name
+	gw    []*config.Resource
+	// problems by object
+	problems map[string][]ir.Problem
+	rejected map[config.Key]bool
 }
 
 // NewIndex prepares a snapshot for translation.
@@ -72,36 +72,27 @@ func NewIndex(in Input) *Index {
 	if in.DomainSuffix == "" {
 		in.DomainSuffix = DefaultDomainSuffix
 	}
-	x := &Index{in: in, reg: buildRegistry(in.Store, in.DomainSuffix), problems: map[string][]ir.Problem{}, rejected: map[config.Key]bool{}}
-	x.vs = x.valid(config.KindVirtualService)
-	x.dr = x.valid(config.KindDestinationRule)
-	x.vsByHost, x.vsWild = x.byHost(x.vs, func(r *config.Resource) []string { return r.VirtualService().Hosts })
-	x.drByHost, x.drWild = x.byHost(x.dr, func(r *config.Resource) []string { return []string{r.DestinationRule().Host} })
-	x.gw = x.valid(config.KindGateway)
+	x := &Index{in: in, problems: map[string][]ir.Problem{}, rejected: map[config.Key]bool{}}
+	v := &validated{Reader: in.Store, kinds: map[config.Kind][]*config.Resource{}}
+	for _, k := range []config.Kind{config.KindVirtualService, config.KindDestinationRule, config.KindGateway} {
+		v.kinds[k] = x.valid(k)
+	}
+	x.reg = config.NewRegistry(v, config.NewHosts(in.Store, in.DomainSuffix))
+	x.vs = config.InMeshOrder(v.List(config.KindVirtualService, ""))
+	x.gw = config.InMeshOrder(v.List(config.KindGateway, ""))
+	seen := map[string]bool{}
+	for _, s := range x.reg.Services() {
+		if !seen[s.Host] {
+			seen[s.Host] = true
+			x.hosts = append(x.hosts, s.Host)
+		}
+	}
+	sort.Strings(x.hosts)
 	return x
 }
 
-// hostRef is an object and one of its hosts, resolved.
-type hostRef struct {
-	host string
-	r    *config.Resource
-}
-
-func (x *Index) byHost(rs []*config.Resource, hosts func(*config.Resource) []string) (map[string][]hostRef, []hostRef) {
-	exact := map[string][]hostRef{}
-	var wild []hostRef
-	for _, r := range rs {
-		for _, h := range hosts(r) {
-			ref := hostRef{host: x.reg.resolveHost(h, r.Namespace), r: r}
-			if ref.host == "*" || strings.HasPrefix(ref.host, "*.") {
-				wild = append(wild, ref)
-			} else {
-				exact[ref.host] = append(exact[ref.host], ref)
-			}
-		}
-	}
-	return exact, wild
-}
+// Registry is the service registry translation reads.
+func (x *Index) Registry() *config.Registry { return x.reg }
 
 func (x *Index) rootNamespace() string {
 	if x.in.RootNamespace == "" {
@@ -132,16 +123,6 @@ func (x *Index) valid(kind config.Kind) []*config.Resource {
 		}
 		out = append(out, r)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i].CreationTimestamp, out[j].CreationTimestamp
-		if !a.Equal(&b) {
-			return a.Before(&b)
-		}
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
-		}
-		return out[i].Name < out[j].Name
-	})
 	return out
 }
 
@@ -165,17 +146,20 @@ func (x *Index) Problems() []ir.Problem {
 }
 
 // Hosts returns every registered host.
-func (x *Index) Hosts() []string { return x.reg.hosts }
+func (x *Index) Hosts() []string { return x.hosts }
 
 // Build translates the snapshot for one view.
 func Build(in Input, v View) *ir.Config { return NewIndex(in).Build(v) }
 
 // Build translates the indexed snapshot for one view.
 func (x *Index) Build(v View) *ir.Config {
-	b := &builder{x: x, view: v, out: &ir.Config{Namespace: v.Namespace}, clusters: map[string]*ir.Cluster{}, drCache: map[string]*config.Resource{}}
-	for _, host := range x.reg.hosts {
-		svc := x.reg.byHost[host]
-		if !svc.visible(v.Namespace) {
+	b := &builder{x: x, view: v, out: &ir.Config{Namespace: v.Namespace}, clusters: map[string]*ir.Cluster{}, drCache: map[string]*config.DestinationRuleView{}}
+	for _, host := range x.hosts {
+		svc := primary(x.reg.Service(host))
+		if svc == nil {
+			svc = primary(x.reg.Lookup(host, ""))
+		}
+		if svc == nil || !svc.VisibleFrom(v.Namespace) {
 			continue
 		}
 		b.service(svc)
@@ -210,7 +194,7 @@ type builder struct {
 	// gateway is "namespace/name" of the Gateway whose routes are being
 	// built, "" for the mesh (sidecars and gRPC clients).
 	gateway string
-	drCache map[string]*config.Resource
+	drCache map[string]*config.DestinationRuleView
 }
 
 // inContext reports whether a gateways list (of a VirtualService or a match,
@@ -237,18 +221,22 @@ func ClusterName(port uint32, subset, host string) string {
 }
 
 // service adds the clusters and route tables of one host.
-func (b *builder) service(svc *service) {
+func (b *builder) service(svc *config.Service) {
 	dr := b.destinationRule(svc.Host)
 	for _, p := range svc.Ports {
-		b.addClusters(svc, p, dr)
-		if !p.Protocol.IsHTTP() {
+		if !routable(svc, p) {
+			continue
+		}
+		proto := protocol(p.Protocol)
+		b.addClusters(svc, p, proto, dr)
+		if !proto.IsHTTP() {
 			continue
 		}
 		rt := &ir.RouteTable{
 			Name:     ClusterName(p.Number, "", svc.Host),
 			Host:     svc.Host,
 			Port:     p.Number,
-			Protocol: p.Protocol,
+			Protocol: proto,
 			Domains:  b.domains(svc, p.Number),
 		}
 		if vs := b.virtualService(svc.Host); vs != nil {
@@ -262,7 +250,7 @@ func (b *builder) service(svc *service) {
 	}
 }
 
-func defaultRoute(svc *service, port uint32) *ir.Route {
+func defaultRoute(svc *config.Service, port uint32) *ir.Route {
 	return &ir.Route{
 		Name:         "default",
 		Destinations: []*ir.Destination{{Cluster: ClusterName(port, "", svc.Host), Weight: 100}},
@@ -270,7 +258,7 @@ func defaultRoute(svc *service, port uint32) *ir.Route {
 }
 
 // domains are the authorities a client of the view may use for the host.
-func (b *builder) domains(svc *service, port uint32) []string {
+func (b *builder) domains(svc *config.Service, port uint32) []string {
 	hosts := []string{svc.Host}
 	suffix := ".svc." + b.x.in.DomainSuffix
 	if strings.HasSuffix(svc.Host, suffix) {
@@ -291,74 +279,37 @@ func (b *builder) domains(svc *service, port uint32) []string {
 // the view: an exact host beats a wildcard, then the oldest wins (Istio's
 // rule for sidecars).
 func (b *builder) virtualService(host string) *config.Resource {
-	usable := func(r *config.Resource) bool {
-		vs := r.VirtualService()
-		return appliesToMesh(vs.Gateways) && exportedTo(vs.ExportTo, r.Namespace, b.view.Namespace)
-	}
-	for _, ref := range b.x.vsByHost[host] {
-		if usable(ref.r) {
-			return ref.r
-		}
-	}
-	for _, ref := range b.x.vsWild {
-		if hostMatches(ref.host, host) && usable(ref.r) {
-			return ref.r
-		}
+	if vss := b.x.reg.VirtualServices(host, b.view.Namespace, config.MeshGateway); len(vss) > 0 {
+		return vss[0]
 	}
 	return nil
 }
 
+// appliesToMesh reports whether a gateways list includes the sidecars.
 func appliesToMesh(gateways []string) bool {
 	if len(gateways) == 0 {
 		return true
 	}
 	for _, g := range gateways {
-		if g == "mesh" {
+		if g == config.MeshGateway {
 			return true
 		}
 	}
 	return false
 }
 
-// destinationRule returns the DestinationRule of host visible from the view:
-// one in the view's namespace first, then the one in the host's namespace,
-// then any other (oldest first), as Istio looks them up.
-func (b *builder) destinationRule(host string) *config.Resource {
+// destinationRule returns what the DestinationRules visible from the view
+// say about host (pkg/config's lookup and merge), or nil.
+func (b *builder) destinationRule(host string) *config.DestinationRuleView {
 	if r, ok := b.drCache[host]; ok {
 		return r
 	}
-	var best *config.Resource
-	bestRank := 99
-	candidates := make([]hostRef, 0, len(b.x.drByHost[host])+len(b.x.drWild))
-	candidates = append(append(candidates, b.x.drByHost[host]...), b.x.drWild...)
-	for _, ref := range candidates {
-		r, pattern := ref.r, ref.host
-		dr := r.DestinationRule()
-		if !exportedTo(dr.ExportTo, r.Namespace, b.view.Namespace) {
-			continue
-		}
-		if !hostMatches(pattern, host) {
-			continue
-		}
-		rank := 3
-		switch {
-		case r.Namespace == b.view.Namespace:
-			rank = 1
-		case b.x.reg.byHost[host] != nil && r.Namespace == b.x.reg.byHost[host].Namespace:
-			rank = 2
-		}
-		if pattern != host {
-			rank += 3 // wildcard rules lose to exact ones
-		}
-		if rank < bestRank {
-			best, bestRank = r, rank
-		}
-	}
-	b.drCache[host] = best
-	return best
+	v := b.x.reg.DestinationRule(host, b.view.Namespace)
+	b.drCache[host] = v
+	return v
 }
 
-func (b *builder) addClusters(svc *service, p *servicePort, drRes *config.Resource) {
+func (b *builder) addClusters(svc *config.Service, p config.Port, proto ir.Protocol, dr *config.DestinationRuleView) {
 	discovery := "EDS"
 	switch svc.Resolution {
 	case networking.ServiceEntry_DNS.String(), networking.ServiceEntry_DNS_ROUND_ROBIN.String():
@@ -372,46 +323,45 @@ func (b *builder) addClusters(svc *service, p *servicePort, drRes *config.Resour
 			Host:      svc.Host,
 			Port:      p.Number,
 			Subset:    subset,
-			Protocol:  p.Protocol,
+			Protocol:  proto,
 			Discovery: discovery,
 			Policy:    policy,
 			Endpoints: []ir.Endpoint{},
 		}
-		if drRes != nil {
-			c.Source = drRes.String()
+		if dr != nil {
+			c.Source = dr.Rules[0].String()
 		}
-		for _, e := range p.Endpoints {
-			if labels != nil && !labelsMatch(labels, e.Labels) {
-				continue
+		for _, e := range svc.EndpointsFor(p.Number, labels) {
+			w := e.Weight
+			if w == 0 {
+				w = 1
 			}
 			c.Endpoints = append(c.Endpoints, ir.Endpoint{
 				Address:  e.Address,
 				Port:     e.Port,
-				Weight:   e.Weight,
-				Workload: e.Workload,
+				Weight:   w,
+				Workload: workloadName(e.Workload),
 				Locality: e.Locality,
-				MTLS:     e.Labels["security.istio.io/tlsMode"] == "istio",
+				MTLS:     e.Labels[vocab.LabelTLSMode] == vocab.TLSModeIstio,
 			})
 		}
+		sortEndpoints(c.Endpoints)
 		b.clusters[c.Name] = c
 	}
-	var dr *networking.DestinationRule
-	if drRes != nil {
-		dr = drRes.DestinationRule()
+	var tp *networking.TrafficPolicy
+	var subsets []*networking.Subset
+	if dr != nil {
+		tp, subsets = dr.TrafficPolicy, dr.Subsets
 	}
-	mk("", nil, policyFor(dr.GetTrafficPolicy(), p.Number, svc.Host))
-	for _, s := range dr.GetSubsets() {
+	mk("", nil, policyFor(tp, p.Number, svc.Host))
+	for _, s := range subsets {
 		if s.Name == "" {
 			continue
 		}
-		pol := policyFor(dr.GetTrafficPolicy(), p.Number, svc.Host)
+		pol := policyFor(tp, p.Number, svc.Host)
 		if s.TrafficPolicy != nil {
 			pol = mergePolicy(pol, policyFor(s.TrafficPolicy, p.Number, svc.Host))
 		}
-		labels := s.Labels
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		mk(s.Name, labels, pol)
+		mk(s.Name, s.Labels, pol)
 	}
 }

@@ -19,7 +19,7 @@ func (b *builder) gateways(pod *config.Resource) []*ir.GatewayListener {
 	hostsByPort := map[uint32]map[string][]string{} // port → gateway → server hosts
 	for _, r := range b.x.gw {
 		gw := r.Gateway()
-		if len(gw.Selector) == 0 || !labelsMatch(gw.Selector, pod.Labels) {
+		if len(gw.Selector) == 0 || !selects(gw.Selector, pod.Labels) {
 			continue
 		}
 		key := r.Namespace + "/" + r.Name
@@ -30,7 +30,7 @@ func (b *builder) gateways(pod *config.Resource) []*ir.GatewayListener {
 			port := s.Port.Number
 			l := byPort[port]
 			if l == nil {
-				l = &ir.GatewayListener{Name: fmt.Sprintf("0.0.0.0_%d", port), Port: port, Protocol: ir.Protocol(strings.ToUpper(s.Port.Protocol))}
+				l = &ir.GatewayListener{Name: fmt.Sprintf("0.0.0.0_%d", port), Port: port, Protocol: config.ParseProtocol(s.Port.Protocol)}
 				byPort[port] = l
 				hostsByPort[port] = map[string][]string{}
 			}
@@ -114,7 +114,7 @@ func serverAllows(serverHosts []string, host, ns string) bool {
 			}
 			sh = h
 		}
-		if hostMatches(sh, host) || hostMatches(host, sh) {
+		if config.HostsOverlap(sh, host) {
 			return true
 		}
 	}

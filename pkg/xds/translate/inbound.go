@@ -29,7 +29,7 @@ func (b *builder) inbound(pod *config.Resource) *ir.Inbound {
 	seen := map[uint32]bool{}
 	for _, r := range b.x.in.Store.List(config.KindService, pod.Namespace) {
 		svc := r.Service()
-		if svc == nil || len(svc.Spec.Selector) == 0 || !labelsMatch(svc.Spec.Selector, labels) {
+		if svc == nil || len(svc.Spec.Selector) == 0 || !selects(svc.Spec.Selector, labels) {
 			continue
 		}
 		for _, sp := range svc.Spec.Ports {
@@ -40,7 +40,7 @@ func (b *builder) inbound(pod *config.Resource) *ir.Inbound {
 			seen[port] = true
 			in.Ports = append(in.Ports, &ir.InboundPort{
 				Port:     port,
-				Protocol: portProtocol(sp.Name, sp.AppProtocol),
+				Protocol: protocol(config.PortProtocol(sp.Name, deref(sp.AppProtocol))),
 				MTLS:     b.mtlsMode(pod.Namespace, labels, port),
 				Cluster:  InboundClusterName(port),
 			})
@@ -83,7 +83,7 @@ func (b *builder) mtlsMode(ns string, labels map[string]string, port uint32) str
 			continue
 		}
 		if sel := pa.Selector; sel != nil && len(sel.MatchLabels) > 0 {
-			if workload == nil && labelsMatch(sel.MatchLabels, labels) {
+			if workload == nil && selects(sel.MatchLabels, labels) {
 				workload = pa
 			}
 		} else if namespace == nil {
@@ -124,7 +124,7 @@ func (b *builder) authorization(ns string, labels map[string]string) []*ir.Authz
 			if ap == nil || (ap.Action != security.AuthorizationPolicy_ALLOW && ap.Action != security.AuthorizationPolicy_DENY) {
 				continue
 			}
-			if sel := ap.Selector; sel != nil && len(sel.MatchLabels) > 0 && !labelsMatch(sel.MatchLabels, labels) {
+			if sel := ap.Selector; sel != nil && len(sel.MatchLabels) > 0 && !selects(sel.MatchLabels, labels) {
 				continue
 			}
 			pol := &ir.AuthzPolicy{Name: r.Namespace + "/" + r.Name, Action: ap.Action.String(), Rules: []*ir.AuthzRule{}}

@@ -14,7 +14,7 @@ import (
 // a host. Routes whose every match names another port are left out, as in
 // Istio; a route with no usable destination is reported and left out, the
 // others still apply.
-func (b *builder) httpRoutes(r *config.Resource, svc *service, port uint32) []*ir.Route {
+func (b *builder) httpRoutes(r *config.Resource, svc *config.Service, port uint32) []*ir.Route {
 	vs := r.VirtualService()
 	var out []*ir.Route
 	for i, h := range vs.Http {
@@ -137,44 +137,31 @@ func (b *builder) destinationCluster(r *config.Resource, d *networking.Destinati
 	if d == nil || d.Host == "" {
 		return "", false
 	}
-	host := b.x.reg.resolveHost(d.Host, ns)
-	svc := b.x.reg.byHost[host]
-	p := port
-	if d.Port != nil && d.Port.Number != 0 {
-		p = d.Port.Number
-	} else if svc != nil && len(svc.Ports) == 1 {
-		p = svc.Ports[0].Number
-	}
+	svc := primary(b.x.reg.Lookup(d.Host, ns))
 	if svc == nil {
 		b.problem(r, "destination host %q is not a known service or ServiceEntry", d.Host)
 		return "", false
 	}
-	if !svc.visible(b.view.Namespace) {
+	host := svc.Host
+	p := port
+	if d.Port != nil && d.Port.Number != 0 {
+		p = d.Port.Number
+	} else if len(svc.Ports) == 1 {
+		p = svc.Ports[0].Number
+	}
+	if !svc.VisibleFrom(b.view.Namespace) {
 		b.problem(r, "destination host %q is not exported to namespace %q", d.Host, b.view.Namespace)
 		return "", false
 	}
-	if svc.port(p) == nil {
+	if svc.Port(p) == nil {
 		b.problem(r, "destination host %q has no port %d", d.Host, p)
 		return "", false
 	}
-	if d.Subset != "" && b.clusterHasSubset(host, d.Subset) == false {
+	if d.Subset != "" && b.destinationRule(host).Subset(d.Subset) == nil {
 		b.problem(r, "destination host %q has no subset %q in any DestinationRule", d.Host, d.Subset)
 		return "", false
 	}
 	return ClusterName(p, d.Subset, host), true
-}
-
-func (b *builder) clusterHasSubset(host, subset string) bool {
-	dr := b.destinationRule(host)
-	if dr == nil {
-		return false
-	}
-	for _, s := range dr.DestinationRule().Subsets {
-		if s.Name == subset {
-			return true
-		}
-	}
-	return false
 }
 
 func convertMatch(m *networking.HTTPMatchRequest) *ir.Match {
