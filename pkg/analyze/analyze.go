@@ -220,7 +220,7 @@ func Analyze(store *config.Store, parseErrors []*config.ParseError, opts Options
 	var res Result
 	var all []Finding
 	for _, pe := range parseErrors {
-		f := Finding{Origin: pe.Origin, Message: pe.Message}
+		f := Finding{Origin: pe.Origin, Message: pe.Detail()}
 		if pe.Object != nil {
 			f.Object = *pe.Object
 		}

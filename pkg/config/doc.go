@@ -35,7 +35,10 @@
 // wrappers). Problems are values, not failures: every document that cannot be
 // parsed or decoded becomes a *ParseError with file:line and the other
 // documents are still returned. Mesh specs are decoded with protojson and
-// unknown fields rejected, the way the API server's schema would reject them.
+// unknown fields rejected, the way the API server's schema would reject them;
+// a spec protojson rejects is walked against its istio.io/api descriptors
+// (schema.go) so that every problem becomes its own ParseError with the
+// field's path (ParseError.Field), line, expectation and did-you-mean.
 // LoadFiles reads files, directories (recursively on request) and "-" for
 // standard input. DefaultNamespace and DefaultNamespaceErrors give objects
 // without a namespace the one of -n, as kubectl apply would. JSONOf turns a

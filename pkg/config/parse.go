@@ -34,15 +34,28 @@ type ParseError struct {
 	Origin Origin    `json:"origin"`
 	Kind   ErrorKind `json:"kind"`
 	// Object names the object when its kind and name could be read.
-	Object  *Key   `json:"object,omitempty"`
+	Object *Key `json:"object,omitempty"`
+	// Field is the path of the offending field of a schema error
+	// ("spec.http[0].route[1].weight"), "" when the error is not about one
+	// field.
+	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
 }
 
 func (e *ParseError) Error() string {
 	if e.Object != nil {
-		return fmt.Sprintf("%s: %s: %s", e.Origin, e.Object, e.Message)
+		return fmt.Sprintf("%s: %s: %s", e.Origin, e.Object, e.Detail())
 	}
-	return fmt.Sprintf("%s: %s", e.Origin, e.Message)
+	return fmt.Sprintf("%s: %s", e.Origin, e.Detail())
+}
+
+// Detail is the message with the field path in front, for reports that have
+// no column of their own for the field.
+func (e *ParseError) Detail() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
 }
 
 // Parse reads every document of one YAML or JSON stream. path is how the
@@ -284,6 +297,15 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 			specRaw = b
 		}
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(specRaw, spec.(proto.Message)); err != nil {
+			if ps := specProblems(nodeAt(n, "spec"), spec.(proto.Message).ProtoReflect().Descriptor()); len(ps) > 0 {
+				errs := make([]*ParseError, 0, len(ps))
+				for _, p := range ps {
+					o := r.Origin
+					o.Line = r.LineAt(p.segs)
+					errs = append(errs, &ParseError{Origin: o, Kind: ErrSchema, Object: keyPtr(r), Field: p.path, Message: p.message})
+				}
+				return nil, errs
+			}
 			msg, field := cleanProtoError(err)
 			o := at(r, "spec")
 			if field != "" {

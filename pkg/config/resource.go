@@ -92,12 +92,18 @@ func (r *Resource) Node() *yaml.Node { return r.node }
 // Line returns the line of the field at path ("spec.http[0].route[1]"), or of
 // its nearest existing parent, or of the document; 0 for cluster objects.
 func (r *Resource) Line(path string) int {
+	return r.LineAt(splitPath(path))
+}
+
+// LineAt is Line for a path already cut into keys and indexes
+// (["spec","http","0","route"]), for keys that contain dots.
+func (r *Resource) LineAt(segs []string) int {
 	if r.node == nil {
 		return r.Origin.Line
 	}
 	n := r.node
 	line := r.Origin.Line
-	for _, seg := range splitPath(path) {
+	for _, seg := range segs {
 		next, keyLine := child(n, seg)
 		if next == nil {
 			break

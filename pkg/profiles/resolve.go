@@ -21,6 +21,7 @@ import (
 
 	"github.com/meshctl/meshctl/manifests"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/suggest"
 	"github.com/meshctl/meshctl/pkg/version"
 )
 
@@ -76,7 +77,7 @@ func ProfileSource(name string) ([]byte, error) {
 func unknownProfile(name string) error {
 	names := Names()
 	msg := fmt.Sprintf("unknown profile %q", name)
-	if n := nearest(name, names); n != "" {
+	if n := suggest.Nearest(name, names); n != "" {
 		msg += fmt.Sprintf(": did you mean %q?", n)
 	}
 	return fmt.Errorf("%s (built-in profiles: %s; run `meshctl profile list`)", msg, strings.Join(names, ", "))
@@ -346,7 +347,7 @@ func unknownField(where, path, name string, valid []string) error {
 	if where != "" {
 		msg = where + ": " + msg
 	}
-	if n := nearest(name, valid); n != "" {
+	if n := suggest.Nearest(name, valid); n != "" {
 		msg += fmt.Sprintf(": did you mean %q?", n)
 	}
 	return fmt.Errorf("%s (valid fields here: %s)", msg, strings.Join(valid, ", "))
@@ -521,7 +522,7 @@ func (m *MeshInstall) Validate() error {
 	oneOf := func(path, v string, allowed ...string) {
 		if !slices.Contains(allowed, v) {
 			msg := fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", "))
-			if n := nearest(v, allowed); n != "" {
+			if n := suggest.Nearest(v, allowed); n != "" {
 				msg += fmt.Sprintf(": did you mean %q?", n)
 			}
 			bad(path, "%s", msg)

@@ -654,7 +654,7 @@ func ValidateDocument(data []byte) ([]Issue, error) {
 		if e.Kind == config.ErrSyntax {
 			return nil, fmt.Errorf("%s", e.Message)
 		}
-		out = append(out, Issue{Severity: SeverityError, Message: e.Message})
+		out = append(out, Issue{Severity: SeverityError, Field: e.Field, Message: e.Message})
 	}
 	for _, r := range rs {
 		out = append(out, Validate(r)...)

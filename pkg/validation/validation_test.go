@@ -118,7 +118,7 @@ spec:
 
 func TestValidateDocument(t *testing.T) {
 	is, err := ValidateDocument([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"r","namespace":"default"},"spec":{"hosts":["reviews"],"http":[{"route":[{"destination":{"host":"reviews"},"wieght":10}]}]}}`))
-	if err != nil || len(is) != 1 || !strings.Contains(is[0].Message, `unknown field "wieght"`) {
+	if err != nil || len(is) != 1 || !strings.Contains(is[0].Message, `unknown field "wieght"`) || is[0].Field != "spec.http[0].route[0].wieght" || !strings.Contains(is[0].Message, "did you mean weight?") {
 		t.Fatalf("issues %v, err %v", is, err)
 	}
 	is, err = ValidateDocument([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"r"},"spec":{"hosts":["reviews"],"http":[{"route":[{"destination":{"host":"reviews"}}]}]}}`))

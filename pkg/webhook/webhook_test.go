@@ -59,6 +59,15 @@ func TestValidatorUsesTheRulesOfValidate(t *testing.T) {
 	if r := review(t, h, "VirtualService", typo, admissionv1.Create); r.Allowed || !strings.Contains(r.Result.Message, `"htp"`) {
 		t.Fatalf("unknown field: allowed=%v %v", r.Allowed, r.Result)
 	}
+	// Schema errors reach the webhook as validate reports them: every one,
+	// each with its field path, expectation and did-you-mean.
+	schema := `{"apiVersion":"networking.istio.io/v1","kind":"DestinationRule","metadata":{"name":"reviews"},"spec":{"host":"reviews","trafficPolicy":{"tls":{"mode":"ISTIO_MUTAL"}},"subsets":[{"name":"v1","labelz":{}}]}}`
+	r = review(t, h, "DestinationRule", schema, admissionv1.Create)
+	for _, want := range []string{"spec.trafficPolicy.tls.mode: invalid value \"ISTIO_MUTAL\"", "did you mean ISTIO_MUTUAL?", "spec.subsets[0].labelz: unknown field", "did you mean labels?"} {
+		if r.Allowed || !strings.Contains(r.Result.Message, want) {
+			t.Errorf("schema errors: allowed=%v, message lacks %q: %v", r.Allowed, want, r.Result)
+		}
+	}
 	if r := review(t, h, "VirtualService", bad, admissionv1.Delete); !r.Allowed {
 		t.Fatal("a delete is never refused")
 	}

@@ -129,7 +129,7 @@ func (o *Options) Run(_ context.Context) error {
 func Check(rs []*config.Resource, parseErrs []*config.ParseError) Report {
 	var r Report
 	for _, e := range parseErrs {
-		r.Problems = append(r.Problems, Problem{Severity: validation.SeverityError, Origin: e.Origin, Object: e.Object, Message: e.Message})
+		r.Problems = append(r.Problems, Problem{Severity: validation.SeverityError, Origin: e.Origin, Object: e.Object, Field: e.Field, Message: e.Message})
 	}
 	for _, res := range rs {
 		if !res.Known() {
