@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -24,32 +25,91 @@ type FieldDiff struct {
 	InB bool `json:"-"`
 }
 
-// DiffFields compares two documents leaf by leaf, sorted by path.
+// DiffFields compares two documents leaf by leaf, sorted by path. A string
+// that holds a YAML or JSON document on both sides (the mesh ConfigMap's
+// data.mesh, a JSON annotation) is compared inside: its changed keys are
+// reported as "data.mesh: mtls.mode", not as two opaque blobs.
 func DiffFields(a, b map[string]any) []FieldDiff {
-	fa, fb := map[string]string{}, map[string]string{}
+	return diffLeaves(a, b)
+}
+
+func diffLeaves(a, b any) []FieldDiff {
+	fa, fb := map[string]any{}, map[string]any{}
 	flatten("", a, fa)
 	flatten("", b, fb)
 	var out []FieldDiff
-	for p, va := range fa {
-		vb, ok := fb[p]
-		if !ok || va != vb {
-			out = append(out, FieldDiff{Path: p, A: va, B: vb, InA: true, InB: ok})
+	for p, ra := range fa {
+		va := leafText(ra)
+		rb, ok := fb[p]
+		if !ok {
+			out = append(out, FieldDiff{Path: p, A: va, InA: true})
+			continue
 		}
+		vb := leafText(rb)
+		if va == vb {
+			continue
+		}
+		if inner := diffEmbedded(ra, rb); len(inner) > 0 {
+			for _, f := range inner {
+				f.Path = p + ": " + f.Path
+				out = append(out, f)
+			}
+			continue
+		}
+		out = append(out, FieldDiff{Path: p, A: va, B: vb, InA: true, InB: true})
 	}
-	for p, vb := range fb {
+	for p, rb := range fb {
 		if _, ok := fa[p]; !ok {
-			out = append(out, FieldDiff{Path: p, B: vb, InB: true})
+			out = append(out, FieldDiff{Path: p, B: leafText(rb), InB: true})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
 
-func flatten(prefix string, v any, out map[string]string) {
+// diffEmbedded compares two strings as the documents they hold; nil when
+// either is not a YAML or JSON mapping or list, or when they differ only in
+// formatting.
+func diffEmbedded(a, b any) []FieldDiff {
+	da, ok := embeddedDocument(a)
+	if !ok {
+		return nil
+	}
+	db, ok := embeddedDocument(b)
+	if !ok {
+		return nil
+	}
+	return diffLeaves(da, db)
+}
+
+func embeddedDocument(v any) (any, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, false
+	}
+	t := strings.TrimSpace(s)
+	// A one-line string is a document only in JSON's brackets; "a: b" on
+	// one line is more likely prose than config.
+	if !strings.Contains(t, "\n") && !strings.HasPrefix(t, "{") && !strings.HasPrefix(t, "[") {
+		return nil, false
+	}
+	var doc any
+	if err := yaml.Unmarshal([]byte(s), &doc); err != nil {
+		return nil, false
+	}
+	switch doc.(type) {
+	case map[string]any, []any:
+		return doc, true
+	}
+	return nil, false
+}
+
+// flatten records every leaf of v under its path.
+func flatten(prefix string, v any, out map[string]any) {
 	switch t := v.(type) {
 	case map[string]any:
 		if len(t) == 0 && prefix != "" {
-			out[prefix] = "{}"
+			out[prefix] = t
 		}
 		for k, e := range t {
 			p := k
@@ -60,15 +120,29 @@ func flatten(prefix string, v any, out map[string]string) {
 		}
 	case []any:
 		if len(t) == 0 {
-			out[prefix] = "[]"
+			out[prefix] = t
 		}
 		for i, e := range t {
 			flatten(prefix+"["+strconv.Itoa(i)+"]", e, out)
 		}
 	default:
-		b, _ := yaml.Marshal(t)
-		out[prefix] = string(bytes.TrimSpace(b))
+		out[prefix] = v
 	}
+}
+
+func leafText(v any) string {
+	switch t := v.(type) {
+	case map[string]any:
+		if len(t) == 0 {
+			return "{}"
+		}
+	case []any:
+		if len(t) == 0 {
+			return "[]"
+		}
+	}
+	b, _ := yaml.Marshal(v)
+	return string(bytes.TrimSpace(b))
 }
 
 // ObjectDiff is the difference of one object between two manifests.
