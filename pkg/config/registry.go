@@ -244,22 +244,8 @@ func NewRegistry(r Reader, hosts *Hosts) *Registry {
 		}
 	}
 	for _, res := range r.List(KindService, "") {
-		k := res.Service()
-		s := &Service{Host: hosts.ServiceHost(res.Name, res.Namespace), Namespace: res.Namespace, Resource: res}
-		if v := k.Annotations[annotationExportTo]; v != "" {
-			for _, e := range strings.Split(v, ",") {
-				s.ExportTo = append(s.ExportTo, strings.TrimSpace(e))
-			}
-		}
-		for _, p := range k.Spec.Ports {
-			s.Ports = append(s.Ports, Port{Number: uint32(p.Port), TargetPort: uint32(p.TargetPort.IntVal), Name: p.Name,
-				Protocol: PortProtocol(p.Name, deref(p.AppProtocol)), RawProtocol: string(p.Protocol)})
-		}
-		if sl := slicesBySvc[res.Namespace+"/"+res.Name]; len(sl) > 0 {
-			s.Endpoints = sliceEndpoints(sl, pods)
-		} else if len(k.Spec.Selector) > 0 {
-			s.Endpoints = podEndpoints(k, podsByNS[res.Namespace])
-		}
+		s := serviceOf(res, hosts, slicesBySvc[res.Namespace+"/"+res.Name], func(name string) *Resource { return pods[res.Namespace+"/"+name] },
+			func() []*Resource { return podsByNS[res.Namespace] })
 		g.add(s.Host, s)
 	}
 	wes := map[string][]*Resource{}
@@ -267,16 +253,7 @@ func NewRegistry(r Reader, hosts *Hosts) *Registry {
 		wes[we.Namespace] = append(wes[we.Namespace], we)
 	}
 	for _, res := range r.List(KindServiceEntry, "") {
-		se := res.ServiceEntry()
-		var ports []Port
-		for _, p := range se.Ports {
-			ports = append(ports, Port{Number: p.Number, TargetPort: p.TargetPort, Name: p.Name, Protocol: ParseProtocol(p.Protocol), RawProtocol: p.Protocol})
-		}
-		eps := seEndpoints(se, wes[res.Namespace])
-		for _, h := range se.Hosts {
-			s := &Service{Host: strings.ToLower(h), Namespace: res.Namespace, Resource: res, Ports: ports,
-				ExportTo: se.ExportTo, MeshExternal: se.Location == networking.ServiceEntry_MESH_EXTERNAL,
-				Resolution: se.Resolution.String(), Endpoints: eps}
+		for _, s := range serviceEntryServices(res, wes[res.Namespace]) {
 			g.add(s.Host, s)
 		}
 	}
@@ -285,15 +262,62 @@ func NewRegistry(r Reader, hosts *Hosts) *Registry {
 	}
 	sort.Slice(g.wildcards, func(i, j int) bool { return MoreSpecific(g.wildcards[i], g.wildcards[j]) })
 
+	g.indexRoutes(r)
+	return g
+}
+
+// indexRoutes indexes the VirtualServices and DestinationRules of r by host.
+func (g *Registry) indexRoutes(r Reader) {
+	g.vs, g.dr = hostRefs{}, hostRefs{}
 	for _, res := range istioOrder(r.List(KindVirtualService, "")) {
 		for _, h := range res.VirtualService().Hosts {
-			g.vs.add(hostRef{hosts.Resolve(h, res.Namespace), res})
+			g.vs.add(hostRef{g.Hosts.Resolve(h, res.Namespace), res})
 		}
 	}
 	for _, res := range istioOrder(r.List(KindDestinationRule, "")) {
-		g.dr.add(hostRef{hosts.Resolve(res.DestinationRule().Host, res.Namespace), res})
+		g.dr.add(hostRef{g.Hosts.Resolve(res.DestinationRule().Host, res.Namespace), res})
 	}
-	return g
+}
+
+// serviceOf is the service of a Kubernetes Service: endpoints from its
+// EndpointSlices (pod returns a pod of its namespace by name), or from the
+// pods it selects when it has none (input without EndpointSlices).
+func serviceOf(res *Resource, hosts *Hosts, sl []*discoveryv1.EndpointSlice, pod func(name string) *Resource, podsInNS func() []*Resource) *Service {
+	k := res.Service()
+	s := &Service{Host: hosts.ServiceHost(res.Name, res.Namespace), Namespace: res.Namespace, Resource: res}
+	if v := k.Annotations[annotationExportTo]; v != "" {
+		for _, e := range strings.Split(v, ",") {
+			s.ExportTo = append(s.ExportTo, strings.TrimSpace(e))
+		}
+	}
+	for _, p := range k.Spec.Ports {
+		s.Ports = append(s.Ports, Port{Number: uint32(p.Port), TargetPort: uint32(p.TargetPort.IntVal), Name: p.Name,
+			Protocol: PortProtocol(p.Name, deref(p.AppProtocol)), RawProtocol: string(p.Protocol)})
+	}
+	if len(sl) > 0 {
+		s.Endpoints = sliceEndpoints(sl, pod)
+	} else if len(k.Spec.Selector) > 0 {
+		s.Endpoints = podEndpoints(k, podsInNS())
+	}
+	return s
+}
+
+// serviceEntryServices are the services of a ServiceEntry, one per host;
+// wes are the WorkloadEntries of its namespace.
+func serviceEntryServices(res *Resource, wes []*Resource) []*Service {
+	se := res.ServiceEntry()
+	var ports []Port
+	for _, p := range se.Ports {
+		ports = append(ports, Port{Number: p.Number, TargetPort: p.TargetPort, Name: p.Name, Protocol: ParseProtocol(p.Protocol), RawProtocol: p.Protocol})
+	}
+	eps := seEndpoints(se, wes)
+	var out []*Service
+	for _, h := range se.Hosts {
+		out = append(out, &Service{Host: strings.ToLower(h), Namespace: res.Namespace, Resource: res, Ports: ports,
+			ExportTo: se.ExportTo, MeshExternal: se.Location == networking.ServiceEntry_MESH_EXTERNAL,
+			Resolution: se.Resolution.String(), Endpoints: eps})
+	}
+	return out
 }
 
 func (g *Registry) add(host string, s *Service) {
@@ -332,7 +356,7 @@ func deref(s *string) string {
 	return *s
 }
 
-func sliceEndpoints(sl []*discoveryv1.EndpointSlice, pods map[string]*Resource) []*Endpoint {
+func sliceEndpoints(sl []*discoveryv1.EndpointSlice, pod func(name string) *Resource) []*Endpoint {
 	var out []*Endpoint
 	for _, es := range sl {
 		ports := map[string]uint32{}
@@ -344,7 +368,7 @@ func sliceEndpoints(sl []*discoveryv1.EndpointSlice, pods map[string]*Resource) 
 		for _, e := range es.Endpoints {
 			ep := &Endpoint{Ports: ports, Ready: e.Conditions.Ready == nil || *e.Conditions.Ready, Weight: 1}
 			if e.TargetRef != nil && e.TargetRef.Kind == "Pod" {
-				if p := pods[es.Namespace+"/"+e.TargetRef.Name]; p != nil {
+				if p := pod(e.TargetRef.Name); p != nil {
 					ep.Workload, ep.Labels, ep.ServiceAccount = p, p.Labels, p.Pod().Spec.ServiceAccountName
 				}
 			}
