@@ -324,9 +324,18 @@ type Context struct {
 
 // Report records a finding of the running analyzer about field of r.
 func (c *Context) Report(r *config.Resource, field, fix, format string, args ...any) {
+	c.ReportLevel(c.current.Level, r, field, fix, format, args...)
+}
+
+// ReportLevel is Report at another level than the analyzer's, for a
+// conclusion that is less certain (without a cluster, say).
+func (c *Context) ReportLevel(level Level, r *config.Resource, field, fix, format string, args ...any) {
+	if r.Origin.Source == config.SourceInstall {
+		return // context standing in for the cluster, not the user's config
+	}
 	c.findings = append(c.findings, Finding{
 		Code:     c.current.Code,
-		Level:    c.current.Level,
+		Level:    level,
 		Analyzer: c.current.Name,
 		Object:   r.Key(),
 		Origin:   r.OriginAt(field),

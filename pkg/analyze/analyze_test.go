@@ -74,7 +74,8 @@ func TestAnalyzers(t *testing.T) {
 			}
 			for _, c := range []string{"positive.yaml", "negative.yaml"} {
 				store, errs := load(t, append(append([]string{}, bookinfoFiles...), filepath.Join(dir, c))...)
-				res := Analyze(store, errs, Options{})
+				// bookinfo plays the cluster; file-only semantics have their own tests.
+				res := Analyze(store, errs, Options{Cluster: true})
 				got := lines(res.Findings, a.Code)
 				if a.Code != codeParse && a.Code != codeSchema {
 					// A case that does not parse would test nothing.

@@ -29,8 +29,8 @@ var gatewayAnalyzers = []*Analyzer{
 				if len(gw.Selector) == 0 || len(c.matching("", gw.Selector)) > 0 {
 					continue
 				}
-				c.Report(r, "spec.selector", "fix the selector to match the labels of the ingress gateway pods (kubectl get pods --show-labels)",
-					"Gateway selector %q matches no workload", selectorString(gw.Selector))
+				c.ReportLevel(c.selectorLevel(), r, "spec.selector", "fix the selector to match the labels of the ingress gateway pods (kubectl get pods --show-labels)",
+					"Gateway selector %q matches no workload%s", selectorString(gw.Selector), c.noWorkloadNote())
 			}
 		},
 	},
@@ -241,8 +241,8 @@ var destinationRuleAnalyzers = []*Analyzer{
 						if len(c.matching(e.Resource.Namespace, sel)) > 0 {
 							continue
 						}
-						c.Report(r, field("spec.subsets[%d].labels", i), "fix the subset labels or deploy pods that carry them",
-							"subset %q (%s) selects no pods of Service %s/%s", s.Name, selectorString(s.Labels), e.Resource.Namespace, e.Resource.Name)
+						c.ReportLevel(c.selectorLevel(), r, field("spec.subsets[%d].labels", i), "fix the subset labels or deploy pods that carry them",
+							"subset %q (%s) selects no pods of Service %s/%s%s", s.Name, selectorString(s.Labels), e.Resource.Namespace, e.Resource.Name, c.noWorkloadNote())
 					}
 				}
 			}
@@ -253,9 +253,6 @@ var destinationRuleAnalyzers = []*Analyzer{
 		Doc:    "A DestinationRule applies to a host that no Service or ServiceEntry defines.",
 		Inputs: k(config.KindDestinationRule, config.KindService, config.KindServiceEntry, config.KindNamespace),
 		Run: func(c *Context) {
-			if !c.knowsServices() {
-				return
-			}
 			for _, r := range c.Store.List(config.KindDestinationRule, "") {
 				h := r.DestinationRule().Host
 				if h == "" || strings.HasPrefix(h, "*") || len(c.lookupHost(h, r.Namespace)) > 0 {

@@ -61,9 +61,6 @@ var routingAnalyzers = []*Analyzer{
 		Doc:    "A VirtualService routes or mirrors to a host that no Service or ServiceEntry defines.",
 		Inputs: vsInputs,
 		Run: func(c *Context) {
-			if !c.knowsServices() {
-				return
-			}
 			for _, r := range c.Store.List(config.KindVirtualService, "") {
 				destinations(r.VirtualService(), func(p string, d *networking.Destination) {
 					if d.Host == "" || len(c.lookupHost(d.Host, r.Namespace)) > 0 {
@@ -85,7 +82,7 @@ var routingAnalyzers = []*Analyzer{
 					if d.Subset == "" || d.Host == "" {
 						return
 					}
-					if c.knowsServices() && len(c.lookupHost(d.Host, r.Namespace)) == 0 {
+					if len(c.lookupHost(d.Host, r.Namespace)) == 0 {
 						return // MSH0101 reports the host; its subsets cannot exist either
 					}
 					h := c.hosts().Resolve(d.Host, r.Namespace)
@@ -110,8 +107,8 @@ var routingAnalyzers = []*Analyzer{
 						continue
 					}
 					ns, name := config.GatewayRef(g, r.Namespace)
-					if c.Store.Get(config.KindGateway, ns, name) != nil {
-						continue
+					if c.Store.Get(config.KindGateway, ns, name) != nil || !c.knows(config.KindGateway) {
+						continue // without a cluster and without Gateways in the files: cannot tell
 					}
 					c.Report(r, field("spec.gateways[%d]", i), fmt.Sprintf("create Gateway %s/%s or reference an existing one as NAMESPACE/NAME", ns, name),
 						"Referenced gateway not found: %q", g)

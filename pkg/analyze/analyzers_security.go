@@ -127,7 +127,7 @@ var securityAnalyzers = []*Analyzer{
 		Run: func(c *Context) {
 			c.servicesByTLSMode(networking.ClientTLSSettings_ISTIO_MUTUAL, func(r *config.Resource, p string, svc *config.Resource) bool {
 				for _, w := range c.serviceWorkloads(svc) {
-					if c.hasProxy(w) {
+					if has, known := c.hasProxy(w); has || !known {
 						continue
 					}
 					c.Report(r, p, fmt.Sprintf("inject a sidecar into %s %s/%s (label the namespace for injection and restart it), or use tls.mode DISABLE", w.res.Kind, w.res.Namespace, w.res.Name),
@@ -202,8 +202,8 @@ var securityAnalyzers = []*Analyzer{
 					} else if len(c.matching(r.Namespace, sel)) > 0 {
 						continue
 					}
-					c.Report(r, "spec.selector", "fix the labels to match the pods it should protect",
-						"%s selector %q matches no workload in namespace %s", kind, selectorString(sel), r.Namespace)
+					c.ReportLevel(c.selectorLevel(), r, "spec.selector", "fix the labels to match the pods it should protect",
+						"%s selector %q matches no workload in namespace %s%s", kind, selectorString(sel), r.Namespace, c.noWorkloadNote())
 				}
 			}
 		},

@@ -24,8 +24,8 @@ var sidecarAnalyzers = []*Analyzer{
 					continue
 				}
 				if len(c.matching(r.Namespace, sc.WorkloadSelector.Labels)) == 0 {
-					c.Report(r, "spec.workloadSelector", "fix the labels to match the pods it should configure",
-						"Sidecar workloadSelector %q matches no workload in namespace %s", selectorString(sc.WorkloadSelector.Labels), r.Namespace)
+					c.ReportLevel(c.selectorLevel(), r, "spec.workloadSelector", "fix the labels to match the pods it should configure",
+						"Sidecar workloadSelector %q matches no workload in namespace %s%s", selectorString(sc.WorkloadSelector.Labels), r.Namespace, c.noWorkloadNote())
 				}
 			}
 		},
@@ -84,7 +84,7 @@ var sidecarAnalyzers = []*Analyzer{
 							c.Report(r, p, "correct the namespace or create it", "egress host %q: namespace %q does not exist", h, ns)
 							continue
 						}
-						if host == "*" || strings.HasPrefix(host, "*") || !c.knowsServices() {
+						if host == "*" || strings.HasPrefix(host, "*") {
 							continue
 						}
 						if len(c.lookupHost(host, ns)) == 0 {
@@ -141,7 +141,7 @@ var serviceAnalyzers = []*Analyzer{
 		Run: func(c *Context) {
 			for _, kind := range []config.Kind{config.KindDeployment, config.KindStatefulSet} {
 				for _, r := range c.Store.List(kind, "") {
-					if inSystemNamespace(r.Namespace, c.opts.RootNamespace) {
+					if inSystemNamespace(r.Namespace, c.opts.RootNamespace) || c.fileOnly() && !c.inputHas(config.KindService, r.Namespace) {
 						continue
 					}
 					if len(servicesSelecting(c, r)) > 0 {
@@ -252,7 +252,7 @@ var injectionAnalyzers = []*Analyzer{
 				}
 				uninjected := 0
 				for _, w := range c.workloads(ns) {
-					if !c.hasProxy(w) {
+					if has, _ := c.hasProxy(w); !has {
 						uninjected++
 					}
 				}

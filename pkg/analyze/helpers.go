@@ -27,10 +27,53 @@ func (c *Context) lookupHost(host, ns string) []*config.Service {
 	return c.registry().Lookup(host, ns)
 }
 
-// knowsServices is false when the input holds no Service or ServiceEntry at
-// all (routing files analyzed alone): host checks would then only say that
-// everything is missing.
-func (c *Context) knowsServices() bool { return c.registry().Any() || c.opts.Cluster }
+// Without a cluster, the input is the files plus what the install provides
+// (objects from config.SourceInstall). What is absent from that is not
+// necessarily absent from the cluster the files will be applied to, so each
+// analyzer decides what absence means (README, "Without a cluster"):
+//
+//   - a host no input defines is still reported (MSH0101, MSH0303, MSH0503):
+//     it is the commonest mistake, and istioctl reports it too;
+//   - a conclusion that needs a kind the input does not hold at all (no
+//     Namespace objects, no Secrets, no Gateways) is not drawn;
+//   - "selects no workload" is reported at Info: files seldom hold every
+//     workload, so it cannot fail a pipeline.
+
+// fileOnly is true when there is no cluster behind the input.
+func (c *Context) fileOnly() bool { return !c.opts.Cluster }
+
+// inputHas reports whether the input (files or cluster, not the install
+// stand-ins) holds any object of kind in namespace ns ("" for any).
+func (c *Context) inputHas(kind config.Kind, ns string) bool {
+	for _, r := range c.Store.List(kind, ns) {
+		if r.Origin.Source != config.SourceInstall {
+			return true
+		}
+	}
+	return false
+}
+
+// knows reports whether an absent object of kind really is absent: always
+// with a cluster; without one, only when the input holds objects of the kind.
+func (c *Context) knows(kind config.Kind) bool { return c.opts.Cluster || c.inputHas(kind, "") }
+
+// selectorLevel is the level of a "selects no workload" finding of the
+// running analyzer.
+func (c *Context) selectorLevel() Level {
+	if c.fileOnly() {
+		return Info
+	}
+	return c.current.Level
+}
+
+// noWorkloadNote is added to "selects no workload" messages without a
+// cluster, saying what was searched.
+func (c *Context) noWorkloadNote() string {
+	if c.fileOnly() {
+		return " in the files or the install profile (no cluster was read)"
+	}
+	return ""
+}
 
 // workload is something that runs pods with a set of labels.
 type workload struct {
@@ -88,10 +131,13 @@ func (c *Context) serviceWorkloads(svc *config.Resource) []workload {
 	return c.matching(svc.Namespace, sel)
 }
 
-// namespaceExists reports whether ns is a known namespace (a Namespace
-// object or any object in it).
+// builtinNamespaces exist in every cluster.
+var builtinNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true}
+
+// namespaceExists reports whether ns is a known namespace (built in, a
+// Namespace object or any object in it).
 func (c *Context) namespaceExists(ns string) bool {
-	if c.Store.Get(config.KindNamespace, "", ns) != nil {
+	if builtinNamespaces[ns] || c.Store.Get(config.KindNamespace, "", ns) != nil {
 		return true
 	}
 	for _, k := range c.Store.Kinds() {
@@ -102,11 +148,9 @@ func (c *Context) namespaceExists(ns string) bool {
 	return false
 }
 
-// knowsNamespaces is true when Namespace objects were read, so a missing
-// one really is missing.
-func (c *Context) knowsNamespaces() bool {
-	return len(c.Store.List(config.KindNamespace, "")) > 0
-}
+// knowsNamespaces is true when a missing namespace really is missing: the
+// cluster was read, or the files define Namespaces.
+func (c *Context) knowsNamespaces() bool { return c.knows(config.KindNamespace) }
 
 // Injection state of a namespace.
 type injection int
@@ -132,27 +176,28 @@ func (c *Context) namespaceInjection(ns string) (injection, string) {
 }
 
 // hasProxy reports whether the workload runs (or, once admitted, will run)
-// a sidecar.
-func (c *Context) hasProxy(w workload) bool {
+// a sidecar, and whether that is known: without a cluster, a workload of a
+// namespace the files do not define may be injected by the namespace's label.
+func (c *Context) hasProxy(w workload) (has, known bool) {
 	if inject.IsInjected(w.tmpl) {
-		return true
+		return true, true
 	}
 	if w.res.Kind == config.KindPod {
-		return false // admission is over: what it has is what it gets
+		return false, true // admission is over: what it has is what it gets
 	}
 	st, _ := c.namespaceInjection(w.res.Namespace)
 	if inject.OptedOut(w.tmpl) != "" {
-		return false
+		return false, true
 	}
 	if st == injectionEnabled {
-		return true
+		return true, true
 	}
 	for _, k := range []string{vocab.LabelInject, vocab.IstioLabelInject} {
 		if w.tmpl.Labels[k] == "true" {
-			return true
+			return true, true
 		}
 	}
-	return false
+	return false, st != injectionUnknown || c.opts.Cluster
 }
 
 // proxyRevision returns the revision recorded by injection, "" if unknown.

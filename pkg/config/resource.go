@@ -21,6 +21,11 @@ const (
 	SourceFile    SourceType = "file"
 	SourceStdin   SourceType = "stdin"
 	SourceCluster SourceType = "cluster"
+	// SourceInstall is an object an install of the mesh creates (rendered
+	// from a profile), standing in for the cluster when there is none: the
+	// context of files, never itself the subject of a finding. Path names
+	// the profile ("profile default").
+	SourceInstall SourceType = "install"
 )
 
 // Origin is where a resource (or one of its fields) came from.

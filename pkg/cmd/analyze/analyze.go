@@ -19,6 +19,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/output"
+	"github.com/meshctl/meshctl/pkg/profiles"
 	"github.com/meshctl/meshctl/pkg/version"
 )
 
@@ -41,6 +42,9 @@ type Options struct {
 	Analyzers        []string
 	ListAnalyzers    bool
 	Timeout          time.Duration
+	// Profile is the install whose objects stand in for the cluster when
+	// there is none.
+	Profile string
 
 	// Filled by Complete.
 	Namespace         string
@@ -75,6 +79,12 @@ read from the cluster, in the namespace analyzed and the mesh namespace.
 Each finding names the object and where it comes from (file:line or cluster):
 
   Error [MSH0101] (VirtualService default/reviews routes.yaml:12) Referenced host not found: "reviews2"
+
+Without a cluster, the objects of the install profile (--profile, default
+"default": the mesh namespace, its ingress gateway, its ConfigMaps) and the
+built-in namespaces count as present; a conclusion that needs a kind the
+files do not hold at all is not drawn, and "selects no workload" is only
+Info. A host that nothing defines is always reported.
 
 Silence a finding with --suppress "CODE=Kind namespace/name" (globs allowed) or
 with the annotation meshctl.io/analyze-suppress: "CODE[,CODE…]" on the object.
@@ -122,6 +132,10 @@ Exit codes, the same for every output format:
 	fl.StringSliceVar(&o.Analyzers, "analyzers", nil, "Run only these analyzers (codes or names, globs allowed)")
 	fl.BoolVar(&o.ListAnalyzers, "list-analyzers", false, "List the analyzers and exit")
 	fl.DurationVar(&o.Timeout, "timeout", 30*time.Second, "Time limit for reading the cluster")
+	fl.StringVar(&o.Profile, "profile", "default", "Without a cluster, the install profile whose objects (mesh namespace, gateways, ConfigMaps) count as present; \"empty\" for none")
+	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return profiles.Names(), cobra.ShellCompDirectiveNoFileComp
+	})
 	levels := cobra.FixedCompletions([]string{"Error", "Warning", "Info"}, cobra.ShellCompDirectiveNoFileComp)
 	_ = cmd.RegisterFlagCompletionFunc("failure-threshold", levels)
 	_ = cmd.RegisterFlagCompletionFunc("output-threshold", levels)
@@ -218,6 +232,11 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 	}
 
+	if !usedCluster {
+		if cluster, err = installedObjects(o.Profile, o.MeshNamespace); err != nil {
+			return err
+		}
+	}
 	store := config.NewStoreFrom(cluster, files)
 	scope := "namespace: " + o.Namespace
 	filterNS := o.Namespace
