@@ -14,7 +14,7 @@ TEST_CLUSTER_DIR ?= _out/test-cluster
 # go test's own limit per package; e2e packages wait on real controllers.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build test test-unit test-e2e bench demo cluster-build cluster-up cluster-down lint fmt clean
+.PHONY: help build test test-unit test-e2e bench peer-istioctl demo cluster-build cluster-up cluster-down lint fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -53,6 +53,16 @@ test-e2e: test ## alias of test
 bench: ## run every benchmark and record the figures in _out/bench.txt
 	@mkdir -p _out
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee _out/bench.txt
+
+# The peer the bench/ benchmarks compare with: istioctl of a pinned Istio
+# commit, built from the module proxy in a throwaway module (hack/peer holds its
+# go.mod). Not part of CI; `make bench` skips the peer when it is missing.
+PEER_DIR ?= $(HOME)/.cache/meshctl/peer
+peer-istioctl: ## build istioctl (the benchmarks' peer) into ~/.cache/meshctl/peer
+	@mkdir -p $(PEER_DIR)
+	set -e; d=$$(mktemp -d); trap 'rm -rf $$d' EXIT; cp hack/peer/istioctl.go.mod $$d/go.mod; \
+	  cd $$d && GOFLAGS=-mod=mod $(GO) build -o $(PEER_DIR)/istioctl istio.io/istio/istioctl/cmd/istioctl
+	cp hack/peer/istioctl.go.mod $(PEER_DIR)/istioctl.go.mod
 
 demo: build cluster-up ## the main job end to end on the local cluster
 	bash hack/cluster/build.sh kubectl

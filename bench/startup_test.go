@@ -57,32 +57,69 @@ func repoFile(p string) string { return filepath.Join("..", p) }
 // the wall time, the CPU time of the process (user+system), which the load
 // of other work on the machine disturbs much less than wall time.
 func benchProcess(b *testing.B, args ...string) {
-	bin := meshctl(b)
+	benchBinary(b, meshctl(b), args...)
+}
+
+func benchBinary(b *testing.B, bin string, args ...string) {
 	var cpu time.Duration
 	for b.Loop() {
 		cmd := exec.Command(bin, args...)
 		out, err := cmd.Output()
 		if err != nil {
-			b.Fatalf("meshctl %v: %v: %s", args, err, out)
+			b.Fatalf("%s %v: %v: %s", filepath.Base(bin), args, err, out)
 		}
 		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
 
+// peerEnv names the istioctl binary the benchmarks compare with (the peer:
+// `make peer-istioctl` builds it at the default path).
+const peerEnv = "MESHCTL_PEER_ISTIOCTL"
+
+// istioctl returns the peer binary, or skips the peer sub-benchmark saying
+// where it looked: the meshctl figures of the run stand without it.
+func istioctl(b *testing.B) string {
+	bin := os.Getenv(peerEnv)
+	if bin == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			b.Skipf("istioctl not found: no home directory (%v); set %s", err, peerEnv)
+		}
+		bin = filepath.Join(home, ".cache", "meshctl", "peer", "istioctl")
+	}
+	if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		b.Skipf("istioctl not found at %s: set %s or run `make peer-istioctl` to compare with it", bin, peerEnv)
+	}
+	return bin
+}
+
+// benchPair runs the same user action with meshctl and, as a sibling
+// sub-benchmark of the same run, with istioctl.
+func benchPair(b *testing.B, meshctlArgs, istioctlArgs []string) {
+	b.Run("meshctl", func(b *testing.B) { benchProcess(b, meshctlArgs...) })
+	b.Run("istioctl", func(b *testing.B) { benchBinary(b, istioctl(b), istioctlArgs...) })
+}
+
 // BenchmarkStartup is the floor under every command: exec, package
 // initialisation of every dependency, building the command tree and the
 // cheapest command (`version`, and `--help`, which prints the tree).
 func BenchmarkStartup(b *testing.B) {
-	b.Run("version", func(b *testing.B) { benchProcess(b, "version", "-o", "short") })
+	b.Run("version", func(b *testing.B) {
+		benchPair(b, []string{"version", "-o", "short"}, []string{"version", "--remote=false", "--short"})
+	})
 	b.Run("help", func(b *testing.B) { benchProcess(b, "--help") })
 }
 
 // BenchmarkManifestGenerate is `meshctl manifest generate --profile P >
-// file`: start-up, the first render of the process and writing the YAML.
+// file`: start-up, the first render of the process and writing the YAML;
+// beside it istioctl's `manifest generate --set profile=P` of the same name
+// (its profiles install more: Istio's CRDs, istiod's full RBAC and config).
 func BenchmarkManifestGenerate(b *testing.B) {
 	for _, p := range profiles.Names() {
-		b.Run(p, func(b *testing.B) { benchProcess(b, "manifest", "generate", "--profile", p) })
+		b.Run(p, func(b *testing.B) {
+			benchPair(b, []string{"manifest", "generate", "--profile", p}, []string{"manifest", "generate", "--set", "profile=" + p})
+		})
 	}
 }
 
@@ -96,10 +133,12 @@ func BenchmarkKubeInjectBookinfo(b *testing.B) {
 // without a cluster (mesh.yaml stands in for the installed ingress gateway).
 func BenchmarkAnalyzeBookinfo(b *testing.B) {
 	args := []string{"analyze", "--use-kube=false"}
+	peer := []string{"analyze", "--use-kube=false"}
 	for _, f := range []string{"bookinfo.yaml", "mesh.yaml", "gateway.yaml", "destination-rules.yaml", "routes/all-v1.yaml"} {
 		args = append(args, "-f", repoFile(filepath.Join("testdata/bookinfo", f)))
+		peer = append(peer, repoFile(filepath.Join("testdata/bookinfo", f)))
 	}
-	benchProcess(b, args...)
+	benchPair(b, args, peer)
 }
 
 // BenchmarkCommandTree measures building the command tree and running the
