@@ -123,6 +123,10 @@ type renderer struct {
 	k     *krusty.Kustomizer
 	cache map[[32]byte][]*unstructured.Unstructured
 	crds  func() (*crdSet, error) // decoded once, shared by renders
+	// kustomizeLabels configures the labels with kustomize's own `labels:`
+	// field and default field specs instead of labelFieldSpecs; tests
+	// compare the two renders.
+	kustomizeLabels bool
 }
 
 func newRenderer() *renderer {
@@ -310,18 +314,27 @@ type configMap struct {
 // installs in different namespaces never share (or prune) them.
 var clusterScopedKinds = []string{"ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
 
-func (o overlay) kustomization() ([]byte, map[string][]byte, error) {
+func (o overlay) kustomization(kustomizeLabels bool) ([]byte, map[string][]byte, error) {
 	files := map[string][]byte{}
 	k := map[string]any{
 		"apiVersion": "kustomize.config.k8s.io/v1beta1",
 		"kind":       "Kustomization",
 		"resources":  o.resources,
-		"labels":     o.labels,
 	}
 	if len(o.components) > 0 {
 		k["components"] = o.components
 	}
 	var transformers []string
+	if kustomizeLabels {
+		k["labels"] = o.labels
+	} else if len(o.labels) > 0 {
+		b, err := labelTransformers(o.labels)
+		if err != nil {
+			return nil, nil, err
+		}
+		files["labels.yaml"] = b
+		transformers = append(transformers, "labels.yaml")
+	}
 	if o.namespace != "" {
 		// The builtin namespace transformer, configured so that it also fixes
 		// the service account of every binding and the Service of every
@@ -387,7 +400,7 @@ func (o overlay) kustomization() ([]byte, map[string][]byte, error) {
 }
 
 func (r *renderer) kustomize(o overlay) ([]*unstructured.Unstructured, error) {
-	k, files, err := o.kustomization()
+	k, files, err := o.kustomization(r.kustomizeLabels)
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +496,7 @@ func jsonValue(v any) (any, bool) {
 // component is a map lookup. The objects are shared between renders and
 // must not be modified (DeepCopy first).
 func (r *renderer) renderCached(o overlay) ([]*unstructured.Unstructured, error) {
-	k, files, err := o.kustomization()
+	k, files, err := o.kustomization(r.kustomizeLabels)
 	if err != nil {
 		return nil, err
 	}
@@ -551,6 +564,73 @@ func commonLabels(s *profiles.Spec, component string) []labelSet {
 			vocab.LabelInstall:   InstallName(s),
 		}, IncludeTemplates: true},
 	}
+}
+
+// labelFieldSpecs are where kustomize's LabelTransformer sets the labels:
+// kustomize's defaults (for `labels:` with includeSelectors, and with
+// includeTemplates) restricted to the kinds under manifests/. Configuring
+// the `labels:` field instead costs kustomize a YAML round trip of its ~40
+// default field specs three times per overlay, about a seventh of a first
+// render. TestLabelFieldSpecsMatchKustomize renders every profile both ways
+// and fails if a kind added to the manifests needs a spec that is missing.
+var labelFieldSpecs = struct{ selectors, templates []map[string]any }{
+	selectors: slices.Concat(metadataLabelSpecs, []map[string]any{
+		{"path": "spec/selector", "create": true, "version": "v1", "kind": "Service"},
+		{"path": "spec/selector/matchLabels", "create": true, "kind": "Deployment"},
+		{"path": "spec/selector/matchLabels", "group": "policy", "kind": "PodDisruptionBudget"},
+	}, deploymentSelectorSpecs),
+	templates: metadataLabelSpecs,
+}
+
+var metadataLabelSpecs = []map[string]any{
+	{"path": "metadata/labels", "create": true},
+	{"path": "spec/template/metadata/labels", "create": true, "kind": "Deployment"},
+}
+
+// deploymentSelectorSpecs are the label selectors inside a pod template that
+// select the Deployment's own pods (affinity, spreading).
+var deploymentSelectorSpecs = func() []map[string]any {
+	var out []map[string]any
+	for _, p := range []string{
+		"affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+		"affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+		"affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+		"affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+		"topologySpreadConstraints/labelSelector/matchLabels",
+	} {
+		out = append(out, map[string]any{"path": "spec/template/spec/" + p, "group": "apps", "kind": "Deployment"})
+	}
+	return out
+}()
+
+// labelTransformers configures one builtin LabelTransformer per label set,
+// as a multi-document transformer file.
+func labelTransformers(sets []labelSet) ([]byte, error) {
+	var out []byte
+	for i, l := range sets {
+		specs := labelFieldSpecs.selectors
+		if !l.IncludeSelectors {
+			specs = []map[string]any{{"path": "metadata/labels", "create": true}}
+			if l.IncludeTemplates {
+				specs = labelFieldSpecs.templates
+			}
+		}
+		b, err := json.Marshal(map[string]any{
+			"apiVersion": "builtin",
+			"kind":       "LabelTransformer",
+			"metadata":   map[string]any{"name": fmt.Sprintf("labels-%d", i)},
+			"labels":     l.Pairs,
+			"fieldSpecs": specs,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out = append(out, "\n---\n"...)
+		}
+		out = append(out, b...)
+	}
+	return out, nil
 }
 
 func splitImage(ref string) image {

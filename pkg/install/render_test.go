@@ -347,3 +347,42 @@ func TestOpenAPISubsetCoversRenderedKinds(t *testing.T) {
 		t.Errorf("only %d rendered objects have a built-in schema", checked)
 	}
 }
+
+// labelFieldSpecs stand in for kustomize's default label field specs; both
+// must label exactly the same fields of everything meshctl renders.
+func TestLabelFieldSpecsMatchKustomize(t *testing.T) {
+	cases := map[string]profiles.ResolveOptions{
+		"revision": {Profile: "demo", Revision: "canary", MeshNamespace: "mesh-y", Sets: []string{
+			"components.server.autoscale.enabled=true", "components.ingressGateways[0].name=edge",
+			"components.egressGateways[0].enabled=true", "components.server.replicas=3",
+		}},
+	}
+	for _, name := range profiles.Names() {
+		cases[name] = profiles.ResolveOptions{Profile: name}
+	}
+	for name, o := range cases {
+		t.Run(name, func(t *testing.T) {
+			mi, err := profiles.Resolve(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out [2][]byte
+			for i, kustomizeLabels := range []bool{false, true} {
+				r := newRenderer()
+				r.kustomizeLabels = kustomizeLabels
+				m, err := r.render(mi)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if out[i], err = m.YAML(); err != nil {
+					t.Fatal(err)
+				}
+				r.forget()
+			}
+			if !bytes.Equal(out[0], out[1]) {
+				t.Errorf("labels set through labelFieldSpecs differ from kustomize's `labels:` (%d and %d bytes); add the field specs of the new kind",
+					len(out[0]), len(out[1]))
+			}
+		})
+	}
+}
