@@ -27,6 +27,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshctl/meshctl/pkg/xds/generate"
 )
 
 // Names Envoy and the agent agree on through the bootstrap.
@@ -316,9 +318,9 @@ func GRPCBootstrap(id Identity, discoveryAddress string, files CertFiles) ([]byt
 			"locality": map[string]any{},
 		},
 		"certificate_providers": map[string]any{
-			"default": map[string]any{"plugin_name": "file_watcher", "config": fileConfig},
+			generate.CertProviderInstance: map[string]any{"plugin_name": "file_watcher", "config": fileConfig},
 		},
-		"server_listener_resource_name_template": "grpc/server?xds.resource.listening_address=%s",
+		"server_listener_resource_name_template": generate.GRPCServerListenerTemplate,
 	}
 	return json.MarshalIndent(b, "", "  ")
 }

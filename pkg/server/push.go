@@ -150,7 +150,7 @@ func (p *Pusher) lastValid(k config.Key) *config.Resource {
 
 // resources translates one view; problems of one object never stop the rest.
 func (p *Pusher) resources(x *translate.Index, n transport.Node) (generate.Resources, []ir.Problem) {
-	v := translate.View{Namespace: n.Namespace, Labels: n.Labels}
+	v := translate.View{Namespace: n.Namespace, Labels: n.Labels, Servers: n.Kind == transport.KindGRPC}
 	if n.Kind != transport.KindGRPC {
 		v.Workload, v.Gateway = n.Pod, n.Kind == transport.KindGateway
 	}

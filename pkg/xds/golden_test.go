@@ -49,7 +49,7 @@ func TestGolden(t *testing.T) {
 			store := loadCase(t, dir)
 			index := translate.NewIndex(translate.Input{Store: store})
 			for _, v := range loadViews(t, dir) {
-				cfg := index.Build(translate.View{Namespace: v.Namespace, Workload: v.Workload, Gateway: v.Kind == "gateway"})
+				cfg := index.Build(translate.View{Namespace: v.Namespace, Workload: v.Workload, Gateway: v.Kind == "gateway", Servers: v.Kind == "grpc"})
 				irYAML, err := yaml.Marshal(cfg)
 				if err != nil {
 					t.Fatal(err)

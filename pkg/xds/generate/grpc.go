@@ -22,7 +22,9 @@ import (
 // need, with Istio's names so that apps that run on Istio work unchanged:
 // a Listener "<host>:<port>" holding an API listener that points at the
 // route config "outbound|<port>||<host>", EDS clusters
-// "outbound|<port>|<subset>|<host>" and their ClusterLoadAssignments.
+// "outbound|<port>|<subset>|<host>" and their ClusterLoadAssignments, with
+// mTLS where a DestinationRule asks for ISTIO_MUTUAL; and, for xDS-enabled
+// gRPC servers, a listener per pod address and port (grpcsecurity.go).
 func GRPC(c *ir.Config) (Resources, []Problem) {
 	out := newResources()
 	var problems []Problem
@@ -54,8 +56,17 @@ func GRPC(c *ir.Config) (Resources, []Problem) {
 			// grpc-go speaks HTTP/2 to EDS clusters only.
 			continue
 		}
-		out.add(ClusterType, cl.Name, edsCluster(cl, kindGRPC), &problems)
+		c := edsCluster(cl, kindGRPC)
+		c.TransportSocket = grpcClientTLS(cl.Policy)
+		out.add(ClusterType, cl.Name, c, &problems)
 		out.add(EndpointType, cl.Name, loadAssignment(cl), &problems)
+	}
+	for _, in := range c.Servers {
+		for _, p := range in.Ports {
+			if p.Protocol.IsHTTP() {
+				out.add(ListenerType, GRPCServerListenerName(in.Address, p.Port), grpcServerListener(in, p), &problems)
+			}
+		}
 	}
 	return out, problems
 }

@@ -27,6 +27,10 @@ type Config struct {
 	// Inbound is what a sidecar accepts for its own workload (nil for views
 	// that are not one workload).
 	Inbound *Inbound `json:"inbound,omitempty"`
+	// Servers is what each pod of the namespace serves, for the views of
+	// proxyless gRPC apps: an xDS-enabled gRPC server asks for the listener
+	// of the address it listens on, and the view is shared by the namespace.
+	Servers []*Inbound `json:"servers,omitempty"`
 	// Gateways lists the listeners of a gateway proxy (nil for other views).
 	Gateways []*GatewayListener `json:"gateways,omitempty"`
 	// Problems are config errors met while translating; the config they

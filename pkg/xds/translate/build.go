@@ -51,6 +51,9 @@ type View struct {
 	Gateway bool
 	// Labels of the proxy when its pod is not (yet) in the snapshot.
 	Labels map[string]string
+	// Servers adds what every pod of Namespace serves (ir.Config.Servers),
+	// for the shared view of proxyless gRPC apps.
+	Servers bool
 }
 
 // Index is the part of a translation that does not depend on the view:
@@ -175,6 +178,9 @@ func (x *Index) Build(v View) *ir.Config {
 		} else {
 			b.out.Inbound = b.inbound(pod)
 		}
+	}
+	if v.Servers && v.Workload == "" {
+		b.out.Servers = b.servers(v.Namespace)
 	}
 	for _, c := range b.clusters {
 		b.out.Clusters = append(b.out.Clusters, c)

@@ -51,6 +51,24 @@ func (b *builder) inbound(pod *config.Resource) *ir.Inbound {
 	return in
 }
 
+// servers is inbound for every pod of ns that has an address and serves a
+// port of some Service, by address.
+func (b *builder) servers(ns string) []*ir.Inbound {
+	var out []*ir.Inbound
+	for _, pod := range b.x.in.Store.List(config.KindPod, ns) {
+		if p := pod.Pod(); p == nil || p.Status.PodIP == "" {
+			continue
+		}
+		if in := b.inbound(pod); len(in.Ports) > 0 {
+			out = append(out, in)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Address < out[j].Address || (out[i].Address == out[j].Address && out[i].Workload < out[j].Workload)
+	})
+	return out
+}
+
 func targetPort(tp intstr.IntOrString, port int32, pod *corev1.Pod) uint32 {
 	switch {
 	case tp.Type == intstr.Int && tp.IntVal != 0:
