@@ -10,7 +10,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/url"
@@ -199,7 +201,9 @@ func (s *secureServer) askListener(t *testing.T, cert *tls.Certificate, token st
 	if err != nil {
 		return nil, err
 	}
-	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: generate.ListenerType, ResourceNames: []string{name}}); err != nil {
+	// A stream the server already ended fails Send with io.EOF; its status
+	// comes from Recv.
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: generate.ListenerType, ResourceNames: []string{name}}); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	return stream.Recv()
