@@ -2,6 +2,10 @@ package install
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"os"
+
 	"github.com/spf13/cobra"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
@@ -23,7 +27,7 @@ type SpecFlags struct {
 func (s *SpecFlags) AddFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&s.Profile, "profile", "", "Built-in profile to start from: "+joinNames()+" (default \"default\")")
-	fl.StringArrayVarP(&s.Files, "filename", "f", nil, "MeshInstall file overlaid on the profile (repeatable; later files win)")
+	fl.StringArrayVarP(&s.Files, "filename", "f", nil, "MeshInstall file overlaid on the profile, - for standard input (repeatable; later files win)")
 	fl.StringArrayVar(&s.Sets, "set", nil, "Override one spec field, e.g. --set components.server.replicas=2 (repeatable; wins over -f)")
 	fl.StringVar(&s.Revision, "revision", "", "Control-plane revision, to install side by side with another one")
 	_ = cmd.RegisterFlagCompletionFunc("profile", cobra.FixedCompletions(profiles.Names(), cobra.ShellCompDirectiveNoFileComp))
@@ -55,11 +59,31 @@ func (s *SpecFlags) Resolve(f *cmdutil.Factory, cmd *cobra.Command) (*profiles.M
 		Sets:          s.Sets,
 		MeshNamespace: MeshNamespace(f, cmd),
 		Revision:      s.Revision,
+		ReadFile:      readSpecFile(f),
 	})
 	if err != nil {
 		return nil, cmdutil.WithExitCode(SpecExitCode(err), err)
 	}
 	return mi, nil
+}
+
+// readSpecFile reads -f files, "-" from standard input (once: a stream
+// cannot be read twice).
+func readSpecFile(f *cmdutil.Factory) func(string) ([]byte, error) {
+	stdinRead := false
+	return func(name string) ([]byte, error) {
+		if name != "-" {
+			return os.ReadFile(name)
+		}
+		if stdinRead {
+			return nil, fmt.Errorf("-f - is given twice: standard input can be read only once")
+		}
+		stdinRead = true
+		if f.IOStreams == nil || f.IOStreams.In == nil {
+			return nil, fmt.Errorf("cannot read standard input: none is attached")
+		}
+		return io.ReadAll(f.IOStreams.In)
+	}
 }
 
 // SpecExitCode is the exit code of an error resolving an install spec: a

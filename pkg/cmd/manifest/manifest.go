@@ -19,6 +19,7 @@ import (
 
 	installcmd "github.com/meshctl/meshctl/pkg/cmd/install"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
+	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/output"
@@ -53,12 +54,16 @@ func NewCmdGenerate(f *cmdutil.Factory) *cobra.Command {
 		Use:   "generate",
 		Short: "Print the manifests an install would apply",
 		Long: `Print the objects install applies for a spec, as one YAML stream, sorted and
-byte-identical across runs; with -o DIR, write one file per component instead.
+byte-identical across runs; with -o DIR, write one file per component instead
+(each replaced atomically, symlinks replaced rather than followed; files an
+earlier run wrote for components no longer rendered are removed, other files
+are left alone). -f - reads the spec from standard input.
 No cluster is needed. The mesh namespace itself is not included: install
 creates it when missing.`,
 		Example: `  meshctl manifest generate --profile demo > demo.yaml
   meshctl manifest generate -f mesh.yaml --set components.server.replicas=2
-  meshctl manifest generate --profile demo -o ./manifests/`,
+  meshctl manifest generate --profile demo -o ./manifests/
+  echo 'spec: {meshConfig: {mtls: {mode: STRICT}}}' | meshctl manifest generate -f -`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.cmd = cmd
@@ -88,19 +93,18 @@ func (o *GenerateOptions) Run() error {
 		}
 		return w.Flush()
 	}
-	if err := os.MkdirAll(o.OutputDir, 0o755); err != nil {
+	res, err := install.WriteDir(o.OutputDir, m)
+	if err != nil {
 		return err
 	}
-	for _, c := range m.Components {
-		b, err := install.ObjectsYAML(c.Objects)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(o.OutputDir, c.Name+".yaml"), b, 0o644); err != nil {
-			return err
-		}
+	for _, k := range res.Kept {
+		fmt.Fprintf(o.IO.ErrOut, "Kept %s: an earlier run wrote it, but it is no longer a regular file\n", filepath.Join(o.OutputDir, k))
 	}
-	output.New(o.IO).Success("Wrote %d components to %s", len(m.Components), o.OutputDir)
+	msg := fmt.Sprintf("Wrote %d components to %s", len(res.Written), o.OutputDir)
+	if len(res.Removed) > 0 {
+		msg += fmt.Sprintf(" and removed %d no longer rendered (%s)", len(res.Removed), strings.Join(res.Removed, ", "))
+	}
+	fmt.Fprintf(o.IO.ErrOut, "%s %s\n", output.SymbolSuccess, msg)
 	return nil
 }
 
@@ -120,8 +124,8 @@ func NewCmdDiff(f *cmdutil.Factory) *cobra.Command {
 		Short: "Compare two renders object by object",
 		Long: `Compare two sets of manifests object by object (by kind, namespace and name)
 and field by field. A and B are each a rendered manifest file (from manifest
-generate or any YAML stream), a MeshInstall file (rendered first), or the name
-of a built-in profile. Exits 0 when they are the same and 1 when they differ,
+generate or any YAML stream), a directory written by manifest generate -o, a
+MeshInstall file (rendered first), or the name of a built-in profile. Exits 0 when they are the same and 1 when they differ,
 like diff(1).`,
 		Example: `  meshctl manifest diff default demo
   meshctl manifest generate > before.yaml; meshctl manifest diff before.yaml mesh.yaml`,
@@ -214,9 +218,12 @@ func oneLine(s string) string {
 	return s
 }
 
-// load reads one side of a diff: a manifest file, a MeshInstall file or a
-// profile name.
+// load reads one side of a diff: a manifest file, a directory of them, a
+// MeshInstall file or a profile name.
 func load(arg string) ([]*unstructured.Unstructured, error) {
+	if fi, err := os.Stat(arg); err == nil && fi.IsDir() {
+		return loadDir(arg)
+	}
 	b, err := os.ReadFile(arg)
 	if errors.Is(err, fs.ErrNotExist) && slices.Contains(profiles.Names(), arg) {
 		return render(profiles.ResolveOptions{Profile: arg})
@@ -245,4 +252,29 @@ func render(o profiles.ResolveOptions) ([]*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	return m.Objects(), nil
+}
+
+// loadDir reads the manifest files of a directory (as manifest generate -o
+// writes it), in name order.
+func loadDir(dir string) ([]*unstructured.Unstructured, error) {
+	files, err := config.ExpandPaths([]string{dir}, false)
+	if err != nil {
+		return nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, err)
+	}
+	if len(files) == 0 {
+		return nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, fmt.Errorf("%s has no .yaml, .yml or .json files", dir))
+	}
+	var out []*unstructured.Unstructured
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, err)
+		}
+		objs, err := install.ParseObjects(f, bytes.NewReader(b))
+		if err != nil {
+			return nil, cmdutil.WithExitCode(cmdutil.ExitDataErr, err)
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
 }
