@@ -12,12 +12,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
-// configMapData returns data[key] when b is a ConfigMap manifest, so that
-// `kubectl get configmap mesh -o yaml` output can be passed as a file.
-func configMapData(b []byte, key string) ([]byte, bool) {
+// configMapData returns the data of b when b is a ConfigMap manifest, so
+// that `kubectl get configmap mesh -o yaml` output can be passed as a file.
+func configMapData(b []byte) (map[string]string, bool) {
 	var cm struct {
 		Kind string            `json:"kind"`
 		Data map[string]string `json:"data"`
@@ -25,70 +26,74 @@ func configMapData(b []byte, key string) ([]byte, bool) {
 	if err := yaml.Unmarshal(b, &cm); err != nil || cm.Kind != "ConfigMap" {
 		return nil, false
 	}
-	v, ok := cm.Data[key]
-	return []byte(v), ok
+	return cm.Data, true
 }
 
-// ParseConfig reads Config from YAML (or from the inject key of a mesh
-// ConfigMap manifest). Fields left out keep DefaultConfig's values; an
-// unknown field is an error, so a typo does not silently use a default.
+// ParseConfig reads Config from YAML (or from a mesh ConfigMap manifest:
+// its inject key, with its mesh key applied over it by ApplyMeshConfig).
+// Fields left out keep DefaultConfig's values; an unknown field is an
+// error, so a typo does not silently use a default.
 func ParseConfig(b []byte, source string) (Config, error) {
-	if data, ok := configMapData(b, vocab.ConfigMapKeyInject); ok {
-		b = data
+	cmData, isCM := configMapData(b)
+	if isCM {
+		data, ok := cmData[vocab.ConfigMapKeyInject]
+		if !ok {
+			return Config{}, fmt.Errorf("%s: the ConfigMap has no data.%s key: is it the mesh ConfigMap an install wrote?", source, vocab.ConfigMapKeyInject)
+		}
+		b = []byte(data)
 	}
 	cfg := DefaultConfig()
 	if err := yaml.UnmarshalStrict(b, &cfg); err != nil {
 		return Config{}, fmt.Errorf("%s: not an injection config: %v", source, err)
 	}
+	if _, ok := cmData[vocab.ConfigMapKeyMesh]; isCM && ok {
+		mc, _, err := meshconfig.FromConfigMapData(cmData, source)
+		if err != nil {
+			return Config{}, err
+		}
+		applyMeshConfig(&cfg, mc)
+	}
 	return cfg, nil
 }
 
-// ApplyMeshConfig overlays the fields of a mesh config (Istio's MeshConfig
-// schema, or the mesh key of a mesh ConfigMap manifest) that concern
-// injection: trustDomain, enablePrometheusMerge and defaultConfig's
-// discoveryAddress, concurrency, holdApplicationUntilProxyStarts,
-// proxyMetadata, meshId and clusterName. Other fields are not about
-// injection and are ignored.
+// ApplyMeshConfig overlays the fields of a mesh config (Istio's MeshConfig,
+// or the mesh key of a mesh ConfigMap manifest, read by pkg/meshconfig)
+// that concern injection.
 func ApplyMeshConfig(cfg *Config, b []byte, source string) error {
-	if data, ok := configMapData(b, vocab.ConfigMapKeyMesh); ok {
-		b = data
+	mc, err := meshconfig.ParseFile(b, source)
+	if err != nil {
+		return err
 	}
-	var mc struct {
-		TrustDomain           string `json:"trustDomain"`
-		EnablePrometheusMerge *bool  `json:"enablePrometheusMerge"`
-		DefaultConfig         struct {
-			DiscoveryAddress                string            `json:"discoveryAddress"`
-			Concurrency                     *int              `json:"concurrency"`
-			HoldApplicationUntilProxyStarts *bool             `json:"holdApplicationUntilProxyStarts"`
-			ProxyMetadata                   map[string]string `json:"proxyMetadata"`
-			MeshID                          string            `json:"meshId"`
-			ClusterName                     string            `json:"clusterName"`
-		} `json:"defaultConfig"`
+	applyMeshConfig(cfg, mc)
+	return nil
+}
+
+// applyMeshConfig takes what injection needs from the mesh config:
+// trustDomain, enablePrometheusMerge and defaultConfig's discoveryAddress,
+// concurrency, holdApplicationUntilProxyStarts, proxyMetadata and meshId
+// (the cluster's name is not in Istio's MeshConfig: it comes from the
+// injection config or Helm values). The mesh config is their owner: where the injection config
+// has the same field, the mesh config's value wins.
+func applyMeshConfig(cfg *Config, mc *meshconfig.MeshConfig) {
+	setStr(&cfg.TrustDomain, mc.GetTrustDomain())
+	if v := mc.GetEnablePrometheusMerge(); v != nil {
+		cfg.PrometheusMerge = v.GetValue()
 	}
-	if err := yaml.Unmarshal(b, &mc); err != nil {
-		return fmt.Errorf("%s: not a mesh config: %v", source, err)
+	d := mc.GetDefaultConfig()
+	setStr(&cfg.DiscoveryAddress, d.GetDiscoveryAddress())
+	setStr(&cfg.MeshID, d.GetMeshId())
+	if v := d.GetConcurrency(); v != nil {
+		cfg.ProxyConcurrency = int(v.GetValue())
 	}
-	setStr(&cfg.TrustDomain, mc.TrustDomain)
-	if mc.EnablePrometheusMerge != nil {
-		cfg.PrometheusMerge = *mc.EnablePrometheusMerge
+	if v := d.GetHoldApplicationUntilProxyStarts(); v != nil {
+		cfg.HoldApplicationUntilProxyStarts = v.GetValue()
 	}
-	d := mc.DefaultConfig
-	setStr(&cfg.DiscoveryAddress, d.DiscoveryAddress)
-	setStr(&cfg.MeshID, d.MeshID)
-	setStr(&cfg.ClusterID, d.ClusterName)
-	if d.Concurrency != nil {
-		cfg.ProxyConcurrency = *d.Concurrency
-	}
-	if d.HoldApplicationUntilProxyStarts != nil {
-		cfg.HoldApplicationUntilProxyStarts = *d.HoldApplicationUntilProxyStarts
-	}
-	if len(d.ProxyMetadata) > 0 && cfg.ProxyEnv == nil {
+	if len(d.GetProxyMetadata()) > 0 && cfg.ProxyEnv == nil {
 		cfg.ProxyEnv = map[string]string{}
 	}
-	for k, v := range d.ProxyMetadata {
+	for k, v := range d.GetProxyMetadata() {
 		cfg.ProxyEnv[k] = v
 	}
-	return nil
 }
 
 // ApplyValues overlays the injection-related fields of Istio-style Helm
@@ -97,8 +102,8 @@ func ApplyMeshConfig(cfg *Config, b []byte, source string) error {
 // global.meshID, global.network, global.multiCluster.clusterName and
 // sidecarInjectorWebhook.rewriteAppHTTPProbe.
 func ApplyValues(cfg *Config, b []byte, source string) error {
-	if data, ok := configMapData(b, "values"); ok {
-		b = data
+	if data, ok := configMapData(b); ok {
+		b = []byte(data[vocab.ConfigMapKeyValues])
 	}
 	type imageSpec struct {
 		Image     string    `json:"image"`
@@ -209,5 +214,17 @@ func ConfigFromConfigMap(cm *corev1.ConfigMap) (Config, error) {
 	if !ok {
 		return Config{}, fmt.Errorf("configmap %s/%s has no %q key; reinstall the mesh with this meshctl version", cm.Namespace, cm.Name, vocab.ConfigMapKeyInject)
 	}
-	return ParseConfig([]byte(data), fmt.Sprintf("configmap %s/%s key %s", cm.Namespace, cm.Name, vocab.ConfigMapKeyInject))
+	source := fmt.Sprintf("configmap %s/%s", cm.Namespace, cm.Name)
+	cfg, err := ParseConfig([]byte(data), source+" key "+vocab.ConfigMapKeyInject)
+	if err != nil {
+		return Config{}, err
+	}
+	mc, ok, err := meshconfig.FromConfigMapData(cm.Data, source)
+	if err != nil {
+		return Config{}, err
+	}
+	if ok {
+		applyMeshConfig(&cfg, mc)
+	}
+	return cfg, nil
 }

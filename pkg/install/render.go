@@ -23,6 +23,7 @@ import (
 
 	"github.com/meshctl/meshctl/manifests"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/profiles"
 	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/webhookconfig"
@@ -212,7 +213,11 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		go func() { _, _ = r.crds() }()
 	}
 	if s.Components.Server.Enabled {
-		objs, err := r.renderCached(serverOverlay(mi))
+		o, err := serverOverlay(mi)
+		if err != nil {
+			return nil, err
+		}
+		objs, err := r.renderCached(o)
 		if err != nil {
 			return nil, err
 		}
@@ -641,11 +646,34 @@ func splitImage(ref string) image {
 	return image{NewName: name, NewTag: tag}
 }
 
-func serverOverlay(mi *profiles.MeshInstall) overlay {
+func serverOverlay(mi *profiles.MeshInstall) (overlay, error) {
 	s := &mi.Spec
 	c := s.Components.Server
-	meshYAML, _ := yaml.Marshal(mi.RenderedMeshConfig())
-	injectYAML, _ := yaml.Marshal(mi.InjectConfig())
+	mc, err := mi.RenderedMeshConfig()
+	if err != nil {
+		return overlay{}, fmt.Errorf("mesh config: %w", err)
+	}
+	meshYAML, err := meshconfig.Marshal(mc)
+	if err != nil {
+		return overlay{}, fmt.Errorf("mesh config: %w", err)
+	}
+	injectYAML, err := yaml.Marshal(mi.InjectConfig())
+	if err != nil {
+		return overlay{}, fmt.Errorf("injection config: %w", err)
+	}
+	files := map[string][]byte{
+		vocab.ConfigMapKeyMesh:   meshYAML,
+		vocab.ConfigMapKeyInject: injectYAML,
+	}
+	keys := []string{vocab.ConfigMapKeyMesh, vocab.ConfigMapKeyInject}
+	if len(s.Values) > 0 {
+		valuesYAML, err := yaml.Marshal(s.Values)
+		if err != nil {
+			return overlay{}, fmt.Errorf("values: %w", err)
+		}
+		files[vocab.ConfigMapKeyValues] = valuesYAML
+		keys = append(keys, vocab.ConfigMapKeyValues)
+	}
 	img := splitImage(s.ServerImage())
 	img.Name = "meshctl"
 
@@ -664,13 +692,10 @@ func serverOverlay(mi *profiles.MeshInstall) overlay {
 		namespace:    s.MeshNamespace,
 		clusterNames: true,
 		images:       []image{img},
-		files: map[string][]byte{
-			vocab.ConfigMapKeyMesh:   meshYAML,
-			vocab.ConfigMapKeyInject: injectYAML,
-		},
+		files:        files,
 		configMaps: []configMap{{
 			Name:    vocab.MeshConfigMapBaseName,
-			Files:   []string{vocab.ConfigMapKeyMesh, vocab.ConfigMapKeyInject},
+			Files:   keys,
 			Options: map[string]any{"disableNameSuffixHash": true, "labels": map[string]string{vocab.LabelApp: vocab.ServerBaseName}},
 		}},
 		patches: []patch{smp(dep)},
@@ -690,7 +715,7 @@ func serverOverlay(mi *profiles.MeshInstall) overlay {
 				c.Autoscale.Min, c.Autoscale.Max),
 		})
 	}
-	return o
+	return o, nil
 }
 
 func gatewayOverlay(s *profiles.Spec, component, base string, g profiles.Gateway) overlay {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/meshctl/meshctl/manifests"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/suggest"
 	"github.com/meshctl/meshctl/pkg/version"
 )
@@ -533,9 +534,6 @@ func (m *MeshInstall) Validate() error {
 	if s.MeshConfig.AccessLog.Encoding != "" {
 		oneOf("meshConfig.accessLog.encoding", s.MeshConfig.AccessLog.Encoding, "TEXT", "JSON")
 	}
-	if t := s.MeshConfig.Tracing.Sampling; t < 0 || t > 100 {
-		bad("meshConfig.tracing.sampling", "%v must be a percentage between 0 and 100", t)
-	}
 	if s.Components.Server.Replicas < 0 {
 		bad("components.server.replicas", "must not be negative")
 	}
@@ -564,10 +562,35 @@ func (m *MeshInstall) Validate() error {
 			}
 		}
 	}
+	if len(errs) == 0 {
+		// The rules of the mesh config itself are pkg/meshconfig's.
+		if _, err := m.RenderedMeshConfig(); err != nil {
+			var fe *meshconfig.FieldError
+			if errors.As(err, &fe) {
+				bad(specPathOf(fe.Path), "%s", fe.Message)
+			} else {
+				errs = append(errs, err.Error())
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid install spec:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return nil
+}
+
+// specPathOf names the install spec field a MeshConfig field is rendered
+// from, so that an error points at what the user wrote.
+func specPathOf(meshPath string) string {
+	switch meshPath {
+	case "rootNamespace":
+		return "meshNamespace"
+	case "defaultConfig.tracing.sampling":
+		return "meshConfig.tracing.sampling"
+	case "defaultConfig.tracing.zipkin.address":
+		return "meshConfig.tracing.address"
+	}
+	return "meshConfig." + meshPath
 }
 
 // Inject is a shorthand for callers that need only the injector's config of

@@ -5,9 +5,13 @@
 package profiles
 
 import (
+	"cmp"
 	"fmt"
 
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
@@ -39,20 +43,23 @@ type Spec struct {
 	// MeshNamespace holds the control plane, the gateways and the addons.
 	MeshNamespace string `json:"meshNamespace"`
 	// MeshConfig is the mesh-wide behaviour the server and proxies follow.
-	MeshConfig MeshConfig `json:"meshConfig"`
+	MeshConfig MeshSettings `json:"meshConfig"`
 	// Proxy configures the injected sidecars.
 	Proxy Proxy `json:"proxy"`
 	// Components are the parts of the mesh itself.
 	Components Components `json:"components"`
 	// Addons are the observability tools installed next to the mesh.
 	Addons Addons `json:"addons"`
-	// Values are free-form settings passed through to the mesh config
-	// unchanged; meshctl does not interpret them.
+	// Values are free-form settings stored in the mesh ConfigMap under
+	// vocab.ConfigMapKeyValues unchanged; meshctl does not interpret them.
 	Values map[string]any `json:"values,omitempty"`
 }
 
-// MeshConfig is stored in the mesh ConfigMap under key "mesh".
-type MeshConfig struct {
+// MeshSettings are the mesh-wide settings of an install spec (its
+// meshConfig section). They are not the mesh config itself: install renders
+// them onto Istio's MeshConfig (RenderedMeshConfig), which pkg/meshconfig
+// writes into the mesh ConfigMap and every reader parses back.
+type MeshSettings struct {
 	MTLS MTLS `json:"mtls"`
 	// AccessLog makes every proxy log each request.
 	AccessLog AccessLog `json:"accessLog"`
@@ -63,8 +70,6 @@ type MeshConfig struct {
 	// OutboundTrafficPolicy is ALLOW_ANY (unknown destinations pass through)
 	// or REGISTRY_ONLY (only services the mesh knows).
 	OutboundTrafficPolicy string `json:"outboundTrafficPolicy"`
-	// Values are copied from Spec.Values when the config is rendered.
-	Values map[string]any `json:"values,omitempty"`
 }
 
 // MTLS is the mesh-wide default of PeerAuthentication.
@@ -219,13 +224,47 @@ func (m *MeshInstall) InjectConfig() inject.Config {
 	return c
 }
 
-// RenderedMeshConfig is the mesh config as stored in the ConfigMap, with the
-// tracing address resolved and the free-form values attached.
-func (m *MeshInstall) RenderedMeshConfig() MeshConfig {
-	mc := m.Spec.MeshConfig
-	mc.Tracing.Address = m.Spec.TracingAddress()
-	mc.Values = m.Spec.Values
-	return mc
+// RenderedMeshConfig is the mesh config this install writes into its mesh
+// ConfigMap: meshconfig.Default with the spec's meshConfig settings and the
+// mesh namespace (as the root namespace of mesh-wide policy) on it.
+//
+// meshConfig.mtls.mode has no MeshConfig field (Istio sets mesh-wide mTLS
+// with a PeerAuthentication in the root namespace), so it is not part of it.
+func (m *MeshInstall) RenderedMeshConfig() (*meshconfig.MeshConfig, error) {
+	s := &m.Spec
+	ms := s.MeshConfig
+	mc := meshconfig.Default()
+	mc.RootNamespace = s.MeshNamespace
+	if ms.TrustDomain != "" {
+		mc.TrustDomain = ms.TrustDomain
+	}
+	if ms.AccessLog.Enabled {
+		mc.AccessLogFile = cmp.Or(ms.AccessLog.File, "/dev/stdout")
+	}
+	if ms.AccessLog.Encoding != "" {
+		enc, ok := meshv1alpha1.MeshConfig_AccessLogEncoding_value[ms.AccessLog.Encoding]
+		if !ok {
+			return nil, fmt.Errorf("meshConfig.accessLog.encoding: %q is not TEXT or JSON", ms.AccessLog.Encoding)
+		}
+		mc.AccessLogEncoding = meshv1alpha1.MeshConfig_AccessLogEncoding(enc)
+	}
+	if ms.OutboundTrafficPolicy != "" {
+		mode, ok := meshv1alpha1.MeshConfig_OutboundTrafficPolicy_Mode_value[ms.OutboundTrafficPolicy]
+		if !ok {
+			return nil, fmt.Errorf("meshConfig.outboundTrafficPolicy: %q is not ALLOW_ANY or REGISTRY_ONLY", ms.OutboundTrafficPolicy)
+		}
+		mc.OutboundTrafficPolicy.Mode = meshv1alpha1.MeshConfig_OutboundTrafficPolicy_Mode(mode)
+	}
+	mc.EnableTracing = ms.Tracing.Sampling > 0
+	tracing := &meshv1alpha1.Tracing{Sampling: ms.Tracing.Sampling}
+	if addr := s.TracingAddress(); addr != "" {
+		tracing.Tracer = &meshv1alpha1.Tracing_Zipkin_{Zipkin: &meshv1alpha1.Tracing_Zipkin{Address: addr}}
+	}
+	mc.DefaultConfig = &meshv1alpha1.ProxyConfig{Tracing: tracing}
+	if err := meshconfig.Validate(mc); err != nil {
+		return nil, err
+	}
+	return mc, nil
 }
 
 // Image returns <hub>/<name>:<tag>.

@@ -151,6 +151,9 @@ const (
 	ConfigMapKeyMesh = "mesh"
 	// ConfigMapKeyInject holds the injector's config.
 	ConfigMapKeyInject = "inject"
+	// ConfigMapKeyValues holds an install's free-form values (and Istio's
+	// Helm values in a sidecar-injector ConfigMap).
+	ConfigMapKeyValues = "values"
 	// RootCertConfigMap is the ConfigMap, in every namespace, that holds the
 	// mesh root certificate under RootCertKey.
 	RootCertConfigMap = "mesh-ca-root-cert"

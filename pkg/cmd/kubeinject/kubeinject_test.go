@@ -103,6 +103,19 @@ func TestInjectConfigFiles(t *testing.T) {
 		}
 	}
 
+	badMesh := write("bad-mesh.yaml", "trustDomain: example.org\ndefaultConfig:\n  discoveryAdress: x\n")
+	r = run(t, nil, "", "-f", bookinfo, "--mesh-config-file", badMesh)
+	if r.code != cmdutil.ExitDataErr || !strings.Contains(r.err.Error(), badMesh+`:3: unknown field "defaultConfig.discoveryAdress": did you mean "discoveryAddress"?`) {
+		t.Errorf("a typo in the mesh config file: code %d, err %v", r.code, r.err)
+	}
+	// A whole mesh ConfigMap (both keys) as the injection config: its mesh
+	// key is read too, and owns the trust domain.
+	both := write("both.yaml", cmYAML+"  mesh: |\n    trustDomain: from-mesh-key.example\n")
+	r = run(t, nil, "", "-f", bookinfo, "--inject-config-file", both)
+	if r.err != nil || !strings.Contains(r.out, "value: from-mesh-key.example") {
+		t.Errorf("mesh key of the ConfigMap not applied: %v", r.err)
+	}
+
 	bad := write("bad.yaml", "proxyImag: typo\n")
 	r = run(t, nil, "", "-f", bookinfo, "--injectConfigFile", bad) // istioctl's spelling
 	if r.code != cmdutil.ExitDataErr || !strings.Contains(r.err.Error(), "proxyImag") {

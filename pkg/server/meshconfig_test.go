@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/vocab"
+)
+
+// The server's trust domain is the mesh config's (the mesh key, read by
+// pkg/meshconfig), and a bad edit of it keeps the last good config.
+func TestServerReadsTheTrustDomainFromTheMeshConfig(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, _ := yaml.Marshal(inject.DefaultConfig())
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: vocab.MeshConfigMapName(""), Namespace: "mesh-system"},
+		Data:       map[string]string{vocab.ConfigMapKeyInject: string(b), vocab.ConfigMapKeyMesh: "trustDomain: td.example\n"},
+	}
+	client := fake.NewClientset(cm)
+	var mu sync.Mutex
+	var errs []error
+	get, notFound, err := WatchInjectConfig(ctx, client, "mesh-system", "", func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	})
+	if err != nil || notFound {
+		t.Fatalf("notFound %v, err %v", notFound, err)
+	}
+	if got := get().TrustDomain; got != "td.example" {
+		t.Fatalf("trust domain %q, want the mesh config's td.example", got)
+	}
+	cm.Data[vocab.ConfigMapKeyMesh] = "trustDomain: td.example\ntrustDomian: typo\n"
+	if _, err := client.CoreV1().ConfigMaps("mesh-system").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(errs)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a bad mesh config was not reported")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if msg := errs[0].Error(); !strings.Contains(msg, `configmap mesh-system/mesh key mesh:2: unknown field "trustDomian"`) {
+		t.Errorf("error does not name the ConfigMap, key and line: %s", msg)
+	}
+	if got := get().TrustDomain; got != "td.example" {
+		t.Errorf("the last good config was not kept: %q", got)
+	}
+}
