@@ -5,7 +5,9 @@ import (
 	"maps"
 	"strings"
 
+	"istio.io/api/label"
 	networking "istio.io/api/networking/v1alpha3"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshctl/meshctl/pkg/config"
@@ -166,6 +168,14 @@ var gatewayAnalyzers = []*Analyzer{
 	},
 }
 
+// topologyLabel reports label keys the mesh adds to endpoints from their
+// node (region, zone, subzone, network, cluster, hostname): a subset may
+// select by them, but no pod template carries them.
+func topologyLabel(key string) bool {
+	return strings.HasPrefix(key, "topology.kubernetes.io/") || strings.HasPrefix(key, "topology.istio.io/") ||
+		key == corev1.LabelHostname || key == label.TopologySubzone.Name || key == label.TopologyNetwork.Name || key == label.TopologyCluster.Name
+}
+
 func overlappingHost(a, b []string) (string, bool) {
 	for _, x := range a {
 		for _, y := range b {
@@ -237,7 +247,16 @@ var destinationRuleAnalyzers = []*Analyzer{
 					}
 					for i, s := range dr.Subsets {
 						sel := maps.Clone(e.Resource.Service().Spec.Selector)
-						maps.Copy(sel, s.Labels)
+						podLabels := 0
+						for k, v := range s.Labels {
+							if !topologyLabel(k) {
+								sel[k] = v
+								podLabels++
+							}
+						}
+						if podLabels == 0 && len(s.Labels) > 0 {
+							continue // selects by where pods run, which no pod label says
+						}
 						if len(c.matching(e.Resource.Namespace, sel)) > 0 {
 							continue
 						}
@@ -286,21 +305,33 @@ var serviceEntryAnalyzers = []*Analyzer{
 	},
 	{
 		Code: "MSH0802", Name: "ServiceEntryHostConflict", Level: Warning,
-		Doc:    "Two ServiceEntries in one namespace define the same host; which ports and endpoints apply is undefined.",
+		Doc:    "Two ServiceEntries in one namespace define the same host and port; which endpoints and settings apply to that port is undefined. The same host on different ports is not a conflict: the mesh merges them.",
 		Inputs: k(config.KindServiceEntry),
 		Run: func(c *Context) {
-			type key struct{ ns, host string }
+			type key struct {
+				ns, host string
+				port     uint32
+			}
 			seen := map[key]*config.Resource{}
 			for _, r := range c.Store.List(config.KindServiceEntry, "") {
 				se := r.ServiceEntry()
 				for i, h := range se.Hosts {
-					kk := key{r.Namespace, strings.ToLower(h)}
-					if o, ok := seen[kk]; ok {
-						c.Report(r, field("spec.hosts[%d]", i), "define each host in one ServiceEntry",
-							"host %q is also defined by ServiceEntry %s/%s", h, o.Namespace, o.Name)
-						continue
+					var clash *config.Resource
+					var clashPort uint32
+					for _, p := range se.Ports {
+						kk := key{r.Namespace, strings.ToLower(h), p.Number}
+						if o, ok := seen[kk]; ok && o != r {
+							if clash == nil {
+								clash, clashPort = o, p.Number
+							}
+							continue
+						}
+						seen[kk] = r
 					}
-					seen[kk] = r
+					if clash != nil {
+						c.Report(r, field("spec.hosts[%d]", i), "define each host and port in one ServiceEntry",
+							"host %q port %d is also defined by ServiceEntry %s/%s", h, clashPort, clash.Namespace, clash.Name)
+					}
 				}
 			}
 		},

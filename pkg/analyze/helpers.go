@@ -22,9 +22,10 @@ func (c *Context) registry() *config.Registry {
 
 func (c *Context) hosts() *config.Hosts { return c.registry().Hosts }
 
-// lookupHost finds what serves host as written in namespace ns.
+// lookupHost finds what serves host as written in namespace ns, among the
+// services exported to ns.
 func (c *Context) lookupHost(host, ns string) []*config.Service {
-	return c.registry().Lookup(host, ns)
+	return c.registry().LookupVisible(host, ns)
 }
 
 // Without a cluster, the input is the files plus what the install provides

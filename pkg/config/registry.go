@@ -473,6 +473,35 @@ func (g *Registry) Lookup(host, ns string) []*Service {
 	return nil
 }
 
+// LookupVisible is Lookup as the mesh serves config of namespace ns: only
+// services exported to ns count (exportTo, or the Service annotation), and
+// when none of the exact or most specific wildcard entries is visible, the
+// next less specific wildcard is tried. A ServiceEntry for "*" exported only
+// to its own namespace thus satisfies no host elsewhere.
+func (g *Registry) LookupVisible(host, ns string) []*Service {
+	visibleOnly := func(ss []*Service) []*Service {
+		var out []*Service
+		for _, s := range ss {
+			if s.VisibleFrom(ns) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	h := g.Hosts.Resolve(host, ns)
+	if s := visibleOnly(g.exact[h]); len(s) > 0 {
+		return s
+	}
+	for _, w := range g.wildcards {
+		if HostMatches(h, w) {
+			if s := visibleOnly(g.wild[w]); len(s) > 0 {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
 // MeshGateway is the gateway name of sidecars in a VirtualService's gateways.
 const MeshGateway = "mesh"
 
