@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/profiles"
 	"github.com/meshctl/meshctl/pkg/vocab"
+	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
 
 // FieldManager is the server-side apply field manager of every object
@@ -319,7 +321,7 @@ func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured,
 	if apierrors.IsNotFound(err) {
 		live = nil
 	}
-	body, err := json.Marshal(obj.Object)
+	body, err := json.Marshal(leaveServerFields(obj, live).Object)
 	if err != nil {
 		return "", "", err
 	}
@@ -348,6 +350,53 @@ func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured,
 		return ActionUnchanged, uid, nil
 	}
 	return ActionConfigured, uid, nil
+}
+
+// leaveServerFields returns obj without the failure policy of each
+// validation webhook whose live value the server owns. The server switches
+// validation from Ignore to Fail once it serves (as istiod does); a
+// re-install must neither fight it (a server-side apply conflict with the
+// server's field manager) nor switch validation off again until the server
+// notices. Everything else is applied as rendered.
+func leaveServerFields(obj, live *unstructured.Unstructured) *unstructured.Unstructured {
+	if live == nil || obj.GroupVersionKind() != admissionregistrationv1.SchemeGroupVersion.WithKind("ValidatingWebhookConfiguration") {
+		return obj
+	}
+	owned := map[string]bool{}
+	for _, mf := range live.GetManagedFields() {
+		if mf.Manager != webhookconfig.ServerFieldManager || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]any
+		if json.Unmarshal(mf.FieldsV1.Raw, &fields) != nil {
+			continue
+		}
+		hooks, _ := fields["f:webhooks"].(map[string]any)
+		for key, v := range hooks {
+			var k struct{ Name string }
+			sub, _ := v.(map[string]any)
+			if _, ok := sub["f:failurePolicy"]; !ok {
+				continue
+			}
+			if rest, ok := strings.CutPrefix(key, "k:"); ok && json.Unmarshal([]byte(rest), &k) == nil && k.Name != "" {
+				owned[k.Name] = true
+			}
+		}
+	}
+	if len(owned) == 0 {
+		return obj
+	}
+	out := obj.DeepCopy()
+	hooks, _, _ := unstructured.NestedSlice(out.Object, "webhooks")
+	for _, h := range hooks {
+		if m, ok := h.(map[string]any); ok {
+			if name, _ := m["name"].(string); owned[name] {
+				delete(m, "failurePolicy")
+			}
+		}
+	}
+	_ = unstructured.SetNestedSlice(out.Object, hooks, "webhooks")
+	return out
 }
 
 // sameContent compares a live object with a dry-run result, ignoring the

@@ -26,9 +26,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/webhookconfig"
 )
 
-// FieldManager is who the server's writes to webhook configurations belong to.
-const FieldManager = "meshctl-server"
-
 // Server is the webhook component of `meshctl server`.
 type Server struct {
 	Client kubernetes.Interface
@@ -160,7 +157,7 @@ func (s *Server) sync(ctx context.Context,
 		return nil
 	}
 	bundle := b.RootsPEM()
-	opts := metav1.UpdateOptions{FieldManager: FieldManager}
+	opts := metav1.UpdateOptions{FieldManager: webhookconfig.ServerFieldManager}
 	var errs []error
 	ms, _ := listM(sel)
 	for _, c := range ms {

@@ -25,6 +25,10 @@ const (
 	// ValidationTimeoutSeconds is short: validation is a pure function of
 	// one object, and a slow answer would stall every `kubectl apply`.
 	ValidationTimeoutSeconds = 5
+	// ServerFieldManager owns what the server writes into the webhook
+	// configurations (caBundle, the validation failure policy); install
+	// leaves those fields to it.
+	ServerFieldManager = "meshctl-server"
 )
 
 // Options describe the revision and how the API server reaches its server.
