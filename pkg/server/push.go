@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/vocab"
@@ -35,8 +36,15 @@ type Pusher struct {
 	problems map[string]bool
 	idle     *sync.Cond
 	gen      uint64 // generation of index
+	snap     *config.Snapshot
 	// valid holds the last version of each object that passed Validate.
 	valid map[config.Key]*config.Resource
+	// verdicts caches Validate per object version, generated the gRPC
+	// resources per host part; each with the previous round's (…Prev).
+	verdicts, verdictsPrev map[*config.Resource]error
+	generated, partsPrev   map[*translate.HostPart]generated
+	// serverListeners are the gRPC server listeners per namespace part.
+	serverListeners, serversPrev map[*translate.ServersPart]generated
 }
 
 // Populate is the transport.Populator: the resources of a new view, from the
@@ -90,11 +98,26 @@ func (p *Pusher) Update(s translate.Reader) {
 
 func (p *Pusher) publish(s translate.Reader) {
 	start := time.Now()
-	x := translate.NewIndex(translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid})
+	snap := snapshotOf(s)
+	p.mu.Lock()
+	prev, prevSnap := p.index, p.snap
+	p.mu.Unlock()
+	p.beginRound()
+	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid}
+	var x *translate.Index
+	if prev != nil && snap != nil && prevSnap != nil {
+		// Only what changed is translated again; the rest is shared.
+		changes := snap.ChangesSince(prevSnap)
+		p.forgetDeleted(changes)
+		x = prev.Next(in, changes)
+	} else {
+		x = translate.NewIndex(in)
+		p.forgetAbsent(s)
+	}
 	// The index is current before the views are listed: a view created
 	// from now on is filled from it by Populate, the listed ones below.
 	p.mu.Lock()
-	p.index, p.store = x, s
+	p.index, p.store, p.snap = x, s, snap
 	p.gen++
 	gen := p.gen
 	p.mu.Unlock()
@@ -113,6 +136,7 @@ func (p *Pusher) publish(s translate.Reader) {
 	if len(views) == 0 {
 		problems = x.Problems()
 	}
+	p.endRound()
 	if p.Metrics != nil {
 		p.Metrics.Translation.Observe(time.Since(start).Seconds())
 	}
@@ -125,20 +149,91 @@ func (p *Pusher) publish(s translate.Reader) {
 	}
 }
 
+// snapshotOf returns the immutable snapshot behind a Reader, if it has one
+// (a live store's Snapshot, or a Store), for ChangesSince.
+func snapshotOf(s translate.Reader) *config.Snapshot {
+	switch r := s.(type) {
+	case *config.Snapshot:
+		return r
+	case interface{ Snapshot() *config.Snapshot }:
+		return r.Snapshot()
+	}
+	return nil
+}
+
+// Caches live for two rounds: what a round used is kept for the next one,
+// the rest is dropped, so they hold only what the current snapshot uses.
+func (p *Pusher) beginRound() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.verdictsPrev, p.verdicts = p.verdicts, map[*config.Resource]error{}
+	p.partsPrev, p.generated = p.generated, map[*translate.HostPart]generated{}
+	p.serversPrev, p.serverListeners = p.serverListeners, map[*translate.ServersPart]generated{}
+}
+
+func (p *Pusher) endRound() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.verdictsPrev, p.partsPrev, p.serversPrev = nil, nil, nil
+}
+
+// forgetDeleted drops the last valid version of deleted objects: a deleted
+// object must not come back as "last valid", nor stay in memory.
+func (p *Pusher) forgetDeleted(changes config.Changes) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range changes {
+		if c.New == nil {
+			delete(p.valid, c.Key)
+		}
+	}
+}
+
+// forgetAbsent keeps only the last valid versions of objects s holds.
+func (p *Pusher) forgetAbsent(s translate.Reader) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k := range p.valid {
+		if s.Get(k.Kind, k.Namespace, k.Name) == nil {
+			delete(p.valid, k)
+		}
+	}
+}
+
+// LastValidLen is the number of objects whose last valid version is kept.
+func (p *Pusher) LastValidLen() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.valid)
+}
+
 // validate runs Validate and remembers each object's last valid version.
 func (p *Pusher) validate(r *config.Resource) error {
 	if p.Validate == nil {
 		return nil
 	}
-	err := p.Validate(r)
+	// Objects are immutable and shared between snapshots: one verdict per
+	// object version.
+	p.mu.Lock()
+	err, ok := p.verdicts[r]
+	if !ok {
+		err, ok = p.verdictsPrev[r]
+	}
+	p.mu.Unlock()
+	if !ok {
+		err = p.Validate(r)
+	}
+	p.mu.Lock()
+	if p.verdicts != nil {
+		p.verdicts[r] = err
+	}
 	if err == nil {
-		p.mu.Lock()
 		if p.valid == nil {
 			p.valid = map[config.Key]*config.Resource{}
 		}
 		p.valid[r.Key()] = r
-		p.mu.Unlock()
 	}
+	p.mu.Unlock()
 	return err
 }
 
@@ -150,16 +245,14 @@ func (p *Pusher) lastValid(k config.Key) *config.Resource {
 
 // resources translates one view; problems of one object never stop the rest.
 func (p *Pusher) resources(x *translate.Index, n transport.Node) (generate.Resources, []ir.Problem) {
-	v := translate.View{Namespace: n.Namespace, Labels: n.Labels, Servers: n.Kind == transport.KindGRPC}
-	if n.Kind != transport.KindGRPC {
-		v.Workload, v.Gateway = n.Pod, n.Kind == transport.KindGateway
+	if n.Kind == transport.KindGRPC {
+		return p.grpcResources(x, n.Namespace)
 	}
+	v := translate.View{Namespace: n.Namespace, Labels: n.Labels, Workload: n.Pod, Gateway: n.Kind == transport.KindGateway}
 	cfg := x.Build(v)
 	var res generate.Resources
 	var gp []generate.Problem
 	switch n.Kind {
-	case transport.KindGRPC:
-		res, gp = generate.GRPC(cfg)
 	case transport.KindGateway:
 		res, gp = generate.Gateway(cfg)
 	default:
@@ -170,6 +263,81 @@ func (p *Pusher) resources(x *translate.Index, n transport.Node) (generate.Resou
 		problems = append(problems, ir.Problem{Object: generate.ShortType(g.Type) + " " + g.Name, Message: "fails validation, not sent: " + g.Message})
 	}
 	return res, problems
+}
+
+// generated is the gRPC resources of one host part.
+type generated struct {
+	res      generate.Resources
+	problems []ir.Problem
+}
+
+// grpcResources assembles a gRPC view from the resources of its host parts,
+// generating (and validating) only parts not seen in the last round: a
+// change costs the hosts it touches, and the unchanged resources keep their
+// identity, so the view's diff skips them at once.
+func (p *Pusher) grpcResources(x *translate.Index, ns string) (generate.Resources, []ir.Problem) {
+	out := generate.Resources{}
+	for _, t := range generate.Types {
+		out[t] = map[string]proto.Message{}
+	}
+	problems := x.Problems()
+	for _, part := range x.HostParts(ns) {
+		p.mu.Lock()
+		g, ok := p.generated[part]
+		if !ok {
+			if g, ok = p.partsPrev[part]; ok && p.generated != nil {
+				p.generated[part] = g
+			}
+		}
+		p.mu.Unlock()
+		if !ok {
+			res, gp := generate.GRPC(&ir.Config{Namespace: ns, RouteTables: part.RouteTables, Clusters: part.Clusters})
+			g = generated{res: res, problems: part.Problems}
+			for _, e := range gp {
+				g.problems = append(g.problems, ir.Problem{Object: generate.ShortType(e.Type) + " " + e.Name, Message: "fails validation, not sent: " + e.Message})
+			}
+			p.mu.Lock()
+			if p.generated != nil {
+				p.generated[part] = g
+			}
+			p.mu.Unlock()
+		}
+		for t, byName := range g.res {
+			for name, m := range byName {
+				out[t][name] = m
+			}
+		}
+		problems = append(problems, g.problems...)
+	}
+	// What the namespace's xDS-enabled gRPC servers listen with.
+	servers := x.Servers(ns)
+	p.mu.Lock()
+	g, ok := p.serverListeners[servers]
+	if !ok {
+		if g, ok = p.serversPrev[servers]; ok && p.serverListeners != nil {
+			p.serverListeners[servers] = g
+		}
+	}
+	p.mu.Unlock()
+	if !ok {
+		res, gp := generate.GRPC(&ir.Config{Namespace: ns, Servers: servers.Servers})
+		g = generated{res: res}
+		for _, e := range gp {
+			g.problems = append(g.problems, ir.Problem{Object: generate.ShortType(e.Type) + " " + e.Name, Message: "fails validation, not sent: " + e.Message})
+		}
+		p.mu.Lock()
+		if p.serverListeners != nil {
+			p.serverListeners[servers] = g
+		}
+		p.mu.Unlock()
+	}
+	for t, byName := range g.res {
+		for name, m := range byName {
+			out[t][name] = m
+		}
+	}
+	problems = append(problems, g.problems...)
+	return out, problems
 }
 
 // reportProblems logs each problem once when it appears and keeps the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	networking "istio.io/api/networking/v1alpha3"
 
@@ -59,8 +60,13 @@ type View struct {
 // Index is the part of a translation that does not depend on the view:
 // build it once per snapshot and share it between views.
 type Index struct {
-	in  Input
-	reg *config.Registry
+	in        Input
+	validated *validated
+	reg       *config.Registry
+	// parts caches what each host means for the clients of a namespace.
+	partsMu sync.Mutex
+	parts   map[string]*nsParts
+	servers map[string]*ServersPart
 	// hosts are the registered hosts, sorted, each once.
 	hosts []string
 	vs    []*config.Resource // valid, in the mesh's order: oldest first, then namespace/name
@@ -75,12 +81,26 @@ func NewIndex(in Input) *Index {
 	if in.DomainSuffix == "" {
 		in.DomainSuffix = DefaultDomainSuffix
 	}
-	x := &Index{in: in, problems: map[string][]ir.Problem{}, rejected: map[config.Key]bool{}}
+	x := newIndex(in)
+	x.reg = config.NewRegistry(x.validated, config.NewHosts(in.Store, in.DomainSuffix))
+	x.index()
+	return x
+}
+
+// newIndex validates the routing config of a snapshot.
+func newIndex(in Input) *Index {
+	x := &Index{in: in, problems: map[string][]ir.Problem{}, rejected: map[config.Key]bool{}, parts: map[string]*nsParts{}, servers: map[string]*ServersPart{}}
 	v := &validated{Reader: in.Store, kinds: map[config.Kind][]*config.Resource{}}
 	for _, k := range []config.Kind{config.KindVirtualService, config.KindDestinationRule, config.KindGateway} {
 		v.kinds[k] = x.valid(k)
 	}
-	x.reg = config.NewRegistry(v, config.NewHosts(in.Store, in.DomainSuffix))
+	x.validated = v
+	return x
+}
+
+// index lists what the registry and the routing config hold.
+func (x *Index) index() {
+	v := x.validated
 	x.vs = config.InMeshOrder(v.List(config.KindVirtualService, ""))
 	x.gw = config.InMeshOrder(v.List(config.KindGateway, ""))
 	seen := map[string]bool{}
@@ -91,7 +111,6 @@ func NewIndex(in Input) *Index {
 		}
 	}
 	sort.Strings(x.hosts)
-	return x
 }
 
 // Registry is the service registry translation reads.
@@ -157,15 +176,13 @@ func Build(in Input, v View) *ir.Config { return NewIndex(in).Build(v) }
 // Build translates the indexed snapshot for one view.
 func (x *Index) Build(v View) *ir.Config {
 	b := &builder{x: x, view: v, out: &ir.Config{Namespace: v.Namespace}, clusters: map[string]*ir.Cluster{}, drCache: map[string]*config.DestinationRuleView{}}
-	for _, host := range x.hosts {
-		svc := primary(x.reg.Service(host))
-		if svc == nil {
-			svc = primary(x.reg.Lookup(host, ""))
+	var hostProblems []ir.Problem
+	for _, part := range x.HostParts(v.Namespace) {
+		b.out.RouteTables = append(b.out.RouteTables, part.RouteTables...)
+		for _, c := range part.Clusters {
+			b.clusters[c.Name] = c
 		}
-		if svc == nil || !svc.VisibleFrom(v.Namespace) {
-			continue
-		}
-		b.service(svc)
+		hostProblems = append(hostProblems, part.Problems...)
 	}
 	if v.Workload != "" {
 		pod := x.in.Store.Get(config.KindPod, v.Namespace, v.Workload)
@@ -180,14 +197,14 @@ func (x *Index) Build(v View) *ir.Config {
 		}
 	}
 	if v.Servers && v.Workload == "" {
-		b.out.Servers = b.servers(v.Namespace)
+		b.out.Servers = x.Servers(v.Namespace).Servers
 	}
 	for _, c := range b.clusters {
 		b.out.Clusters = append(b.out.Clusters, c)
 	}
 	sort.Slice(b.out.Clusters, func(i, j int) bool { return b.out.Clusters[i].Name < b.out.Clusters[j].Name })
 	sort.Slice(b.out.RouteTables, func(i, j int) bool { return b.out.RouteTables[i].Name < b.out.RouteTables[j].Name })
-	b.out.Problems = append(x.Problems(), b.problems...)
+	b.out.Problems = append(append(x.Problems(), hostProblems...), b.problems...)
 	return b.out
 }
 
@@ -201,6 +218,8 @@ type builder struct {
 	// built, "" for the mesh (sidecars and gRPC clients).
 	gateway string
 	drCache map[string]*config.DestinationRuleView
+	// deps are the hosts the routes built so far resolved destinations to.
+	deps []string
 }
 
 // inContext reports whether a gateways list (of a VirtualService or a match,

@@ -138,6 +138,12 @@ func (b *builder) destinationCluster(r *config.Resource, d *networking.Destinati
 		return "", false
 	}
 	svc := primary(b.x.reg.Lookup(d.Host, ns))
+	// The route depends on the destination even when it does not resolve:
+	// a service of that name appearing later must rebuild it.
+	b.deps = append(b.deps, b.x.reg.Hosts.Resolve(d.Host, ns))
+	if svc != nil {
+		b.deps = append(b.deps, svc.Host)
+	}
 	if svc == nil {
 		b.problem(r, "destination host %q is not a known service or ServiceEntry", d.Host)
 		return "", false

@@ -194,7 +194,9 @@ func (v *View) Apply(res generate.Resources, generation uint64) Change {
 		cur, next := v.current[t], res[t]
 		upd := map[string]types.Resource{}
 		for name, m := range next {
-			if old, ok := cur[name]; ok && proto.Equal(old, m) {
+			// Unchanged resources are usually the very same message
+			// (translation reuses what no change touched).
+			if old, ok := cur[name]; ok && (old == m || proto.Equal(old, m)) {
 				continue
 			}
 			upd[name] = m
