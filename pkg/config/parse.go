@@ -270,7 +270,8 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 	if md := nodeAt(n, "metadata"); md != nil {
 		b, err := JSONOf(md)
 		if err != nil {
-			return nil, []*ParseError{{Origin: at(r, "metadata"), Kind: ErrSyntax, Message: "cannot read metadata: " + err.Error()}}
+			o, msg := nodeErrorAt(at(r, "metadata"), err)
+			return nil, []*ParseError{{Origin: o, Kind: ErrSyntax, Message: "cannot read metadata: " + msg}}
 		}
 		if err := json.Unmarshal(b, &r.ObjectMeta); err != nil {
 			return nil, []*ParseError{{Origin: at(r, "metadata"), Kind: ErrSchema, Object: keyPtr(r), Message: "invalid metadata: " + cleanJSONError(err)}}
@@ -292,7 +293,8 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 		if sn := nodeAt(n, "spec"); sn != nil && sn.ShortTag() != "!!null" {
 			b, err := JSONOf(sn)
 			if err != nil {
-				return nil, []*ParseError{{Origin: at(r, "spec"), Kind: ErrSyntax, Object: keyPtr(r), Message: "cannot read spec: " + err.Error()}}
+				o, msg := nodeErrorAt(at(r, "spec"), err)
+				return nil, []*ParseError{{Origin: o, Kind: ErrSyntax, Object: keyPtr(r), Message: "cannot read spec: " + msg}}
 			}
 			specRaw = b
 		}
@@ -318,7 +320,8 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 	} else {
 		raw, err := JSONOf(n)
 		if err != nil {
-			return nil, []*ParseError{{Origin: origin, Kind: ErrSyntax, Object: keyPtr(r), Message: "cannot read object: " + err.Error()}}
+			o, msg := nodeErrorAt(origin, err)
+			return nil, []*ParseError{{Origin: o, Kind: ErrSyntax, Object: keyPtr(r), Message: "cannot read object: " + msg}}
 		}
 		if err := json.Unmarshal(raw, spec); err != nil {
 			return nil, []*ParseError{{Origin: origin, Kind: ErrSchema, Object: keyPtr(r), Message: cleanJSONError(err)}}
@@ -326,6 +329,18 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 	}
 	r.Spec = spec
 	return []*Resource{r}, nil
+}
+
+// nodeErrorAt points at the line of the node JSONOf could not convert.
+func nodeErrorAt(o Origin, err error) (Origin, string) {
+	var ne *NodeError
+	if errors.As(err, &ne) {
+		if ne.Line > 0 {
+			o.Line = ne.Line
+		}
+		return o, ne.Message
+	}
+	return o, err.Error()
 }
 
 func groupOf(apiVersion string) string {

@@ -561,6 +561,10 @@ func collect(t *textEditor, obj *yaml.Node, end, firstLine int, opts Options, wl
 	}
 	raw, err := config.JSONOf(node)
 	if err != nil {
+		var ne *config.NodeError
+		if errors.As(err, &ne) && ne.Line > 0 {
+			return bad(ne.Line, "%s", ne.Message)
+		}
 		return bad(node.Line, "%v", err)
 	}
 	var tmpl corev1.PodTemplateSpec

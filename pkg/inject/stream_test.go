@@ -44,7 +44,7 @@ func TestProcessErrors(t *testing.T) {
 			input: "kind: Pod\nmetadata:\n  name: p\n  labels:\n    a: &a [x,x,x,x,x,x,x,x,x,x]\n    b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n" +
 				"    c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n    d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n    e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n" +
 				"    f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n    g: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\nspec:\n  containers:\n  - name: a\n",
-			want: []string{`pod "p"`, "excessive aliasing"},
+			want: []string{`pod "p"`, "aliases expand to more than"},
 		},
 		{
 			name:  "no containers",
