@@ -9,11 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
-)
 
-// annotationExportTo limits where a Kubernetes Service is visible, as
-// exportTo does for mesh objects (Istio's annotation).
-const annotationExportTo = "networking.istio.io/exportTo"
+	"github.com/meshctl/meshctl/pkg/vocab"
+)
 
 // Protocol is the protocol of a service port as the mesh reads it; "" when
 // it must be detected from the traffic.
@@ -285,7 +283,7 @@ func (g *Registry) indexRoutes(r Reader) {
 func serviceOf(res *Resource, hosts *Hosts, sl []*discoveryv1.EndpointSlice, pod func(name string) *Resource, podsInNS func() []*Resource) *Service {
 	k := res.Service()
 	s := &Service{Host: hosts.ServiceHost(res.Name, res.Namespace), Namespace: res.Namespace, Resource: res}
-	if v := k.Annotations[annotationExportTo]; v != "" {
+	if v := k.Annotations[vocab.AnnotationExportTo]; v != "" {
 		for _, e := range strings.Split(v, ",") {
 			s.ExportTo = append(s.ExportTo, strings.TrimSpace(e))
 		}

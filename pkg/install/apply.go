@@ -450,15 +450,6 @@ func ptr[T any](v T) *T { return &v }
 
 // --- inventory
 
-// InventoryName is the ConfigMap in the mesh namespace that records what an
-// install of revision applied.
-func InventoryName(revision string) string {
-	if vocab.IsDefaultRevision(revision) {
-		return "meshctl-install"
-	}
-	return "meshctl-install-" + revision
-}
-
 const (
 	inventoryKeyObjects = "objects"
 	inventoryKeySpec    = "spec"
@@ -551,12 +542,12 @@ func mergeEntries(a, b []inventoryEntry) []inventoryEntry {
 
 // ReadInventory loads the inventory of revision from the mesh namespace.
 func ReadInventory(ctx context.Context, c Clients, namespace, revision string) (*Inventory, error) {
-	cm, err := c.Kube.CoreV1().ConfigMaps(namespace).Get(ctx, InventoryName(revision), metav1.GetOptions{})
+	cm, err := c.Kube.CoreV1().ConfigMaps(namespace).Get(ctx, vocab.InventoryName(revision), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return &Inventory{}, nil
 	}
 	if err != nil {
-		return nil, explain(err, "ConfigMap/"+namespace+"/"+InventoryName(revision))
+		return nil, explain(err, "ConfigMap/"+namespace+"/"+vocab.InventoryName(revision))
 	}
 	inv := &Inventory{Found: true}
 	if err := json.Unmarshal([]byte(cm.Data[inventoryKeyObjects]), &inv.Entries); err != nil {
@@ -584,7 +575,7 @@ func writeInventory(ctx context.Context, c Clients, mi *profiles.MeshInstall, en
 	cm := &corev1.ConfigMap{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      InventoryName(s.RevisionName()),
+			Name:      vocab.InventoryName(s.RevisionName()),
 			Namespace: s.MeshNamespace,
 			Labels: map[string]string{
 				vocab.LabelPartOf:   vocab.PartOfValue,

@@ -15,18 +15,6 @@ import (
 	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
-// LockName is the Lease in the mesh namespace that serializes installs and
-// uninstalls there: two at once would each prune or delete what the other
-// is applying.
-const LockName = "meshctl-install-lock"
-
-// Annotations of the Lease that let a meshctl on the same host recognise
-// the lock of a process that no longer exists.
-const (
-	annotationLockHost = "meshctl.io/lock-host"
-	annotationLockPID  = "meshctl.io/lock-pid"
-)
-
 // DefaultLockDuration is how long a lock outlives its holder's last renewal.
 // A killed meshctl on another machine blocks the namespace at most this long.
 const DefaultLockDuration = 30 * time.Second
@@ -54,7 +42,7 @@ func (e *LockedError) Error() string {
 	return fmt.Sprintf("another meshctl is changing the mesh in namespace %s: %s has held the lock (Lease %s/%s) since %s\n"+
 		"  wait for it to finish and re-run; if that process was killed, its lock expires at %s unless renewed, "+
 		"and a re-run on the host it ran on takes it over at once",
-		e.Namespace, e.Holder, e.Namespace, LockName, e.Since.UTC().Format(time.RFC3339), e.Expires.UTC().Format(time.RFC3339))
+		e.Namespace, e.Holder, e.Namespace, vocab.InstallLockName, e.Since.UTC().Format(time.RFC3339), e.Expires.UTC().Format(time.RFC3339))
 }
 
 // ErrLockLost cancels the work of a holder whose lock was taken over (it
@@ -82,16 +70,16 @@ func Lock(ctx context.Context, c Clients, namespace string, o LockOptions) (cont
 	var held *coordinationv1.Lease
 	for attempt := 0; held == nil; attempt++ {
 		if attempt == 5 {
-			return nil, nil, fmt.Errorf("Lease %s/%s: kept changing while taking it; re-run", namespace, LockName)
+			return nil, nil, fmt.Errorf("Lease %s/%s: kept changing while taking it; re-run", namespace, vocab.InstallLockName)
 		}
 		now := metav1.NewMicroTime(o.now())
 		want := &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: namespace,
+			ObjectMeta: metav1.ObjectMeta{Name: vocab.InstallLockName, Namespace: namespace,
 				Labels:      map[string]string{vocab.LabelPartOf: vocab.PartOfValue},
-				Annotations: map[string]string{annotationLockHost: host, annotationLockPID: strconv.Itoa(pid)}},
+				Annotations: map[string]string{vocab.AnnotationLockHost: host, vocab.AnnotationLockPID: strconv.Itoa(pid)}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: &identity, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
 		}
-		cur, err := leases.Get(ctx, LockName, metav1.GetOptions{})
+		cur, err := leases.Get(ctx, vocab.InstallLockName, metav1.GetOptions{})
 		var got *coordinationv1.Lease
 		switch {
 		case apierrors.IsNotFound(err):
@@ -111,7 +99,7 @@ func Lock(ctx context.Context, c Clients, namespace string, o LockOptions) (cont
 			return nil, nil, lockedError(namespace, cur)
 		}
 		if err != nil {
-			return nil, nil, explain(err, "Lease/"+namespace+"/"+LockName)
+			return nil, nil, explain(err, "Lease/"+namespace+"/"+vocab.InstallLockName)
 		}
 		// Only a successful write holds the lock (client-go returns an
 		// empty object, not nil, with an error).
@@ -133,7 +121,7 @@ func Lock(ctx context.Context, c Clients, namespace string, o LockOptions) (cont
 				return
 			case <-t.C:
 			}
-			cur, err := leases.Get(ctx, LockName, metav1.GetOptions{})
+			cur, err := leases.Get(ctx, vocab.InstallLockName, metav1.GetOptions{})
 			if err == nil && (cur.UID != held.UID || cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != identity) {
 				cancel(ErrLockLost)
 				return
@@ -154,11 +142,11 @@ func Lock(ctx context.Context, c Clients, namespace string, o LockOptions) (cont
 		<-done
 		cancel(nil)
 		// Deleted only if still ours: a lock taken over must stay.
-		cur, err := leases.Get(context.Background(), LockName, metav1.GetOptions{})
+		cur, err := leases.Get(context.Background(), vocab.InstallLockName, metav1.GetOptions{})
 		if err != nil || cur.UID != held.UID || cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != identity {
 			return
 		}
-		_ = leases.Delete(context.Background(), LockName, metav1.DeleteOptions{
+		_ = leases.Delete(context.Background(), vocab.InstallLockName, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &cur.UID, ResourceVersion: &cur.ResourceVersion}})
 	}
 	return ctx, release, nil
@@ -173,8 +161,8 @@ func free(l *coordinationv1.Lease, now time.Time, host string) bool {
 	if expires(l).Before(now) {
 		return true
 	}
-	if l.Annotations[annotationLockHost] == host {
-		if pid, err := strconv.Atoi(l.Annotations[annotationLockPID]); err == nil && pid > 0 && !processAlive(pid) {
+	if l.Annotations[vocab.AnnotationLockHost] == host {
+		if pid, err := strconv.Atoi(l.Annotations[vocab.AnnotationLockPID]); err == nil && pid > 0 && !processAlive(pid) {
 			return true
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 func lease(holder, host string, pid int, renewed time.Time) *coordinationv1.Lease {
@@ -23,8 +25,8 @@ func lease(holder, host string, pid int, renewed time.Time) *coordinationv1.Leas
 	acquired := metav1.NewMicroTime(renewed.Add(-time.Minute))
 	renew := metav1.NewMicroTime(renewed)
 	return &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: "mesh-system",
-			Annotations: map[string]string{annotationLockHost: host, annotationLockPID: strconv.Itoa(pid)}},
+		ObjectMeta: metav1.ObjectMeta{Name: vocab.InstallLockName, Namespace: "mesh-system",
+			Annotations: map[string]string{vocab.AnnotationLockHost: host, vocab.AnnotationLockPID: strconv.Itoa(pid)}},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &acquired, RenewTime: &renew},
 	}
 }
@@ -50,7 +52,7 @@ func TestLockIsRefusedWhileHeldAndTakenWhenStale(t *testing.T) {
 		{"held by a running process of this host", lease("meshctl install on this host", host, os.Getppid(), now), false},
 		{"expired", lease("meshctl install on build-7 (pid 42)", "build-7", 42, now.Add(-31*time.Second)), true},
 		{"left by a killed process of this host", lease("meshctl install on this host", host, deadPID(t), now), true},
-		{"released", &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: "mesh-system"}}, true},
+		{"released", &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: vocab.InstallLockName, Namespace: "mesh-system"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Clients{Kube: kubefake.NewSimpleClientset(tc.existing)}
@@ -59,7 +61,7 @@ func TestLockIsRefusedWhileHeldAndTakenWhenStale(t *testing.T) {
 				if err != nil {
 					t.Fatalf("a stale lock was not taken over: %v", err)
 				}
-				l, _ := c.Kube.CoordinationV1().Leases("mesh-system").Get(context.Background(), LockName, metav1.GetOptions{})
+				l, _ := c.Kube.CoordinationV1().Leases("mesh-system").Get(context.Background(), vocab.InstallLockName, metav1.GetOptions{})
 				if l == nil || !strings.HasPrefix(*l.Spec.HolderIdentity, "meshctl test on ") {
 					t.Errorf("lease after taking it: %+v", l)
 				}
@@ -89,9 +91,9 @@ func TestLockIsRenewedReleasedAndLost(t *testing.T) {
 	if _, _, err := Lock(ctx, c, "mesh-system", LockOptions{Holder: "second"}); err == nil {
 		t.Fatal("a second holder took a held lock")
 	}
-	first, _ := leases.Get(ctx, LockName, metav1.GetOptions{})
+	first, _ := leases.Get(ctx, vocab.InstallLockName, metav1.GetOptions{})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		l, err := leases.Get(ctx, LockName, metav1.GetOptions{})
+		l, err := leases.Get(ctx, vocab.InstallLockName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +105,7 @@ func TestLockIsRenewedReleasedAndLost(t *testing.T) {
 		}
 	}
 	release()
-	if _, err := leases.Get(ctx, LockName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := leases.Get(ctx, vocab.InstallLockName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("release left the lease: %v", err)
 	}
 
@@ -113,7 +115,7 @@ func TestLockIsRenewedReleasedAndLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, _ := leases.Get(ctx, LockName, metav1.GetOptions{})
+	l, _ := leases.Get(ctx, vocab.InstallLockName, metav1.GetOptions{})
 	other := "other meshctl"
 	l.Spec.HolderIdentity = &other
 	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
@@ -128,7 +130,7 @@ func TestLockIsRenewedReleasedAndLost(t *testing.T) {
 		t.Fatal("losing the lock did not cancel the work")
 	}
 	release()
-	if l, err := leases.Get(ctx, LockName, metav1.GetOptions{}); err != nil || *l.Spec.HolderIdentity != other {
+	if l, err := leases.Get(ctx, vocab.InstallLockName, metav1.GetOptions{}); err != nil || *l.Spec.HolderIdentity != other {
 		t.Errorf("release removed a lock it no longer held: %v", err)
 	}
 }
@@ -142,7 +144,7 @@ func TestLockLosesTheRaceToCreate(t *testing.T) {
 		if err := kube.Tracker().Add(other); err != nil {
 			t.Fatal(err)
 		}
-		return true, nil, apierrors.NewAlreadyExists(coordinationv1.Resource("leases"), LockName)
+		return true, nil, apierrors.NewAlreadyExists(coordinationv1.Resource("leases"), vocab.InstallLockName)
 	})
 	_, _, err := Lock(context.Background(), Clients{Kube: kube}, "mesh-system", LockOptions{Holder: "late"})
 	var le *LockedError

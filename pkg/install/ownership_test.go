@@ -69,7 +69,7 @@ func inventoryConfigMap(t *testing.T, ns string, entries []inventoryEntry) *core
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: InventoryName(""), Namespace: ns}, Data: map[string]string{inventoryKeyObjects: string(b)}}
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: vocab.InventoryName(""), Namespace: ns}, Data: map[string]string{inventoryKeyObjects: string(b)}}
 }
 
 func exists(t *testing.T, c Clients, gvr schema.GroupVersionResource, ns, name string) bool {

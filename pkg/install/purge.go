@@ -125,10 +125,10 @@ func otherInstalls(ctx context.Context, c Clients, namespace, revision string) (
 	var out []string
 	for _, cm := range list.Items {
 		rev := cm.Labels[vocab.LabelRevision]
-		if cm.Name != InventoryName(rev) {
+		if cm.Name != vocab.InventoryName(rev) {
 			continue
 		}
-		if cm.Namespace == namespace && cm.Name == InventoryName(revision) {
+		if cm.Namespace == namespace && cm.Name == vocab.InventoryName(revision) {
 			continue
 		}
 		out = append(out, cm.Namespace+"/"+rev)

@@ -44,7 +44,7 @@ func TestPurgeKeepsCRDsWhileAnotherInstallRemains(t *testing.T) {
 	inventory := func(revision string) *corev1.ConfigMap {
 		b, _ := json.Marshal([]inventoryEntry{{APIVersion: "apiextensions.k8s.io/v1", Kind: kindCRD, Name: crdName, Component: vocab.ComponentBase, UID: "uid-crd"}})
 		return &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: InventoryName(revision), Namespace: "mesh-system",
+			ObjectMeta: metav1.ObjectMeta{Name: vocab.InventoryName(revision), Namespace: "mesh-system",
 				Labels: map[string]string{vocab.LabelPartOf: vocab.PartOfValue, vocab.LabelInstall: revision, vocab.LabelRevision: revision}},
 			Data: map[string]string{inventoryKeyObjects: string(b)},
 		}
@@ -100,7 +100,7 @@ func TestPurgeOfTheLastInstallDeletesTheCRDs(t *testing.T) {
 			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true}}},
 	}}
 	b, _ := json.Marshal([]inventoryEntry{{APIVersion: "apiextensions.k8s.io/v1", Kind: kindCRD, Name: crdName, UID: "uid-crd"}})
-	inv := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: InventoryName(""), Namespace: "mesh-system",
+	inv := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: vocab.InventoryName(""), Namespace: "mesh-system",
 		Labels: map[string]string{vocab.LabelPartOf: vocab.PartOfValue, vocab.LabelInstall: "default", vocab.LabelRevision: "default"}},
 		Data: map[string]string{inventoryKeyObjects: string(b)}}
 	gwGVR := schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}

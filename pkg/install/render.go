@@ -227,8 +227,8 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		component, base string
 		list            []profiles.Gateway
 	}{
-		{vocab.ComponentIngressGateway, "mesh-ingressgateway", s.Components.IngressGateways},
-		{vocab.ComponentEgressGateway, "mesh-egressgateway", s.Components.EgressGateways},
+		{vocab.ComponentIngressGateway, vocab.DefaultIngressGatewayName, s.Components.IngressGateways},
+		{vocab.ComponentEgressGateway, vocab.DefaultEgressGatewayName, s.Components.EgressGateways},
 	} {
 		var objs []*unstructured.Unstructured
 		for _, g := range kind.list {
@@ -727,7 +727,7 @@ func gatewayOverlay(s *profiles.Spec, component, base string, g profiles.Gateway
 		labels:    commonLabels(s, component),
 		namespace: s.MeshNamespace,
 		images:    []image{img},
-		patches:   []patch{smp(deploymentPatch(base, "mesh-proxy", g.Replicas, g.Resources, envList(g.Env), g.K8s))},
+		patches:   []patch{smp(deploymentPatch(base, vocab.ProxyContainerName, g.Replicas, g.Resources, envList(g.Env), g.K8s))},
 	}
 	if len(g.K8s.ServiceAnnotations) > 0 || g.K8s.ServiceType != "" {
 		o.patches = append(o.patches, smp(servicePatch(base, g.K8s.ServiceAnnotations, g.K8s.ServiceType)))

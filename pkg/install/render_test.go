@@ -154,7 +154,7 @@ func TestRenderRenamedGateway(t *testing.T) {
 	m := renderProfile(t, profiles.ResolveOptions{Sets: []string{"components.ingressGateways[0].name=edge", "components.ingressGateways[0].replicas=2"}})
 	y, _ := ObjectsYAML(m.Component(vocab.ComponentIngressGateway).Objects)
 	s := string(y)
-	if strings.Contains(s, "mesh-ingressgateway") || !strings.Contains(s, "serviceAccountName: edge") || !strings.Contains(s, "replicas: 2") {
+	if strings.Contains(s, vocab.DefaultIngressGatewayName) || !strings.Contains(s, "serviceAccountName: edge") || !strings.Contains(s, "replicas: 2") {
 		t.Errorf("renamed gateway render:\n%s", s)
 	}
 }

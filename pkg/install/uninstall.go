@@ -27,7 +27,7 @@ type ErrNotInstalled struct{ Namespace, Revision string }
 
 func (e *ErrNotInstalled) Error() string {
 	return fmt.Sprintf("no meshctl install of revision %q found in namespace %s (ConfigMap %s is missing): "+
-		"check --mesh-namespace and --revision", e.Revision, e.Namespace, InventoryName(e.Revision))
+		"check --mesh-namespace and --revision", e.Revision, e.Namespace, vocab.InventoryName(e.Revision))
 }
 
 // Uninstall deletes what the inventory of revision records, newest
@@ -97,9 +97,9 @@ func Uninstall(ctx context.Context, c Clients, namespace, revision string, o Uni
 		res.Objects = append(res.Objects, ObjectResult{Ref: e.ref(), Component: e.Component, Action: action, Reason: reason})
 	}
 	if !o.DryRun {
-		err := c.Kube.CoreV1().ConfigMaps(namespace).Delete(ctx, InventoryName(revision), metav1.DeleteOptions{})
+		err := c.Kube.CoreV1().ConfigMaps(namespace).Delete(ctx, vocab.InventoryName(revision), metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return res, explain(err, "ConfigMap/"+namespace+"/"+InventoryName(revision))
+			return res, explain(err, "ConfigMap/"+namespace+"/"+vocab.InventoryName(revision))
 		}
 	}
 	return res, nil

@@ -5,6 +5,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 func schemaGVR(group, version, resource string) schema.GroupVersionResource {
@@ -27,6 +28,6 @@ func lockProbe(s *profiles.Spec) *unstructured.Unstructured {
 	u.SetAPIVersion("coordination.k8s.io/v1")
 	u.SetKind("Lease")
 	u.SetNamespace(s.MeshNamespace)
-	u.SetName(LockName)
+	u.SetName(vocab.InstallLockName)
 	return u
 }

@@ -161,6 +161,39 @@ const (
 	RootCertKey = "root-cert.pem"
 )
 
+// What an install keeps in its mesh namespace besides the components.
+const (
+	// InventoryBaseName is the ConfigMap that records what the install of
+	// the default revision applied (InventoryName).
+	InventoryBaseName = "meshctl-install"
+	// InstallLockName is the Lease that serializes installs and uninstalls
+	// in a mesh namespace.
+	InstallLockName = "meshctl-install-lock"
+	// AnnotationLockHost and AnnotationLockPID on the Lease let a meshctl on
+	// the same host recognise the lock of a process that no longer exists.
+	AnnotationLockHost = "meshctl.io/lock-host"
+	AnnotationLockPID  = "meshctl.io/lock-pid"
+)
+
+// InventoryName is the inventory ConfigMap of a revision's install:
+// "meshctl-install", or "meshctl-install-<revision>".
+func InventoryName(revision string) string {
+	if IsDefaultRevision(revision) {
+		return InventoryBaseName
+	}
+	return InventoryBaseName + "-" + revision
+}
+
+// The gateways the profiles install.
+const (
+	DefaultIngressGatewayName = "mesh-ingressgateway"
+	DefaultEgressGatewayName  = "mesh-egressgateway"
+)
+
+// AnnotationExportTo on a Kubernetes Service limits the namespaces it is
+// visible to, as a ServiceEntry's exportTo does (Istio's annotation).
+const AnnotationExportTo = "networking.istio.io/exportTo"
+
 // MeshConfigMapName returns the name of the mesh ConfigMap of a revision:
 // "mesh" for the default revision, "mesh-<revision>" otherwise.
 func MeshConfigMapName(revision string) string {

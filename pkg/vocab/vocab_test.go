@@ -36,11 +36,14 @@ func TestOverrideKeys(t *testing.T) {
 }
 
 func TestRevisionNames(t *testing.T) {
-	for _, tc := range []struct{ rev, cm, server string }{
-		{"", "mesh", "meshctl-server"},
-		{"default", "mesh", "meshctl-server"},
-		{"canary", "mesh-canary", "meshctl-server-canary"},
+	for _, tc := range []struct{ rev, cm, server, inventory string }{
+		{"", "mesh", "meshctl-server", "meshctl-install"},
+		{"default", "mesh", "meshctl-server", "meshctl-install"},
+		{"canary", "mesh-canary", "meshctl-server-canary", "meshctl-install-canary"},
 	} {
+		if got := InventoryName(tc.rev); got != tc.inventory {
+			t.Errorf("InventoryName(%q) = %q, want %q", tc.rev, got, tc.inventory)
+		}
 		if got := MeshConfigMapName(tc.rev); got != tc.cm {
 			t.Errorf("MeshConfigMapName(%q) = %q, want %q", tc.rev, got, tc.cm)
 		}

@@ -240,7 +240,7 @@ func TestInstallDemoRerunPruneUninstall(t *testing.T) {
 	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
 		t.Errorf("uninstall deleted the mesh namespace: %v", err)
 	}
-	if _, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, install.InventoryName(""), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, vocab.InventoryName(""), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("uninstall left the inventory: %v", err)
 	}
 	r = meshctl(t, cl, "verify-install", "--mesh-namespace", ns)

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshctl/meshctl/internal/testcluster"
-	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
@@ -21,7 +20,7 @@ import (
 func plant(t *testing.T, cl *testcluster.Cluster, ns string, entries ...map[string]any) {
 	t.Helper()
 	ctx := context.Background()
-	cm, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, install.InventoryName(""), metav1.GetOptions{})
+	cm, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, vocab.InventoryName(""), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func TestConcurrentInstallsAreSerialized(t *testing.T) {
 	secs := int32(30)
 	acquired := metav1.NewMicroTime(time.Now().Add(-time.Minute).Truncate(time.Second))
 	renewed := metav1.NewMicroTime(time.Now())
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: install.LockName, Namespace: ns},
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: vocab.InstallLockName, Namespace: ns},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &acquired, RenewTime: &renewed}}
 	if _, err := cl.Client.CoordinationV1().Leases(ns).Create(ctx, lease, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -135,11 +135,11 @@ func TestConcurrentInstallsAreSerialized(t *testing.T) {
 		t.Fatal("an install ran while another held the lock")
 	}
 	mustContain(t, "refusal", r.errOut, holder+" has held the lock", "since "+acquired.UTC().Format(time.RFC3339))
-	if _, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, install.InventoryName(""), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, vocab.InventoryName(""), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("a refused install wrote its inventory: %v", err)
 	}
 	// Its holder stopped renewing it a minute ago: the lock has expired.
-	l, _ := cl.Client.CoordinationV1().Leases(ns).Get(ctx, install.LockName, metav1.GetOptions{})
+	l, _ := cl.Client.CoordinationV1().Leases(ns).Get(ctx, vocab.InstallLockName, metav1.GetOptions{})
 	old := metav1.NewMicroTime(time.Now().Add(-time.Minute))
 	l.Spec.RenewTime = &old
 	if _, err := cl.Client.CoordinationV1().Leases(ns).Update(ctx, l, metav1.UpdateOptions{}); err != nil {
@@ -148,7 +148,7 @@ func TestConcurrentInstallsAreSerialized(t *testing.T) {
 	if r := meshctl(t, cl, args...); r.code != 0 {
 		t.Fatalf("install over an expired lock: exit %d", r.code)
 	}
-	if _, err := cl.Client.CoordinationV1().Leases(ns).Get(ctx, install.LockName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := cl.Client.CoordinationV1().Leases(ns).Get(ctx, vocab.InstallLockName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("a finished install left its lock: %v", err)
 	}
 
@@ -209,7 +209,7 @@ func assertConverged(t *testing.T, cl *testcluster.Cluster, ns, profile string) 
 	t.Helper()
 	ctx := context.Background()
 	c := clients(t, cl)
-	cm, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, install.InventoryName(""), metav1.GetOptions{})
+	cm, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, vocab.InventoryName(""), metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("inventory: %v", err)
 	}
@@ -256,7 +256,7 @@ func assertConverged(t *testing.T, cl *testcluster.Cluster, ns, profile string) 
 			if !namespaced && !strings.HasSuffix(o.GetName(), "-"+ns) {
 				continue
 			}
-			if o.GetDeletionTimestamp() != nil || (o.GetKind() == "ConfigMap" && o.GetName() == install.InventoryName("")) {
+			if o.GetDeletionTimestamp() != nil || (o.GetKind() == "ConfigMap" && o.GetName() == vocab.InventoryName("")) {
 				continue
 			}
 			key := o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
@@ -268,7 +268,7 @@ func assertConverged(t *testing.T, cl *testcluster.Cluster, ns, profile string) 
 	if r := meshctl(t, cl, "verify-install", "--profile", profile, "--mesh-namespace", ns); r.code != 0 {
 		t.Errorf("verify-install --profile %s: exit %d", profile, r.code)
 	}
-	if _, err := cl.Client.CoordinationV1().Leases(ns).Get(ctx, install.LockName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := cl.Client.CoordinationV1().Leases(ns).Get(ctx, vocab.InstallLockName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the lock is still held after the install finished: %v", err)
 	}
 }
@@ -310,7 +310,7 @@ func TestKilledInstallConverges(t *testing.T) {
 			exited := make(chan error, 1)
 			go func() { exited <- cmd.Wait() }()
 			count := func() int {
-				if _, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, install.InventoryName(""), metav1.GetOptions{}); err != nil {
+				if _, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, vocab.InventoryName(""), metav1.GetOptions{}); err != nil {
 					return -1
 				}
 				n := 0
@@ -344,7 +344,7 @@ func TestKilledInstallConverges(t *testing.T) {
 			}
 			t.Logf("killed=%v with %d objects; output so far:\n%s", killed, count(), out.String())
 			if killed {
-				if _, err := cl.Client.CoordinationV1().Leases(ns).Get(ctx, install.LockName, metav1.GetOptions{}); err != nil {
+				if _, err := cl.Client.CoordinationV1().Leases(ns).Get(ctx, vocab.InstallLockName, metav1.GetOptions{}); err != nil {
 					t.Errorf("the killed install held no lock: %v", err)
 				}
 			}
