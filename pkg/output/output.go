@@ -55,18 +55,24 @@ func New(streams *iostreams.IOStreams) *Printer {
 	return p
 }
 
-// Success prints "✔ message" to standard output.
+// The streams rule of every command: standard output carries only the
+// command's data (generated YAML, -o json|yaml|sarif reports, tables,
+// findings, problems, diffs), so that it can be piped or redirected as it
+// is; standard error carries everything about the run: progress, summaries,
+// warnings and errors. The status lines below are never data, so they all go
+// to standard error.
+
+// Success prints "✔ message" to standard error.
 func (p *Printer) Success(format string, args ...any) {
-	fmt.Fprintf(p.streams.Out, "%s %s\n", p.green.Sprint(SymbolSuccess), fmt.Sprintf(format, args...))
+	fmt.Fprintf(p.streams.ErrOut, "%s %s\n", p.green.Sprint(SymbolSuccess), fmt.Sprintf(format, args...))
 }
 
-// Failure prints "✘ message" to standard output.
+// Failure prints "✘ message" to standard error.
 func (p *Printer) Failure(format string, args ...any) {
-	fmt.Fprintf(p.streams.Out, "%s %s\n", p.red.Sprint(SymbolFailure), fmt.Sprintf(format, args...))
+	fmt.Fprintf(p.streams.ErrOut, "%s %s\n", p.red.Sprint(SymbolFailure), fmt.Sprintf(format, args...))
 }
 
-// Warning prints "! message" to standard error, so that it never mixes with
-// data on standard output.
+// Warning prints "! message" to standard error.
 func (p *Printer) Warning(format string, args ...any) {
 	fmt.Fprintf(p.streams.ErrOut, "%s %s\n", p.yellow.Sprint(SymbolWarning), fmt.Sprintf(format, args...))
 }

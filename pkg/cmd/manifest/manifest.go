@@ -104,7 +104,7 @@ func (o *GenerateOptions) Run() error {
 	if len(res.Removed) > 0 {
 		msg += fmt.Sprintf(" and removed %d no longer rendered (%s)", len(res.Removed), strings.Join(res.Removed, ", "))
 	}
-	fmt.Fprintf(o.IO.ErrOut, "%s %s\n", output.SymbolSuccess, msg)
+	output.New(o.IO).Success("%s", msg)
 	return nil
 }
 

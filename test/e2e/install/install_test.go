@@ -140,7 +140,7 @@ func TestInstallDemoRerunPruneUninstall(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("install demo: exit %d", r.code)
 	}
-	mustContain(t, "install output", r.out, "✔ Mesh core installed", "✔ Control plane installed", "✔ Ingress gateways installed",
+	mustContain(t, "install output", r.errOut, "✔ Mesh core installed", "✔ Control plane installed", "✔ Ingress gateways installed",
 		"✔ Egress gateways installed", "✔ Addon grafana installed", "✔ Installation complete")
 
 	demo := render(t, ns, "demo")
@@ -177,14 +177,14 @@ func TestInstallDemoRerunPruneUninstall(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("re-run: exit %d", r.code)
 	}
-	mustContain(t, "re-run output", r.out, "already up to date: nothing changed")
+	mustContain(t, "re-run output", r.errOut, "already up to date: nothing changed")
 
 	// A dry run of minimal shows the prune and changes nothing.
 	r = meshctl(t, cl, "install", "--profile", "minimal", "--dry-run", "--mesh-namespace", ns)
 	if r.code != 0 {
 		t.Fatalf("dry-run minimal: exit %d", r.code)
 	}
-	mustContain(t, "dry-run output", r.out, "Deployment/"+ns+"/grafana would be pruned", "Dry run: nothing was changed")
+	mustContain(t, "dry-run output", r.out+r.errOut, "Deployment/"+ns+"/grafana would be pruned", "Dry run: nothing was changed")
 	for ref, s := range statuses(t, c, demo) {
 		if !s.Exists {
 			t.Errorf("dry run removed %s", ref)
@@ -196,7 +196,7 @@ func TestInstallDemoRerunPruneUninstall(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("install minimal: exit %d", r.code)
 	}
-	mustContain(t, "install minimal output", r.out, "✔ Ingress gateways removed", "✔ Addon kiali removed", "27 pruned")
+	mustContain(t, "install minimal output", r.errOut, "✔ Ingress gateways removed", "✔ Addon kiali removed", "27 pruned")
 	minimal := render(t, ns, "minimal")
 	keep := map[string]bool{}
 	for _, o := range minimal.Objects() {
@@ -257,7 +257,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("dry run: exit %d", r.code)
 	}
-	mustContain(t, "dry-run output", r.out, "✔ Control plane would be installed", "Deployment/"+ns+"/meshctl-server would be created", "Dry run: nothing was changed")
+	mustContain(t, "dry-run output", r.out+r.errOut, "✔ Control plane would be installed", "Deployment/"+ns+"/meshctl-server would be created", "Dry run: nothing was changed")
 	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("dry run created the namespace: %v", err)
 	}
@@ -296,14 +296,14 @@ func TestInterruptedInstallConverges(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("re-run after interruption: exit %d", r.code)
 	}
-	mustContain(t, "re-run output", r.out, "✔ Installation complete")
+	mustContain(t, "re-run output", r.errOut, "✔ Installation complete")
 	for ref, s := range statuses(t, c, m) {
 		if !s.Exists || !s.Ready {
 			t.Errorf("after re-run, %s: exists=%v ready=%v %s", ref, s.Exists, s.Ready, s.Reason)
 		}
 	}
 	r = meshctl(t, cl, "install", "--profile", "demo", "-y", "--mesh-namespace", ns)
-	mustContain(t, "second re-run output", r.out, "already up to date")
+	mustContain(t, "second re-run output", r.errOut, "already up to date")
 }
 
 func TestTimeoutSaysWhyNotReady(t *testing.T) {
@@ -362,7 +362,7 @@ func TestConflictsAreExplained(t *testing.T) {
 	if r.code != 1 {
 		t.Errorf("verify-install with a missing Service: exit %d", r.code)
 	}
-	mustContain(t, "verify-install output", r.out, "Service/"+ns+"/meshctl-server", "Missing", "not found", "1 of 22 objects are missing or not ready")
+	mustContain(t, "verify-install output", r.out+r.errOut, "Service/"+ns+"/meshctl-server", "Missing", "not found", "1 of 22 objects are missing or not ready")
 }
 
 func TestRevisionsSideBySide(t *testing.T) {

@@ -92,7 +92,7 @@ func TestPurgeDeletesCRDsOnlyWithTheLastInstall(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("uninstall --purge --dry-run: exit %d", r.code)
 	}
-	mustContain(t, "dry-run output", r.out, "Would delete 11 mesh CRDs and with them 1 mesh resources in the cluster (1 VirtualService)")
+	mustContain(t, "dry-run output", r.errOut, "Would delete 11 mesh CRDs and with them 1 mesh resources in the cluster (1 VirtualService)")
 	// Confirmation comes from the command line only.
 	t.Setenv("MESHCTL_YES", "true")
 	if r := meshctl(t, cl, "uninstall", "--purge", "--mesh-namespace", ns); r.code == 0 {
@@ -105,7 +105,7 @@ func TestPurgeDeletesCRDsOnlyWithTheLastInstall(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("uninstall --purge: exit %d", r.code)
 	}
-	mustContain(t, "purge output", r.out, "Deleted 11 mesh CRDs and with them 1 mesh resources in the cluster (1 VirtualService)")
+	mustContain(t, "purge output", r.errOut, "Deleted 11 mesh CRDs and with them 1 mesh resources in the cluster (1 VirtualService)")
 	if n := crdsLeft(); n != 0 {
 		t.Errorf("purging the last install left %d of 3 CRDs", n)
 	}
