@@ -293,3 +293,17 @@ func volumes(cfg Config) []corev1.Volume {
 		}}},
 	}
 }
+
+// GatewayProxy is the proxy container of a gateway Deployment and the pod
+// volumes it mounts. A gateway is not injected (it is the proxy), but its
+// agent needs what a sidecar's does: the same environment (identity,
+// control plane, trust domain), the projected token, the mesh root and the
+// scratch volumes. The container runs the agent as a router.
+func GatewayProxy(cfg Config, name string) (corev1.Container, []corev1.Volume, error) {
+	c, err := proxyContainer(Workload{Kind: "Deployment", Name: name}, &corev1.PodTemplateSpec{}, settings{cfg: cfg}, nil, nil, nil)
+	if err != nil {
+		return corev1.Container{}, nil, err
+	}
+	c.Args = []string{"agent", "proxy", "router"}
+	return c, volumes(cfg), nil
+}

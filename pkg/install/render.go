@@ -235,11 +235,15 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 			if !g.Enabled {
 				continue
 			}
-			o, err := r.renderCached(gatewayOverlay(s, kind.component, kind.base, g))
+			o, err := gatewayOverlay(s, mi.InjectConfig(), kind.component, kind.base, g)
 			if err != nil {
 				return nil, err
 			}
-			objs = append(objs, o...)
+			o2, err := r.renderCached(o)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, o2...)
 		}
 		add(kind.component, objs)
 	}
@@ -718,16 +722,21 @@ func serverOverlay(mi *profiles.MeshInstall) (overlay, error) {
 	return o, nil
 }
 
-func gatewayOverlay(s *profiles.Spec, component, base string, g profiles.Gateway) overlay {
+func gatewayOverlay(s *profiles.Spec, cfg inject.Config, component, base string, g profiles.Gateway) (overlay, error) {
 	img := splitImage(s.ProxyImage())
 	img.Name = "proxy"
+	agent, err := gatewayAgentPatch(cfg, base, g.Name)
+	if err != nil {
+		return overlay{}, err
+	}
 	o := overlay{
 		dir:       component + "/" + g.Name,
 		resources: []string{"../../../gateways/" + strings.TrimSuffix(component, "-gateway")},
 		labels:    commonLabels(s, component),
 		namespace: s.MeshNamespace,
 		images:    []image{img},
-		patches:   []patch{smp(deploymentPatch(base, vocab.ProxyContainerName, g.Replicas, g.Resources, envList(g.Env), g.K8s))},
+		// The spec's own env comes after the agent's, so it wins.
+		patches: []patch{smp(agent), smp(deploymentPatch(base, vocab.ProxyContainerName, g.Replicas, g.Resources, envList(g.Env), g.K8s))},
 	}
 	if len(g.K8s.ServiceAnnotations) > 0 || g.K8s.ServiceType != "" {
 		o.patches = append(o.patches, smp(servicePatch(base, g.K8s.ServiceAnnotations, g.K8s.ServiceType)))
@@ -748,7 +757,54 @@ func gatewayOverlay(s *profiles.Spec, component, base string, g profiles.Gateway
 			rename("Service", "/spec/selector/app"),
 		)
 	}
-	return o
+	return o, nil
+}
+
+// gatewayAgentPatch gives a gateway's proxy container what the injector
+// gives a sidecar's (inject.GatewayProxy: environment, mounts, security
+// context) and the pod its volumes, so the gateway's agent finds its token,
+// the mesh root and the control plane. Ports, probe and resources stay the
+// gateway's own.
+func gatewayAgentPatch(cfg inject.Config, base, name string) (map[string]any, error) {
+	c, vols, err := inject.GatewayProxy(cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	toMap := func(v any) (any, error) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		var out any
+		return out, json.Unmarshal(b, &out)
+	}
+	env, err := toMap(c.Env)
+	if err != nil {
+		return nil, err
+	}
+	mounts, err := toMap(c.VolumeMounts)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := toMap(c.SecurityContext)
+	if err != nil {
+		return nil, err
+	}
+	volumes, err := toMap(vols)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"apiVersion": "apps/v1",
+		"kind":       "Deployment",
+		"metadata":   map[string]any{"name": base},
+		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+			"containers": []any{map[string]any{
+				"name": vocab.ProxyContainerName, "args": c.Args, "env": env, "volumeMounts": mounts, "securityContext": sc,
+			}},
+			"volumes": volumes,
+		}}},
+	}, nil
 }
 
 func addonOverlay(s *profiles.Spec, name string, a profiles.Addon) overlay {
