@@ -135,9 +135,9 @@ func TestGenerateDirIgnoresForeignIndex(t *testing.T) {
 }
 
 func TestGenerateReadsSpecFromStdin(t *testing.T) {
-	spec := "apiVersion: install.meshctl.io/v1alpha1\nkind: MeshInstall\nspec:\n  meshConfig:\n    mtls:\n      mode: STRICT\n"
+	spec := "apiVersion: install.meshctl.io/v1alpha1\nkind: MeshInstall\nspec:\n  meshConfig:\n    outboundTrafficPolicy: REGISTRY_ONLY\n"
 	code, stdout, stderr := run(t, spec, "generate", "--profile", "minimal", "-f", "-")
-	if code != 0 || !strings.Contains(stdout, "mode: STRICT") {
+	if code != 0 || !strings.Contains(stdout, "mode: REGISTRY_ONLY") {
 		t.Fatalf("exit %d: %s\n%.300s", code, stderr, stdout)
 	}
 	if code, _, stderr := run(t, spec, "generate", "-f", "-", "-f", "-"); code == 0 || !strings.Contains(stderr, "standard input can be read only once") {
@@ -154,11 +154,11 @@ func TestDiffShowsKeysInsideTheMeshConfig(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
 	_, ra, _ := run(t, "", "generate", "--profile", "minimal")
-	_, rb, _ := run(t, "", "generate", "--profile", "minimal", "--set", "meshConfig.mtls.mode=STRICT")
+	_, rb, _ := run(t, "", "generate", "--profile", "minimal", "--set", "meshConfig.outboundTrafficPolicy=REGISTRY_ONLY")
 	os.WriteFile(a, []byte(ra), 0o644)
 	os.WriteFile(b, []byte(rb), 0o644)
 	code, stdout, _ := run(t, "", "diff", a, b)
-	if code != cmdutil.ExitFailure || !strings.Contains(stdout, "~ data.mesh: mtls.mode: PERMISSIVE → STRICT") || strings.Contains(stdout, "bytes)") {
+	if code != cmdutil.ExitFailure || !strings.Contains(stdout, "~ data.mesh: outboundTrafficPolicy.mode: ALLOW_ANY → REGISTRY_ONLY") || strings.Contains(stdout, "bytes)") {
 		t.Errorf("exit %d:\n%s", code, stdout)
 	}
 }
