@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -162,7 +163,7 @@ func Execute(ctx context.Context, streams *iostreams.IOStreams, args []string) i
 	f := cmdutil.NewFactory(streams)
 	cmd := NewCmdRoot(f)
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
+	err := executeInterruptible(ctx, cmd, args)
 	if err == nil {
 		return cmdutil.ExitOK
 	}
@@ -187,6 +188,39 @@ func Execute(ctx context.Context, streams *iostreams.IOStreams, args []string) i
 		fmt.Fprintf(streams.ErrOut, "Run '%s --help' for usage.\n", commandPath(cmd, args))
 	}
 	return code
+}
+
+// interruptGrace is how long a command has, once ctx is cancelled (Ctrl-C,
+// SIGTERM), to return by itself before meshctl stops waiting for it. Loops
+// over files, documents and objects check ctx, but one huge document is
+// parsed in a single library call that cannot be told to stop: the user
+// still gets control back within a second, with exit code 130.
+const interruptGrace = 500 * time.Millisecond
+
+// executeInterruptible runs cmd and returns its error, or context.Canceled
+// when ctx is cancelled and the command has not returned within
+// interruptGrace. Long-running roles (server, agent) are waited for: they
+// drain connections on SIGTERM for as long as they are configured to.
+func executeInterruptible(ctx context.Context, cmd *cobra.Command, args []string) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	if c, _, err := cmd.Find(args); err == nil && c != nil && c.Annotations[cmdutil.AnnotationLongRunning] != "" {
+		return <-done
+	}
+	t := time.NewTimer(interruptGrace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		// The command's goroutine is left behind; the process exits now.
+		return context.Canceled
+	}
 }
 
 // isUsageError recognises the command-line errors cobra returns as plain

@@ -2,11 +2,13 @@ package root
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -320,5 +322,42 @@ func TestShortRunsPaceTheCollector(t *testing.T) {
 	_ = cmd.Execute()
 	if got := debug.SetGCPercent(100); got != 50 {
 		t.Errorf("user's GOGC=50 replaced by %d", got)
+	}
+}
+
+// TestInterruptStopsLongWork cancels the context of a validate that is busy
+// reading one document of 400,000 keys (seconds of work in a parser that
+// cannot watch the context), as Ctrl-C or SIGTERM do through main. meshctl
+// must give control back with exit code 130 instead of finishing the work
+// and exiting 0. The bound is generous (machine noise must not decide the
+// result); the exit code is what tells an ignored interrupt apart.
+func TestInterruptStopsLongWork(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: default\ndata:\n")
+	for i := 0; i < 400000; i++ {
+		fmt.Fprintf(&b, "  key%d: value%d\n", i, i)
+	}
+	file := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	streams, _, _, errOut := iostreams.Test()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- Execute(ctx, streams, []string{"validate", "-f", file}) }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		if code != cmdutil.ExitCancelled {
+			t.Fatalf("exit code %d after the interrupt, want %d", code, cmdutil.ExitCancelled)
+		}
+		if !strings.Contains(errOut.String(), "Interrupted.") {
+			t.Errorf("standard error does not say it was interrupted: %q", errOut.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("meshctl did not stop within a minute of the interrupt")
 	}
 }
