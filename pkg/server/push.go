@@ -281,7 +281,7 @@ func (p *Pusher) grpcResources(x *translate.Index, ns string) (generate.Resource
 		out[t] = map[string]proto.Message{}
 	}
 	problems := x.Problems()
-	for _, part := range x.HostParts(ns) {
+	for _, part := range x.Parts(translate.View{Namespace: ns}) {
 		p.mu.Lock()
 		g, ok := p.generated[part]
 		if !ok {

@@ -177,7 +177,7 @@ func Build(in Input, v View) *ir.Config { return NewIndex(in).Build(v) }
 func (x *Index) Build(v View) *ir.Config {
 	b := &builder{x: x, view: v, out: &ir.Config{Namespace: v.Namespace}, clusters: map[string]*ir.Cluster{}, drCache: map[string]*config.DestinationRuleView{}}
 	var hostProblems []ir.Problem
-	for _, part := range x.HostParts(v.Namespace) {
+	for _, part := range x.Parts(v) {
 		b.out.RouteTables = append(b.out.RouteTables, part.RouteTables...)
 		for _, c := range part.Clusters {
 			b.clusters[c.Name] = c

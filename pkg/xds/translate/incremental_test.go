@@ -44,6 +44,7 @@ func TestNextEqualsNewIndex(t *testing.T) {
 		{"endpoint added", `{apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, metadata: {name: reviews-2, namespace: default, labels: {kubernetes.io/service-name: reviews}}, addressType: IPv4, ports: [{name: http, port: 9080}], endpoints: [{addresses: [10.244.0.12], conditions: {ready: true}}]}`},
 		{"route to a service not there yet", `{apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: pp, namespace: default}, spec: {hosts: [productpage], http: [{route: [{destination: {host: ratings}}]}]}}`},
 		{"that service appears", `{apiVersion: v1, kind: Service, metadata: {name: ratings, namespace: default}, spec: {ports: [{name: http, port: 9080}]}}`},
+		{"sidecar egress scope", `{apiVersion: networking.istio.io/v1, kind: Sidecar, metadata: {name: default, namespace: default}, spec: {egress: [{hosts: ["./productpage.default.svc.cluster.local"]}]}}`},
 		{"wildcard destination rule", `{apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: all, namespace: other}, spec: {host: "*.default.svc.cluster.local", trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}}}`},
 	}
 	for _, ev := range events {
