@@ -116,6 +116,8 @@ func (f Finding) ObjectRef() string {
 type Suppression struct {
 	Code   string
 	Object string
+	// codes are the MSH codes an IST code stands for (see IstioCodes).
+	codes []string
 }
 
 // ParseSuppression reads CODE=Kind namespace/name.
@@ -125,11 +127,36 @@ func ParseSuppression(s string) (Suppression, error) {
 	if !ok || code == "" || obj == "" {
 		return Suppression{}, fmt.Errorf("invalid suppression %q: use CODE=Kind namespace/name, globs allowed (MSH0101=VirtualService default/*)", s)
 	}
-	return Suppression{Code: code, Object: obj}, nil
+	sup := Suppression{Code: code, Object: obj}
+	if isIstioCode(code) {
+		codes, ok := istioCodes(code)
+		if !ok {
+			return Suppression{}, fmt.Errorf("invalid suppression %q: %s is not an istioctl analyze code (IST0101…); see the IST to MSH table in docs/analyze-istio-codes.md", s, code)
+		}
+		sup.codes = codes // none when meshctl has no such check: harmless
+	}
+	return sup, nil
+}
+
+// codeMatches reports whether a suppression's code (an MSH glob, or an IST
+// code or glob standing for MSH codes) covers code.
+func codeMatches(pattern string, codes []string, code string) bool {
+	if !isIstioCode(pattern) {
+		return glob(pattern, code)
+	}
+	if codes == nil {
+		codes, _ = istioCodes(pattern)
+	}
+	for _, c := range codes {
+		if c == code {
+			return true
+		}
+	}
+	return false
 }
 
 func (s Suppression) matches(f Finding) bool {
-	if !glob(s.Code, f.Code) {
+	if !codeMatches(s.Code, s.codes, f.Code) {
 		return false
 	}
 	name := f.Object.Name
@@ -278,7 +305,7 @@ func suppressed(store *config.Store, sups []Suppression, f Finding) bool {
 	}
 	for _, key := range []string{vocab.AnnotationAnalyzeSuppress, vocab.IstioAnnotationAnalyzeSuppress} {
 		for _, code := range strings.Split(r.Annotations[key], ",") {
-			if code = strings.TrimSpace(code); code == "*" || code == f.Code {
+			if code = strings.TrimSpace(code); code == "*" || code == f.Code || isIstioCode(code) && codeMatches(code, nil, f.Code) {
 				return true
 			}
 		}

@@ -128,7 +128,7 @@ Exit codes, the same for every output format:
 	fl.StringVarP(&o.Output, "output", "o", "", "Output format: text (default), json, yaml or sarif")
 	fl.StringVar(&o.FailureThreshold, "failure-threshold", "Error", "Lowest level that makes the exit code 79: Error, Warning or Info")
 	fl.StringVar(&o.OutputThreshold, "output-threshold", "Info", "Lowest level reported: Error, Warning or Info")
-	fl.StringArrayVar(&o.Suppress, "suppress", nil, "Suppress findings: \"CODE=Kind namespace/name\", globs allowed; repeatable")
+	fl.StringArrayVar(&o.Suppress, "suppress", nil, "Suppress findings: \"CODE=Kind namespace/name\", globs allowed, istioctl's IST codes too; repeatable")
 	fl.StringSliceVar(&o.Analyzers, "analyzers", nil, "Run only these analyzers (codes or names, globs allowed)")
 	fl.BoolVar(&o.ListAnalyzers, "list-analyzers", false, "List the analyzers and exit")
 	fl.DurationVar(&o.Timeout, "timeout", 30*time.Second, "Time limit for reading the cluster")
