@@ -64,7 +64,7 @@ Overlays apply in order: --profile < -f files < --set.`,
   meshctl install --revision canary --set profile=minimal -y
 
   # Your own overlay, plus one override
-  meshctl install -f mesh.yaml --set meshConfig.mtls.mode=STRICT -y`,
+  meshctl install -f mesh.yaml --set meshConfig.trustDomain=example.org -y`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.cmd = cmd

@@ -124,7 +124,7 @@ func newCmdDump(f *cmdutil.Factory) *cobra.Command {
 		Long: `Print the resolved MeshInstall spec of a profile: every field with its value,
 after -f files and --set overrides. The output is a valid -f file.`,
 		Example: `  meshctl profile dump demo
-  meshctl profile dump default --set meshConfig.mtls.mode=STRICT > mesh.yaml`,
+  meshctl profile dump default --set meshConfig.outboundTrafficPolicy=REGISTRY_ONLY > mesh.yaml`,
 		Args:              cmdutil.MaximumNArgs(1),
 		ValidArgsFunction: profileCompletion,
 		RunE: func(cmd *cobra.Command, args []string) error {
