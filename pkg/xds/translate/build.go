@@ -177,7 +177,12 @@ func Build(in Input, v View) *ir.Config { return NewIndex(in).Build(v) }
 func (x *Index) Build(v View) *ir.Config {
 	b := &builder{x: x, view: v, out: &ir.Config{Namespace: v.Namespace}, clusters: map[string]*ir.Cluster{}, drCache: map[string]*config.DestinationRuleView{}}
 	var hostProblems []ir.Problem
+	source := x.workloadLabels(v)
 	for _, part := range x.Parts(v) {
+		if part.sourceDependent && source != nil {
+			// Its routes match on the client: translate it for this one.
+			part = x.buildPart(v.Namespace, part.Host, source)
+		}
 		b.out.RouteTables = append(b.out.RouteTables, part.RouteTables...)
 		for _, c := range part.Clusters {
 			b.clusters[c.Name] = c
@@ -220,6 +225,11 @@ type builder struct {
 	drCache map[string]*config.DestinationRuleView
 	// deps are the hosts the routes built so far resolved destinations to.
 	deps []string
+	// source are the labels of the workload the routes are for (nil for a
+	// view shared by a namespace); sourceDependent records that a route
+	// match depended on them.
+	source          map[string]string
+	sourceDependent bool
 }
 
 // inContext reports whether a gateways list (of a VirtualService or a match,

@@ -76,15 +76,7 @@ func (x *Index) egressScope(ns string, labels map[string]string, workload bool) 
 // namespace narrowed by its Sidecar's egress hosts.
 func (x *Index) Parts(v View) []*HostPart {
 	parts := x.HostParts(v.Namespace)
-	var labels map[string]string
-	if v.Workload != "" {
-		if pod := x.in.Store.Get(config.KindPod, v.Namespace, v.Workload); pod != nil {
-			labels = pod.Labels
-		} else {
-			labels = v.Labels
-		}
-	}
-	in := x.egressScope(v.Namespace, labels, v.Workload != "")
+	in := x.egressScope(v.Namespace, x.workloadLabels(v), v.Workload != "")
 	if in == nil || v.Gateway {
 		return parts
 	}
@@ -95,4 +87,20 @@ func (x *Index) Parts(v View) []*HostPart {
 		}
 	}
 	return out
+}
+
+// workloadLabels are the labels of a view's workload (non-nil), nil for a
+// view shared by a namespace.
+func (x *Index) workloadLabels(v View) map[string]string {
+	if v.Workload == "" {
+		return nil
+	}
+	labels := v.Labels
+	if pod := x.in.Store.Get(config.KindPod, v.Namespace, v.Workload); pod != nil {
+		labels = pod.Labels
+	}
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	return labels
 }

@@ -22,6 +22,9 @@ type HostPart struct {
 	Problems    []ir.Problem
 	// deps are the hosts its routes resolved destinations to (or tried to).
 	deps []string
+	// sourceDependent parts have routes that match on the client's labels
+	// or namespace: workload views translate them again for the workload.
+	sourceDependent bool
 }
 
 // ServersPart is what the pods of one namespace serve (ir.Config.Servers),
@@ -78,7 +81,7 @@ func (x *Index) HostParts(ns string) []*HostPart {
 		p, ok := np.byHost[h]
 		np.mu.Unlock()
 		if !ok {
-			p = x.buildPart(ns, h)
+			p = x.buildPart(ns, h, nil)
 			np.mu.Lock()
 			if q, ok := np.byHost[h]; ok {
 				p = q // built concurrently: keep one identity
@@ -103,8 +106,8 @@ func (x *Index) services(host string) []*config.Service {
 	return x.reg.Service(host)
 }
 
-func (x *Index) buildPart(ns, host string) *HostPart {
-	b := &builder{x: x, view: View{Namespace: ns}, out: &ir.Config{Namespace: ns}, clusters: map[string]*ir.Cluster{}, drCache: map[string]*config.DestinationRuleView{}}
+func (x *Index) buildPart(ns, host string, source map[string]string) *HostPart {
+	b := &builder{x: x, view: View{Namespace: ns}, out: &ir.Config{Namespace: ns}, clusters: map[string]*ir.Cluster{}, drCache: map[string]*config.DestinationRuleView{}, source: source}
 	part := &HostPart{Host: host}
 	svc := primary(x.services(host))
 	if svc == nil || !svc.VisibleFrom(ns) {
@@ -117,7 +120,7 @@ func (x *Index) buildPart(ns, host string) *HostPart {
 		part.Clusters = append(part.Clusters, c)
 	}
 	sort.Slice(part.Clusters, func(i, j int) bool { return part.Clusters[i].Name < part.Clusters[j].Name })
-	part.Problems, part.deps = b.problems, b.deps
+	part.Problems, part.deps, part.sourceDependent = b.problems, b.deps, b.sourceDependent
 	return part
 }
 

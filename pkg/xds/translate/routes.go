@@ -39,9 +39,13 @@ func (b *builder) httpRoute(r *config.Resource, i int, h *networking.HTTPRoute, 
 			continue
 		}
 		if len(m.SourceLabels) > 0 || m.SourceNamespace != "" {
-			// Client-dependent matches need a per-workload view; a
-			// namespace-wide view cannot honour them, so they never match.
-			continue
+			// Client-dependent matches are decided here, for one workload;
+			// a view shared by a namespace (no workload) cannot honour
+			// them, so for it they never match.
+			b.sourceDependent = true
+			if b.source == nil || !selects(m.SourceLabels, b.source) || (m.SourceNamespace != "" && m.SourceNamespace != b.view.Namespace) {
+				continue
+			}
 		}
 		route.Match = append(route.Match, convertMatch(m))
 	}
