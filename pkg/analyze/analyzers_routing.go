@@ -259,6 +259,51 @@ var routingAnalyzers = []*Analyzer{
 			}
 		},
 	},
+	{
+		Code: "MSH0108", Name: "DestinationPortRequired", Level: Error,
+		Doc:    "A VirtualService bound to a Gateway routes to a service with several ports without naming one; the gateway cannot tell which to use.",
+		Inputs: vsInputs,
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				vs := r.VirtualService()
+				if !boundToGateway(vs.Gateways) {
+					continue // a sidecar keeps the port the client called
+				}
+				destinations(vs, func(p string, d *networking.Destination) {
+					if d.Host == "" || d.Port != nil && d.Port.Number != 0 {
+						return
+					}
+					ports := map[uint32]bool{}
+					for _, e := range c.lookupHost(d.Host, r.Namespace) {
+						for _, pi := range e.Ports {
+							ports[pi.Number] = true
+						}
+					}
+					if len(ports) < 2 {
+						return
+					}
+					var have []string
+					for n := range ports {
+						have = append(have, fmt.Sprint(n))
+					}
+					sort.Strings(have)
+					c.Report(r, p, fmt.Sprintf("add port.number to the destination: one of %s", strings.Join(have, ", ")),
+						"destination %q has ports %s; a route from a gateway must name one", d.Host, strings.Join(have, ", "))
+				})
+			}
+		},
+	},
+}
+
+// boundToGateway reports whether a VirtualService applies to a Gateway (and
+// not only to sidecars).
+func boundToGateway(gateways []string) bool {
+	for _, g := range gateways {
+		if g != config.MeshGateway {
+			return true
+		}
+	}
+	return false
 }
 
 // isCatchAll reports whether an HTTP route matches every request.

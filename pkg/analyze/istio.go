@@ -42,7 +42,7 @@ var IstioCodes = []IstioCode{
 	{Code: "IST0109", Name: "ConflictingMeshGatewayVirtualServiceHosts", MSH: []string{"MSH0106"}, Note: "MSH0106 also covers VirtualServices bound to the same Gateway"},
 	{Code: "IST0110", Name: "ConflictingSidecarWorkloadSelectors", MSH: []string{"MSH0502"}},
 	{Code: "IST0111", Name: "MultipleSidecarsWithoutWorkloadSelectors", MSH: []string{"MSH0502"}},
-	{Code: "IST0112", Name: "VirtualServiceDestinationPortSelectorRequired", Note: gapNote},
+	{Code: "IST0112", Name: "VirtualServiceDestinationPortSelectorRequired", MSH: []string{"MSH0108"}},
 	{Code: "IST0116", Name: "DeploymentAssociatedToMultipleServices", MSH: []string{"MSH0603"}},
 	{Code: "IST0118", Name: "PortNameIsNotUnderNamingConvention", MSH: []string{"MSH0601"}},
 	{Code: "IST0123", Name: "NamespaceMultipleInjectionLabels", MSH: []string{"MSH0704"}},
