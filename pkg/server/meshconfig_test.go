@@ -66,3 +66,32 @@ func TestServerReadsTheTrustDomainFromTheMeshConfig(t *testing.T) {
 		t.Errorf("the last good config was not kept: %q", got)
 	}
 }
+
+// The root namespace of mesh-wide policy is the mesh config's.
+func TestReadMeshConfig(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset()
+	mc, err := ReadMeshConfig(ctx, client, "mesh-a", "")
+	if err != nil || mc.GetRootNamespace() != "mesh-a" || mc.GetTrustDomain() != vocab.DefaultTrustDomain {
+		t.Fatalf("without a ConfigMap: %v, %v", mc, err)
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: vocab.MeshConfigMapName("canary"), Namespace: "mesh-a"},
+		Data:       map[string]string{vocab.ConfigMapKeyMesh: "rootNamespace: policies\ntrustDomain: td.example\n"},
+	}
+	if _, err := client.CoreV1().ConfigMaps("mesh-a").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mc, err = ReadMeshConfig(ctx, client, "mesh-a", "canary")
+	if err != nil || mc.GetRootNamespace() != "policies" || mc.GetTrustDomain() != "td.example" {
+		t.Fatalf("from the ConfigMap: %v, %v", mc, err)
+	}
+	cm.Data[vocab.ConfigMapKeyMesh] = "rootNamespace: policies\nrootNamspace: x\n"
+	if _, err := client.CoreV1().ConfigMaps("mesh-a").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ReadMeshConfig(ctx, client, "mesh-a", "canary")
+	if err == nil || !strings.Contains(err.Error(), `configmap mesh-a/mesh-canary key mesh:2: unknown field "rootNamspace"`) {
+		t.Errorf("a bad mesh config: %v", err)
+	}
+}

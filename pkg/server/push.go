@@ -27,6 +27,8 @@ type Pusher struct {
 	Metrics  *transport.Metrics
 	Log      logr.Logger
 	Validate func(*config.Resource) error
+	// RootNamespace holds mesh-wide policies; "" is translate's default.
+	RootNamespace string
 
 	mu       sync.Mutex
 	index    *translate.Index
@@ -103,7 +105,7 @@ func (p *Pusher) publish(s translate.Reader) {
 	prev, prevSnap := p.index, p.snap
 	p.mu.Unlock()
 	p.beginRound()
-	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid}
+	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid, RootNamespace: p.RootNamespace}
 	var x *translate.Index
 	if prev != nil && snap != nil && prevSnap != nil {
 		// Only what changed is translated again; the rest is shared.

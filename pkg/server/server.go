@@ -10,6 +10,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,10 @@ type Options struct {
 	MonitoringAddress string
 	// MeshNamespace holds the mesh ConfigMap and mesh-wide policies.
 	MeshNamespace string
+	// RootNamespace holds mesh-wide policies (PeerAuthentication,
+	// AuthorizationPolicy): the mesh config's rootNamespace
+	// (ReadMeshConfig); "" means MeshNamespace.
+	RootNamespace string
 	Kube          kubernetes.Interface
 	Istio         istioclient.Interface
 	Log           logr.Logger
@@ -79,7 +84,7 @@ func New(o Options) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := transport.NewMetrics(reg)
-	p := &Pusher{Metrics: m, Log: o.Log, Validate: validate}
+	p := &Pusher{Metrics: m, Log: o.Log, Validate: validate, RootNamespace: cmp.Or(o.RootNamespace, o.MeshNamespace)}
 	views := transport.NewViews(p.Populate, nil)
 	p.Views = views
 	s := &Server{opts: o, Pusher: p, Views: views, Status: transport.NewStatus(m, views), Metrics: m, reg: reg, live: config.NewLiveStore()}

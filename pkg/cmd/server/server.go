@@ -109,10 +109,15 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	log := newLogger(o.IO, o.Verbosity)
+	mc, err := server.ReadMeshConfig(ctx, kube, o.MeshNamespace(), o.Identity.Revision)
+	if err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	}
 	s, err := server.New(server.Options{
 		XDSAddress:        o.XDSAddress,
 		MonitoringAddress: o.MonitoringAddress,
 		MeshNamespace:     o.MeshNamespace(),
+		RootNamespace:     mc.GetRootNamespace(),
 		Kube:              kube,
 		Istio:             istio,
 		Log:               log,
