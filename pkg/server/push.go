@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -47,6 +48,8 @@ type Pusher struct {
 	generated, partsPrev   map[*translate.HostPart]generated
 	// serverListeners are the gRPC server listeners per namespace part.
 	serverListeners, serversPrev map[*translate.ServersPart]generated
+	// assembled is the last gRPC view of each namespace.
+	assembled map[string]assembly
 }
 
 // Populate is the transport.Populator: the resources of a new view, from the
@@ -138,6 +141,13 @@ func (p *Pusher) publish(s translate.Reader) {
 	if len(views) == 0 {
 		problems = x.Problems()
 	}
+	p.mu.Lock()
+	for ns := range p.assembled {
+		if !slices.ContainsFunc(views, func(v *transport.View) bool { return v.Node.Kind == transport.KindGRPC && v.Node.Namespace == ns }) {
+			delete(p.assembled, ns) // its last client left
+		}
+	}
+	p.mu.Unlock()
 	p.endRound()
 	if p.Metrics != nil {
 		p.Metrics.Translation.Observe(time.Since(start).Seconds())
@@ -278,12 +288,41 @@ type generated struct {
 // change costs the hosts it touches, and the unchanged resources keep their
 // identity, so the view's diff skips them at once.
 func (p *Pusher) grpcResources(x *translate.Index, ns string) (generate.Resources, []ir.Problem) {
+	parts, servers := x.Parts(translate.View{Namespace: ns}), x.Servers(ns)
+	p.mu.Lock()
+	last, ok := p.assembled[ns]
+	p.mu.Unlock()
+	if ok && last.servers == servers && slices.Equal(last.parts, parts) && slices.Equal(last.indexProblems, x.Problems()) {
+		// Nothing this namespace's clients see changed: the same
+		// resources, which their views skip at once.
+		return last.res, last.problems
+	}
+	res, problems := p.assemble(x, ns, parts, servers)
+	p.mu.Lock()
+	if p.assembled == nil {
+		p.assembled = map[string]assembly{}
+	}
+	p.assembled[ns] = assembly{parts: parts, servers: servers, indexProblems: x.Problems(), res: res, problems: problems}
+	p.mu.Unlock()
+	return res, problems
+}
+
+// assembly is the last gRPC view assembled for a namespace.
+type assembly struct {
+	parts         []*translate.HostPart
+	servers       *translate.ServersPart
+	indexProblems []ir.Problem
+	res           generate.Resources
+	problems      []ir.Problem
+}
+
+func (p *Pusher) assemble(x *translate.Index, ns string, parts []*translate.HostPart, servers *translate.ServersPart) (generate.Resources, []ir.Problem) {
 	out := generate.Resources{}
 	for _, t := range generate.Types {
 		out[t] = map[string]proto.Message{}
 	}
 	problems := x.Problems()
-	for _, part := range x.Parts(translate.View{Namespace: ns}) {
+	for _, part := range parts {
 		p.mu.Lock()
 		g, ok := p.generated[part]
 		if !ok {
@@ -312,7 +351,6 @@ func (p *Pusher) grpcResources(x *translate.Index, ns string) (generate.Resource
 		problems = append(problems, g.problems...)
 	}
 	// What the namespace's xDS-enabled gRPC servers listen with.
-	servers := x.Servers(ns)
 	p.mu.Lock()
 	g, ok := p.serverListeners[servers]
 	if !ok {

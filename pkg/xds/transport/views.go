@@ -9,6 +9,7 @@ package transport
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,6 +190,11 @@ func (v *View) Apply(res generate.Resources, generation uint64) Change {
 		return ch
 	}
 	v.gen = generation
+	if reflect.ValueOf(res).UnsafePointer() == reflect.ValueOf(v.current).UnsafePointer() {
+		// The very resources the view holds (resources are never modified
+		// once built): a view no change touched costs nothing.
+		return ch
+	}
 	removals := map[string][]string{}
 	for _, t := range generate.Types {
 		cur, next := v.current[t], res[t]
