@@ -212,6 +212,45 @@ var serviceAnalyzers = []*Analyzer{
 			}
 		},
 	},
+	{
+		Code: "MSH0605", Name: "AppRunsAsProxyUID", Level: Warning,
+		Doc:    fmt.Sprintf("An app container runs as user ID %d, the proxy's: its traffic is never redirected through the sidecar, so mesh policy and mTLS do not apply to it.", vocab.ProxyUID),
+		Inputs: workloadKinds,
+		Run: func(c *Context) {
+			for _, w := range c.workloads("") {
+				if inSystemNamespace(w.res.Namespace, c.opts.RootNamespace) {
+					continue // the mesh's own gateways run as the proxy
+				}
+				var podUID *int64
+				if sc := w.tmpl.Spec.SecurityContext; sc != nil {
+					podUID = sc.RunAsUser
+				}
+				for i, ct := range w.tmpl.Spec.Containers {
+					if proxyContainer(ct.Name) {
+						continue
+					}
+					uid := podUID
+					if ct.SecurityContext != nil && ct.SecurityContext.RunAsUser != nil {
+						uid = ct.SecurityContext.RunAsUser
+					}
+					if uid == nil || *uid != vocab.ProxyUID {
+						continue
+					}
+					tp := config.PodTemplatePath(w.res.Kind)
+					if tp != "" {
+						tp += "."
+					}
+					c.Report(w.res, field("%sspec.containers[%d]", tp, i), fmt.Sprintf("run the container as another user than %d", vocab.ProxyUID),
+						"container %q runs as user ID %d, which the mesh reserves for the proxy", ct.Name, vocab.ProxyUID)
+				}
+			}
+		},
+	},
+}
+
+// proxyContainer reports the containers the mesh itself runs in a pod.
+func proxyContainer(name string) bool {
+	return name == vocab.ProxyContainerName || name == vocab.InitContainerName || name == vocab.IstioProxyContainerName
 }
 
 func servicesSelecting(c *Context, r *config.Resource) []*config.Resource {

@@ -65,7 +65,7 @@ var IstioCodes = []IstioCode{
 	{Code: "IST0141", Name: "InsufficientPermissions", Note: "an install check: meshctl precheck reports missing permissions"},
 	{Code: "IST0142", Name: "UnsupportedKubernetesVersion", Note: "an install check: meshctl precheck reports the Kubernetes version"},
 	{Code: "IST0143", Name: "LocalhostListener", Note: "needs the sockets a running pod listens on, which analyze (config only) does not read"},
-	{Code: "IST0144", Name: "InvalidApplicationUID", Note: gapNote},
+	{Code: "IST0144", Name: "InvalidApplicationUID", MSH: []string{"MSH0605"}},
 	{Code: "IST0145", Name: "ConflictingGateways", MSH: []string{"MSH0204"}},
 	{Code: "IST0146", Name: "ImageAutoWithoutInjectionWarning", Note: gapNote},
 	{Code: "IST0147", Name: "ImageAutoWithoutInjectionError", Note: gapNote},
