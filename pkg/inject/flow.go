@@ -93,6 +93,21 @@ func (t *textEditor) diffFlowMap(m *yaml.Node, old, new []byte, asJSON bool) err
 		added = append(added, ": "...)
 		added = append(added, val...)
 	}
+	kept := 0
+	for i := 0; i < n; i++ {
+		if newKeys[m.Content[2*i].Value] {
+			kept++
+		}
+	}
+	if n > 0 && kept == 0 {
+		// Every entry goes (uninject of `labels: {}`): one cut, as the
+		// per-entry cuts below would overlap.
+		if len(added) > 0 && bytes.HasPrefix(added, []byte(", ")) {
+			added = added[2:]
+		}
+		t.add(keyStart[0], valEnd[n-1], added)
+		return nil
+	}
 	for i := 0; i < n; i++ {
 		if newKeys[m.Content[2*i].Value] {
 			continue

@@ -150,6 +150,19 @@ func (t *textEditor) apply(dst []byte) ([]byte, error) {
 
 func isBlock(n *yaml.Node) bool { return n.Style&yaml.FlowStyle == 0 }
 
+func hasFlowMapValue(m *yaml.Node) bool {
+	for i := 1; i < len(m.Content); i += 2 {
+		if v := m.Content[i]; v.Kind == yaml.MappingNode && !isBlock(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func isEmptyFlowMap(n *yaml.Node) bool {
+	return n.Kind == yaml.MappingNode && !isBlock(n) && len(n.Content) == 0
+}
+
 // onlySpacesBefore reports whether the line holding pos has only spaces before it.
 func (t *textEditor) onlySpacesBefore(pos int) (lineStart int, ok bool) {
 	p := pos
@@ -203,6 +216,15 @@ func (t *textEditor) diffMap(m *yaml.Node, old, new []byte, end int) error {
 			continue
 		}
 		i, inNode := nodeIndex[p.key]
+		if inNode && !inOld && isEmptyFlowMap(m.Content[i+1]) && isObject(p.val) {
+			// `labels: {}` is absent from the JSON (omitempty): filled in
+			// place, so that uninject can empty it again rather than drop it.
+			if err := t.diffFlowMap(m.Content[i+1], []byte("{}"), p.val, false); err == nil {
+				continue
+			} else if !errors.Is(err, errFallback) {
+				return err
+			}
+		}
 		if !inNode {
 			if err := t.emit.pair(appended, indent, p.key, p.val, true); err != nil {
 				return err
@@ -213,7 +235,11 @@ func (t *textEditor) diffMap(m *yaml.Node, old, new []byte, end int) error {
 			v := m.Content[i+1]
 			var err error = errFallback
 			switch {
-			case isObject(oldVal) && isObject(p.val) && v.Kind == yaml.MappingNode:
+			case isObject(oldVal) && isObject(p.val) && v.Kind == yaml.MappingNode,
+				// Empty on one side: metadata that holds only `labels: {}`
+				// reads as {}, but its text stays.
+				string(oldVal) == "{}" && isObject(p.val) && v.Kind == yaml.MappingNode,
+				isObject(oldVal) && string(p.val) == "{}" && v.Kind == yaml.MappingNode && hasFlowMapValue(v):
 				err = t.diffMap(v, oldVal, p.val, valueEnd(i))
 			case isArray(oldVal) && isArray(p.val) && v.Kind == yaml.SequenceNode:
 				err = t.diffSeq(v, oldVal, p.val, valueEnd(i))
@@ -247,6 +273,16 @@ func (t *textEditor) diffMap(m *yaml.Node, old, new []byte, end int) error {
 		i, inNode := nodeIndex[p.key]
 		if !inNode {
 			continue
+		}
+		if v := m.Content[i+1]; v.Kind == yaml.MappingNode && !isBlock(v) && isObject(p.val) {
+			// A flow map the user wrote ({} before injection, see above)
+			// is emptied, not removed: absent and `{}` are both "no
+			// entries", but only one of them is the text that was there.
+			if err := t.diffFlowMap(v, p.val, []byte("{}"), false); err == nil {
+				continue
+			} else if !errors.Is(err, errFallback) {
+				return err
+			}
 		}
 		start, ok := t.onlySpacesBefore(t.nodeOffset(m.Content[i]))
 		if !ok {

@@ -144,3 +144,25 @@ func FuzzProcess(f *testing.F) {
 		}
 	})
 }
+
+// TestUninjectKeepsEmptyFlowMaps: `labels: {}` reads as no labels, so
+// injection used to rewrite it as a block and uninject then dropped the
+// template's metadata altogether. Both directions keep the text.
+func TestUninjectKeepsEmptyFlowMaps(t *testing.T) {
+	for _, in := range []string{
+		"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n",
+		"apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: {}  # none yet\n  annotations: {}\nspec:\n  containers:\n  - name: a\n    image: nginx",
+	} {
+		out, recs := process(t, []byte(in), Options{Config: DefaultConfig()})
+		if len(recs) != 1 || recs[0].Action != ActionInjected {
+			t.Fatalf("not injected: %v", recs)
+		}
+		if !bytes.Contains(out, []byte("labels: {security.istio.io/tlsMode: istio")) {
+			t.Errorf("the flow map was not filled in place:\n%s", out)
+		}
+		back, _ := process(t, out, Options{Mode: ModeUninject})
+		if !bytes.Equal(back, []byte(in)) {
+			t.Errorf("uninject did not give back the input byte for byte:\n%s", firstDiff([]byte(in), back))
+		}
+	}
+}
