@@ -14,7 +14,7 @@ TEST_CLUSTER_DIR ?= _out/test-cluster
 # go test's own limit per package; e2e packages wait on real controllers.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build test test-unit test-e2e bench peer-istioctl demo cluster-build cluster-up cluster-down lint fmt clean
+.PHONY: help build test test-unit test-e2e bench bench-install peer-istioctl demo cluster-build cluster-up cluster-down lint fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -53,6 +53,12 @@ test-e2e: test ## alias of test
 bench: ## run every benchmark and record the figures in _out/bench.txt
 	@mkdir -p _out
 	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee _out/bench.txt
+
+bench-install: cluster-build bin/localcluster ## install benchmarks (demo, no-op re-install, kubectl apply --server-side) on a throwaway cluster
+	bash hack/cluster/build.sh kubectl
+	$(GO) test -tags e2e -c -o _out/install-e2e.test ./test/e2e/install
+	set -o pipefail; ./bin/localcluster run --dir $(TEST_CLUSTER_DIR) -- \
+		_out/install-e2e.test -test.run '^$$' -test.bench BenchmarkInstallDemo -test.benchtime 3x | tee -a _out/bench.txt
 
 # The peer the bench/ benchmarks compare with: istioctl of a pinned Istio
 # commit, built from the module proxy in a throwaway module (hack/peer holds its

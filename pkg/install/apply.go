@@ -2,6 +2,8 @@ package install
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -22,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/pkg/profiles"
@@ -38,6 +42,10 @@ type Clients struct {
 	Kube    kubernetes.Interface
 	Dynamic dynamic.Interface
 	Mapper  meta.RESTMapper
+	// Metadata, when set, reads objects' metadata only (what the ownership
+	// check and the proof that an object is unchanged need): the CRDs are
+	// ~850 KB that the API server would otherwise encode on every install.
+	Metadata metadata.Interface
 }
 
 // Action is what happened (or, in a dry run, would happen) to one object.
@@ -174,12 +182,18 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (res *Re
 	if err != nil {
 		return res, err
 	}
+	// The live objects read for the ownership check also tell the apply
+	// below whether an object is new or unchanged.
+	var live map[*unstructured.Unstructured]*unstructured.Unstructured
 	if nsExists {
-		if err := checkOwnership(ctx, c, m, old, o.ForceConflicts); err != nil {
+		if live, err = checkOwnership(ctx, c, m, old, o.ForceConflicts); err != nil {
 			return res, err
 		}
 	}
-	entries := inventoryEntries(m)
+	entries, err := inventoryEntries(m)
+	if err != nil {
+		return res, err
+	}
 	for i := range entries {
 		// An object applied by an earlier run keeps the UID recorded then;
 		// the apply below confirms it (same object) or replaces it (the
@@ -205,21 +219,23 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (res *Re
 	next := 0 // index into entries, which follow the objects' order
 	for _, comp := range m.Components {
 		progress(Event{Component: comp.Name})
+		compEntries := entries[next : next+len(comp.Objects)]
+		outcomes, err := applyComponent(ctx, c, comp.Objects, compEntries, old, o, nsExists, live)
+		if err != nil {
+			return res, err
+		}
 		changed, created, newUIDs := false, false, false
-		for _, obj := range comp.Objects {
-			action, uid, err := applyObject(ctx, c, obj, o, nsExists)
-			if err != nil {
-				return res, err
-			}
-			if uid != "" && entries[next].UID != uid {
-				entries[next].UID = uid
-				union[unionIndex[entries[next].key()]].UID = uid
+		for i, obj := range comp.Objects {
+			out := outcomes[i]
+			if out.uid != "" && entries[next].UID != out.uid {
+				entries[next].UID = out.uid
+				union[unionIndex[entries[next].key()]].UID = out.uid
 				newUIDs = true
 			}
 			next++
-			res.Objects = append(res.Objects, ObjectResult{Ref: Ref(obj), Component: comp.Name, Action: action})
-			changed = changed || action != ActionUnchanged
-			created = created || action == ActionCreated
+			res.Objects = append(res.Objects, ObjectResult{Ref: Ref(obj), Component: comp.Name, Action: out.action})
+			changed = changed || out.action != ActionUnchanged
+			created = created || out.action == ActionCreated
 		}
 		if !o.DryRun {
 			// Record what was created before waiting, which may take
@@ -229,8 +245,23 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (res *Re
 					return res, err
 				}
 			}
-			if err := waitReady(ctx, c, comp.Objects, deadline, o.PollInterval); err != nil {
+			var pending []*unstructured.Unstructured
+			var at []int
+			for i, out := range outcomes {
+				if out.resourceVersion == "" {
+					pending = append(pending, comp.Objects[i])
+					at = append(at, i)
+				}
+			}
+			rvs, err := waitReady(ctx, c, pending, deadline, o.PollInterval)
+			if err != nil {
 				return res, fmt.Errorf("%s is not ready: %w", ComponentTitle(comp.Name), err)
+			}
+			for j, i := range at {
+				outcomes[i].resourceVersion = rvs[j]
+			}
+			for i, out := range outcomes {
+				compEntries[i].ResourceVersion = out.resourceVersion
 			}
 		}
 		progress(Event{Component: comp.Name, Done: true, Changed: changed, Created: created})
@@ -302,28 +333,115 @@ func resourceFor(c Clients, obj *unstructured.Unstructured) (dynamic.ResourceInt
 	return c.Dynamic.Resource(mapping.Resource), nil
 }
 
-// applyObject applies obj and returns what happened and the UID of the
-// object in the cluster ("" in a dry run of an object that does not exist).
-func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured, o ApplyOptions, nsExists bool) (Action, types.UID, error) {
+// applyOutcome is what applying one object did.
+type applyOutcome struct {
+	action Action
+	// uid of the object in the cluster ("" in a dry run of an object that
+	// does not exist).
+	uid types.UID
+	// applied is the object as the API server returned it (nil in a dry
+	// run into a namespace that does not exist yet, or when not applied).
+	applied *unstructured.Unstructured
+	// ready is set when the object was not applied because it is proven
+	// unchanged since it was last seen ready (see unchangedSince).
+	ready bool
+	// resourceVersion at which the object is known to be as applied and
+	// ready ("" when it is not known yet).
+	resourceVersion string
+}
+
+// unchangedSince proves that applying the object again would change
+// nothing: the live object is the very one (same UID) at the very
+// resourceVersion at which this install last saw it applied from the same
+// configuration and ready. Every write to an object, by anyone and to any
+// field (status included), changes its resourceVersion.
+func unchangedSince(recorded, now inventoryEntry, live *unstructured.Unstructured) bool {
+	return recorded.ResourceVersion != "" && recorded.Hash != "" && recorded.Hash == now.Hash &&
+		recorded.UID != "" && live.GetUID() == recorded.UID && live.GetResourceVersion() == recorded.ResourceVersion
+}
+
+// maxInFlight bounds the requests an install has in flight at once; the
+// client's rate limiter (QPS and burst of its REST config) applies on top.
+const maxInFlight = 16
+
+// applyWave is the step in which an object is applied within a component:
+// the kinds others depend on by name (namespaces, CRDs) first, webhook
+// configurations last so that they never intercept the creation of their
+// own backend, everything else in between and concurrently.
+func applyWave(kind string) int {
+	switch kind {
+	case "Namespace", kindCRD:
+		return 0
+	case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
+		return 2
+	}
+	return 1
+}
+
+// applyComponent applies the objects of one component, concurrently within
+// each wave, and returns the outcomes in the objects' order. live holds
+// what the ownership check read (absent: not read; nil: not found).
+func applyComponent(ctx context.Context, c Clients, objs []*unstructured.Unstructured, entries []inventoryEntry, old *Inventory,
+	o ApplyOptions, nsExists bool, live map[*unstructured.Unstructured]*unstructured.Unstructured) ([]applyOutcome, error) {
+	out := make([]applyOutcome, len(objs))
+	for wave := 0; wave <= 2; wave++ {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(maxInFlight)
+		for i, obj := range objs {
+			if applyWave(obj.GetKind()) != wave {
+				continue
+			}
+			known, ok := live[obj]
+			if ok && known != nil {
+				if e, found := old.lookup(entries[i].key()); found && unchangedSince(e, entries[i], known) {
+					out[i] = applyOutcome{action: ActionUnchanged, uid: known.GetUID(), ready: true, resourceVersion: known.GetResourceVersion()}
+					continue
+				}
+			}
+			if o.DryRun {
+				// A dry run compares the whole live object with the
+				// server's answer; the one read so far is metadata only.
+				ok = false
+			}
+			g.Go(func() error {
+				var err error
+				out[i], err = applyObject(gctx, c, obj, o, nsExists, known, ok)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// applyObject applies obj. known is the live object when haveLive (nil
+// when it does not exist); otherwise it is read first.
+func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured, o ApplyOptions, nsExists bool,
+	known *unstructured.Unstructured, haveLive bool) (applyOutcome, error) {
 	ri, err := resourceFor(c, obj)
 	if err != nil {
-		return "", "", err
+		return applyOutcome{}, err
 	}
 	if !nsExists && obj.GetNamespace() != "" {
 		// A dry run into a namespace that does not exist yet: the API
 		// server would refuse every object, and all of them are new.
-		return ActionCreated, "", nil
+		return applyOutcome{action: ActionCreated}, nil
 	}
-	live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return "", "", explain(err, Ref(obj))
-	}
-	if apierrors.IsNotFound(err) {
-		live = nil
+	live := known
+	if !haveLive {
+		live, err = ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return applyOutcome{}, explain(err, Ref(obj))
+		}
+		if apierrors.IsNotFound(err) {
+			live = nil
+		}
 	}
 	body, err := json.Marshal(leaveServerFields(obj, live).Object)
 	if err != nil {
-		return "", "", err
+		return applyOutcome{}, err
 	}
 	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: &o.ForceConflicts}
 	if o.DryRun {
@@ -332,24 +450,29 @@ func applyObject(ctx context.Context, c Clients, obj *unstructured.Unstructured,
 	applied, err := ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, body, opts)
 	if err != nil {
 		if apierrors.IsConflict(err) {
-			return "", "", fmt.Errorf("%s was modified by someone else: %v\n  "+
+			return applyOutcome{}, fmt.Errorf("%s was modified by someone else: %v\n  "+
 				"re-run with --force-conflicts to take these fields over, or revert the change", Ref(obj), conflictDetail(err))
 		}
-		return "", "", explain(err, Ref(obj))
+		return applyOutcome{}, explain(err, Ref(obj))
 	}
-	uid := applied.GetUID()
+	out := applyOutcome{uid: applied.GetUID(), applied: applied}
 	if o.DryRun && live == nil {
-		uid = ""
+		out.uid = ""
+	}
+	if !o.DryRun && readyAsApplied(obj, applied) {
+		out.resourceVersion = applied.GetResourceVersion()
 	}
 	switch {
 	case live == nil:
-		return ActionCreated, uid, nil
+		out.action = ActionCreated
 	case !o.DryRun && applied.GetResourceVersion() == live.GetResourceVersion():
-		return ActionUnchanged, uid, nil
+		out.action = ActionUnchanged
 	case o.DryRun && sameContent(live, applied):
-		return ActionUnchanged, uid, nil
+		out.action = ActionUnchanged
+	default:
+		out.action = ActionConfigured
 	}
-	return ActionConfigured, uid, nil
+	return out, nil
 }
 
 // leaveServerFields returns obj without the failure policy of each
@@ -465,6 +588,12 @@ type inventoryEntry struct {
 	// install applied it; empty while an apply of it is pending (and in
 	// inventories written before UIDs were recorded).
 	UID types.UID `json:"uid,omitempty"`
+	// Hash identifies the configuration this install applied; with
+	// ResourceVersion, the version at which it then saw the object ready,
+	// it proves a later apply of the same configuration a no-op (see
+	// unchangedSince).
+	Hash            string `json:"hash,omitempty"`
+	ResourceVersion string `json:"resourceVersion,omitempty"`
 }
 
 func (e inventoryEntry) key() string {
@@ -516,16 +645,22 @@ func (i *Inventory) Refs() []string {
 	return out
 }
 
-func inventoryEntries(m *Manifest) []inventoryEntry {
+func inventoryEntries(m *Manifest) ([]inventoryEntry, error) {
 	var out []inventoryEntry
 	for _, c := range m.Components {
 		for _, o := range c.Objects {
 			e := entryOf(o)
 			e.Component = c.Name
+			body, err := json.Marshal(o.Object)
+			if err != nil {
+				return nil, fmt.Errorf("encoding %s: %w", Ref(o), err)
+			}
+			sum := sha256.Sum256(body)
+			e.Hash = hex.EncodeToString(sum[:16])
 			out = append(out, e)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func mergeEntries(a, b []inventoryEntry) []inventoryEntry {

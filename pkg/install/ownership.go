@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/meshctl/meshctl/pkg/vocab"
 )
@@ -68,24 +70,39 @@ func (sc ownerScope) owns(e inventoryEntry, live *unstructured.Unstructured) (bo
 // else's (only with force). Taking one over silently would make it this
 // install's to change and, later, to delete. The CRDs are shared by every
 // install and by other tools, and are checked by precheck instead.
-func checkOwnership(ctx context.Context, c Clients, m *Manifest, old *Inventory, force bool) error {
+//
+// It returns the live objects it read (nil for those that do not exist), by
+// rendered object, for the apply to compare with.
+func checkOwnership(ctx context.Context, c Clients, m *Manifest, old *Inventory, force bool) (map[*unstructured.Unstructured]*unstructured.Unstructured, error) {
 	s := &m.Spec.Spec
 	sc := ownerScope{Namespace: s.MeshNamespace, Install: InstallName(s)}
+	objs := m.Objects()
+	lives := make([]*unstructured.Unstructured, len(objs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxInFlight)
+	for i, obj := range objs {
+		g.Go(func() error {
+			live, err := readMetadata(gctx, c, obj)
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			lives[i] = live
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	read := map[*unstructured.Unstructured]*unstructured.Unstructured{}
 	var taken, foreign []string
-	for _, obj := range m.Objects() {
-		if obj.GetKind() == kindCRD {
+	for i, obj := range objs {
+		live := lives[i]
+		read[obj] = live
+		if live == nil || obj.GetKind() == kindCRD {
 			continue
-		}
-		ri, err := resourceFor(c, obj)
-		if err != nil {
-			return err
-		}
-		live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return explain(err, Ref(obj))
 		}
 		why := "it is not in this install's inventory"
 		if e, ok := old.lookup(entryOf(obj).key()); ok {
@@ -105,17 +122,60 @@ func checkOwnership(ctx context.Context, c Clients, m *Manifest, old *Inventory,
 		}
 	}
 	if len(taken) > 0 {
-		return fmt.Errorf("this install (revision %q) conflicts with another install in namespace %s:\n  %s\n"+
+		return nil, fmt.Errorf("this install (revision %q) conflicts with another install in namespace %s:\n  %s\n"+
 			"  disable these components in this install (e.g. --set profile=minimal), rename them, or uninstall the other revision first",
 			sc.Install, sc.Namespace, strings.Join(taken, "\n  "))
 	}
 	if len(foreign) > 0 {
-		return fmt.Errorf("refusing to take over objects this install did not create (nothing was changed):\n  %s\n"+
+		return nil, fmt.Errorf("refusing to take over objects this install did not create (nothing was changed):\n  %s\n"+
 			"  delete or rename them, or install into another --mesh-namespace; or re-run with --force-conflicts to take them over "+
 			"(this install will then own them: a later uninstall deletes them)",
 			strings.Join(foreign, "\n  "))
 	}
-	return nil
+	return read, nil
+}
+
+// readMetadata reads the live counterpart of obj: its metadata only when
+// the clients can, else the whole object. A missing object is a NotFound
+// error, as from the API.
+func readMetadata(ctx context.Context, c Clients, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	gvk := obj.GroupVersionKind()
+	mapping, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the cluster does not serve %s: %w", Ref(obj), gvk, err)
+	}
+	namespaced := mapping.Scope.Name() == meta.RESTScopeNameNamespace
+	if c.Metadata == nil {
+		ri, err := resourceFor(c, obj)
+		if err != nil {
+			return nil, err
+		}
+		live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, explain(err, Ref(obj))
+		}
+		return live, err
+	}
+	mi := c.Metadata.Resource(mapping.Resource)
+	var p *metav1.PartialObjectMetadata
+	if namespaced {
+		p, err = mi.Namespace(obj.GetNamespace()).Get(ctx, obj.GetName(), metav1.GetOptions{})
+	} else {
+		p, err = mi.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	}
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		return nil, explain(err, Ref(obj))
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Ref(obj), err)
+	}
+	live := &unstructured.Unstructured{Object: u}
+	live.SetGroupVersionKind(gvk)
+	return live, nil
 }
 
 func entryOf(o *unstructured.Unstructured) inventoryEntry {

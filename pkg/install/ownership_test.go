@@ -184,36 +184,36 @@ func TestInstallRefusesToTakeOverForeignObjects(t *testing.T) {
 	}
 
 	c, inv := clients(&Inventory{}, users)
-	err := checkOwnership(context.Background(), c, m, inv, false)
+	_, err := checkOwnership(context.Background(), c, m, inv, false)
 	if err == nil || !strings.Contains(err.Error(), "ServiceAccount/mesh-system/"+sa.GetName()+" already exists and was not created by this install") ||
 		!strings.Contains(err.Error(), "--force-conflicts") {
 		t.Errorf("a user's ServiceAccount was not refused clearly: %v", err)
 	}
-	if err := checkOwnership(context.Background(), c, m, inv, true); err != nil {
+	if _, err := checkOwnership(context.Background(), c, m, inv, true); err != nil {
 		t.Errorf("--force-conflicts: %v", err)
 	}
 
 	// Carrying meshctl's labels is not enough: they can be copied.
 	labelled := liveObject("v1", "ServiceAccount", "mesh-system", sa.GetName(), "uid-copy", ourLabels())
 	c, inv = clients(&Inventory{}, labelled)
-	if err := checkOwnership(context.Background(), c, m, inv, false); err == nil {
+	if _, err := checkOwnership(context.Background(), c, m, inv, false); err == nil {
 		t.Error("an object with copied labels but no inventory entry was taken over")
 	}
 
 	pending := &Inventory{Found: true, Entries: []inventoryEntry{entryOf(sa)}}
 	c, inv = clients(pending, labelled)
-	if err := checkOwnership(context.Background(), c, m, inv, false); err != nil {
+	if _, err := checkOwnership(context.Background(), c, m, inv, false); err != nil {
 		t.Errorf("an object of an interrupted run of this install was refused: %v", err)
 	}
 	c, inv = clients(pending, users)
-	if err := checkOwnership(context.Background(), c, m, inv, false); err == nil {
+	if _, err := checkOwnership(context.Background(), c, m, inv, false); err == nil {
 		t.Error("an inventory entry without UID made an unlabelled object this install's")
 	}
 
 	recorded := entryOf(sa)
 	recorded.UID = "uid-recorded"
 	c, inv = clients(&Inventory{Found: true, Entries: []inventoryEntry{recorded}}, labelled)
-	err = checkOwnership(context.Background(), c, m, inv, false)
+	_, err = checkOwnership(context.Background(), c, m, inv, false)
 	if err == nil || !strings.Contains(err.Error(), "replaced since this install applied it") {
 		t.Errorf("an object replaced since the install was taken over: %v", err)
 	}

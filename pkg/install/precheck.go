@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	authv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,6 +46,8 @@ func Precheck(ctx context.Context, c Clients, m *Manifest) []Check {
 
 	s := &m.Spec.Spec
 	var missing []string
+	type review struct{ verb, ns, resource, group string }
+	var reviews []review
 	seen := map[string]bool{}
 	for _, o := range append(append(namespaceProbe(s), lockProbe(s)), m.Objects()...) {
 		gvk := o.GroupVersionKind()
@@ -70,21 +73,38 @@ func Precheck(ctx context.Context, c Clients, m *Manifest) []Check {
 			verbs = []string{"get", "create", "update", "delete"}
 		}
 		for _, verb := range verbs {
+			reviews = append(reviews, review{verb: verb, ns: ns, resource: mapping.Resource.Resource, group: mapping.Resource.Group})
+		}
+	}
+	// One access review per right, all independent: asked concurrently,
+	// reported in the order above.
+	answers := make([]string, len(reviews))
+	var g errgroup.Group
+	g.SetLimit(maxInFlight)
+	for i, rv := range reviews {
+		g.Go(func() error {
 			sar := &authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authv1.ResourceAttributes{
-				Namespace: ns, Verb: verb, Group: mapping.Resource.Group, Resource: mapping.Resource.Resource,
+				Namespace: rv.ns, Verb: rv.verb, Group: rv.group, Resource: rv.resource,
 			}}}
 			r, err := c.Kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
 			if err != nil {
-				missing = append(missing, fmt.Sprintf("%s %s (access review failed: %v)", verb, mapping.Resource.Resource, err))
-				continue
+				answers[i] = fmt.Sprintf("%s %s (access review failed: %v)", rv.verb, rv.resource, err)
+				return nil
 			}
 			if !r.Status.Allowed {
 				where := "cluster-wide"
-				if ns != "" {
-					where = "in " + ns
+				if rv.ns != "" {
+					where = "in " + rv.ns
 				}
-				missing = append(missing, fmt.Sprintf("%s %s %s", verb, qualified(mapping.Resource.Resource, mapping.Resource.Group), where))
+				answers[i] = fmt.Sprintf("%s %s %s", rv.verb, qualified(rv.resource, rv.group), where)
 			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for _, a := range answers {
+		if a != "" {
+			missing = append(missing, a)
 		}
 	}
 	if len(missing) > 0 {

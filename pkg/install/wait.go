@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,6 +26,8 @@ type Status struct {
 	// Reason says what is missing when not ready ("pod x: Pending:
 	// Unschedulable: 0/1 nodes are available ...").
 	Reason string `json:"reason,omitempty"`
+	// resourceVersion of the object this status was read from.
+	resourceVersion string
 }
 
 // NotReadyError lists every object that did not become ready in time, each
@@ -48,32 +51,54 @@ func (e *NotReadyError) Error() string {
 	return b.String()
 }
 
-func waitReady(ctx context.Context, c Clients, objs []*unstructured.Unstructured, deadline time.Time, poll time.Duration) error {
-	for {
-		var pending []Status
-		for _, o := range objs {
-			st, err := ObjectStatus(ctx, c, o)
-			if err != nil {
+// waitReady waits until every object is ready, checking them concurrently,
+// and returns the resourceVersion at which each was seen ready.
+func waitReady(ctx context.Context, c Clients, objs []*unstructured.Unstructured, deadline time.Time, poll time.Duration) ([]string, error) {
+	rvs := make([]string, len(objs))
+	pending := make([]int, len(objs))
+	for i := range objs {
+		pending[i] = i
+	}
+	for len(pending) > 0 {
+		sts := make([]Status, len(pending))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(maxInFlight)
+		for j, i := range pending {
+			g.Go(func() error {
+				var err error
+				sts[j], err = ObjectStatus(gctx, c, objs[i])
 				return err
-			}
-			if !st.Ready {
-				pending = append(pending, st)
-			}
+			})
 		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		var still []int
+		var notReady []Status
+		for j, st := range sts {
+			if st.Ready {
+				rvs[pending[j]] = st.resourceVersion
+				continue
+			}
+			still = append(still, pending[j])
+			notReady = append(notReady, st)
+		}
+		pending = still
 		if len(pending) == 0 {
-			return nil
+			break
 		}
 		if !time.Now().Before(deadline) {
-			return &NotReadyError{Timeout: true, NotReady: pending}
+			return nil, &NotReadyError{Timeout: true, NotReady: notReady}
 		}
 		t := time.NewTimer(min(poll, time.Until(deadline)+time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-t.C:
 		}
 	}
+	return rvs, nil
 }
 
 // ObjectStatus reports whether the live counterpart of a rendered object
@@ -93,7 +118,25 @@ func ObjectStatus(ctx context.Context, c Clients, obj *unstructured.Unstructured
 	if err != nil {
 		return st, explain(err, st.Ref)
 	}
-	st.Exists = true
+	return statusOf(ctx, c, obj, live), nil
+}
+
+// readyAsApplied tells whether the object the apply returned was ready
+// then, without asking the cluster why not.
+func readyAsApplied(obj, applied *unstructured.Unstructured) bool {
+	switch obj.GetKind() {
+	case "CustomResourceDefinition":
+		ok, _ := conditionTrue(applied, "Established", "")
+		return ok
+	case "Deployment":
+		return deploymentIsReady(applied)
+	}
+	return true
+}
+
+// statusOf is the status of obj given its live counterpart.
+func statusOf(ctx context.Context, c Clients, obj, live *unstructured.Unstructured) Status {
+	st := Status{Ref: Ref(obj), Component: obj.GetLabels()[vocab.LabelComponent], Exists: true, resourceVersion: live.GetResourceVersion()}
 	switch obj.GetKind() {
 	case "CustomResourceDefinition":
 		st.Ready, st.Reason = conditionTrue(live, "Established", "CRD not Established")
@@ -102,7 +145,7 @@ func ObjectStatus(ctx context.Context, c Clients, obj *unstructured.Unstructured
 	default:
 		st.Ready = true
 	}
-	return st, nil
+	return st
 }
 
 func conditionTrue(u *unstructured.Unstructured, condType, what string) (bool, string) {
@@ -119,7 +162,14 @@ func conditionTrue(u *unstructured.Unstructured, condType, what string) (bool, s
 	return false, what + " yet"
 }
 
-func deploymentReady(ctx context.Context, c Clients, live *unstructured.Unstructured) (bool, string) {
+func deploymentIsReady(live *unstructured.Unstructured) bool {
+	ok, _, _, _, _ := deploymentCounts(live)
+	return ok
+}
+
+// deploymentCounts reports whether the Deployment has rolled out its latest
+// spec and its ready, wanted, total and updated replicas.
+func deploymentCounts(live *unstructured.Unstructured) (bool, int64, int64, int64, int64) {
 	gen := live.GetGeneration()
 	observed, _, _ := unstructured.NestedInt64(live.Object, "status", "observedGeneration")
 	want, found, _ := unstructured.NestedInt64(live.Object, "spec", "replicas")
@@ -130,9 +180,16 @@ func deploymentReady(ctx context.Context, c Clients, live *unstructured.Unstruct
 	ready, _, _ := unstructured.NestedInt64(live.Object, "status", "readyReplicas")
 	available, _, _ := unstructured.NestedInt64(live.Object, "status", "availableReplicas")
 	total, _, _ := unstructured.NestedInt64(live.Object, "status", "replicas")
-	if observed >= gen && updated >= want && available >= want && ready >= want && total <= want {
+	return observed >= gen && updated >= want && available >= want && ready >= want && total <= want, ready, want, total, updated
+}
+
+func deploymentReady(ctx context.Context, c Clients, live *unstructured.Unstructured) (bool, string) {
+	ok, ready, want, total, updated := deploymentCounts(live)
+	if ok {
 		return true, ""
 	}
+	gen := live.GetGeneration()
+	observed, _, _ := unstructured.NestedInt64(live.Object, "status", "observedGeneration")
 	summary := fmt.Sprintf("%d/%d replicas ready", ready, want)
 	if observed < gen {
 		summary = "the deployment controller has not seen the latest spec yet"

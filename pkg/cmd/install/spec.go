@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/metadata"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/install"
@@ -118,5 +119,13 @@ func Clients(f *cmdutil.Factory) (install.Clients, error) {
 	if err != nil {
 		return install.Clients{}, err
 	}
-	return install.Clients{Kube: kube, Dynamic: dyn, Mapper: mapper}, nil
+	cfg, err := f.RESTConfig()
+	if err != nil {
+		return install.Clients{}, err
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return install.Clients{}, err
+	}
+	return install.Clients{Kube: kube, Dynamic: dyn, Mapper: mapper, Metadata: md}, nil
 }

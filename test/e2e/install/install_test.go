@@ -63,7 +63,7 @@ func meshctlCtx(t *testing.T, ctx context.Context, cl *testcluster.Cluster, args
 
 // meshNamespace returns a fresh mesh namespace name; the install creates it,
 // and cleanup uninstalls and deletes it.
-func meshNamespace(t *testing.T, cl *testcluster.Cluster) string {
+func meshNamespace(t testing.TB, cl *testcluster.Cluster) string {
 	ns := fmt.Sprintf("mesh-e2e-%08x", rand.Uint32())
 	t.Cleanup(func() {
 		ctx := context.Background()
