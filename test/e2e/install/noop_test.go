@@ -34,7 +34,7 @@ func TestReinstallSkipsOnlyWhatIsProvenUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cm, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, install.InventoryName(""), metav1.GetOptions{})
+	cm, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, vocab.InventoryName(""), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
