@@ -56,14 +56,14 @@ func (e *testErr) Error() string { return "open " + e.name + ": no such file" }
 
 func TestOverlayPrecedence(t *testing.T) {
 	fs := files(map[string]string{
-		"a.yaml": "apiVersion: install.meshctl.io/v1alpha1\nkind: MeshInstall\nspec:\n  tag: \"1.20\"\n  components:\n    server:\n      replicas: 2\n  meshConfig:\n    mtls:\n      mode: STRICT\n",
+		"a.yaml": "apiVersion: install.meshctl.io/v1alpha1\nkind: MeshInstall\nspec:\n  tag: \"1.20\"\n  components:\n    server:\n      replicas: 2\n  meshConfig:\n    outboundTrafficPolicy: REGISTRY_ONLY\n",
 		"b.yaml": "spec:\n  components:\n    server:\n      replicas: 3\n",
 	})
 	m, err := Resolve(ResolveOptions{Profile: "demo", Files: []string{"a.yaml", "b.yaml"}, Sets: []string{"meshConfig.trustDomain=example.org"}, ReadFile: fs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Spec.Tag != "1.20" || m.Spec.Components.Server.Replicas != 3 || m.Spec.MeshConfig.MTLS.Mode != "STRICT" ||
+	if m.Spec.Tag != "1.20" || m.Spec.Components.Server.Replicas != 3 || m.Spec.MeshConfig.OutboundTrafficPolicy != "REGISTRY_ONLY" ||
 		m.Spec.MeshConfig.TrustDomain != "example.org" || !m.Spec.Addons.Grafana.Enabled {
 		t.Errorf("layers not applied in order: %+v", m.Spec)
 	}
@@ -105,6 +105,9 @@ func TestTyposAreErrors(t *testing.T) {
 		{ResolveOptions{Sets: []string{"meshConfig.mtls.mod=STRICT"}}, []string{`did you mean "mode"`}},
 		{ResolveOptions{Sets: []string{"components.server.replicas=many"}}, []string{"components.server.replicas", "not a whole number"}},
 		{ResolveOptions{Sets: []string{"meshConfig.mtls.mode=STICT"}}, []string{"spec.meshConfig.mtls.mode", `did you mean "STRICT"`}},
+		// Accepted but never enforced would be a silent no-op.
+		{ResolveOptions{Sets: []string{"meshConfig.mtls.mode=STRICT"}}, []string{"spec.meshConfig.mtls.mode", "not rendered", "PeerAuthentication named default in namespace mesh-system"}},
+		{ResolveOptions{Sets: []string{"meshConfig.mtls.mode=DISABLE"}, MeshNamespace: "mesh-b"}, []string{"namespace mesh-b"}},
 		{ResolveOptions{Sets: []string{"components.ingressGateways[3].replicas=1"}}, []string{"index 3 is out of range"}},
 		{ResolveOptions{Sets: []string{"novalue"}}, []string{"expected path=value"}},
 		{ResolveOptions{Files: []string{"typo.yaml"}, ReadFile: fs}, []string{"typo.yaml:3", `did you mean "server"`}},

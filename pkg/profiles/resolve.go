@@ -530,6 +530,13 @@ func (m *MeshInstall) Validate() error {
 		}
 	}
 	oneOf("meshConfig.mtls.mode", s.MeshConfig.MTLS.Mode, "PERMISSIVE", "STRICT", "DISABLE")
+	// Istio's MeshConfig has no mTLS mode; mesh-wide mTLS is a
+	// PeerAuthentication in the root namespace, which install does not
+	// render yet. Accepting STRICT here would promise enforcement that
+	// never happens, so only the mode that needs no policy is allowed.
+	if m := s.MeshConfig.MTLS.Mode; m == "STRICT" || m == "DISABLE" {
+		bad("meshConfig.mtls.mode", "%s is not rendered by install (MeshConfig has no mTLS mode): keep PERMISSIVE and apply a PeerAuthentication named default in namespace %s with spec.mtls.mode: %s", m, s.MeshNamespace, m)
+	}
 	oneOf("meshConfig.outboundTrafficPolicy", s.MeshConfig.OutboundTrafficPolicy, "ALLOW_ANY", "REGISTRY_ONLY")
 	if s.MeshConfig.AccessLog.Encoding != "" {
 		oneOf("meshConfig.accessLog.encoding", s.MeshConfig.AccessLog.Encoding, "TEXT", "JSON")

@@ -83,8 +83,8 @@ func TestDiffExitCodes(t *testing.T) {
 }
 
 func TestProfileDumpRoundTrips(t *testing.T) {
-	code, out, _ := run(t, "profile", "dump", "demo", "--set", "meshConfig.mtls.mode=STRICT")
-	if code != 0 || !strings.Contains(out, "mode: STRICT") {
+	code, out, _ := run(t, "profile", "dump", "demo", "--set", "meshConfig.outboundTrafficPolicy=REGISTRY_ONLY")
+	if code != 0 || !strings.Contains(out, "outboundTrafficPolicy: REGISTRY_ONLY") {
 		t.Fatalf("dump: exit %d", code)
 	}
 	f := filepath.Join(t.TempDir(), "dump.yaml")
