@@ -49,10 +49,12 @@ printf '$ kubectl get pod -l app=reviews,version=v1 (containers of one injected 
 kubectl get pod -l app=reviews,version=v1 \
 	-o jsonpath='{range .items[0]}{.metadata.name}: init={.spec.initContainers[*].name} containers={.spec.containers[*].name}{"\n"}{end}'
 
-step "Route bookinfo: gateway, subsets, 90/10 split for reviews and end-user: jason to v2"
+step "Route bookinfo: gateway, subsets, every service to v1"
 run kubectl apply --server-side -f testdata/bookinfo/gateway.yaml -f testdata/bookinfo/destination-rules.yaml \
-	-f testdata/bookinfo/routes/all-v1.yaml -f testdata/bookinfo/routes/reviews-90-10.yaml \
-	-f testdata/bookinfo/routes/reviews-jason-v2.yaml
+	-f testdata/bookinfo/routes/all-v1.yaml
+
+step "Route reviews: end-user: jason to v2, everyone else 90/10 between v1 and v3 (replaces reviews' v1 route)"
+run kubectl apply --server-side -f testdata/demo/reviews-jason-90-10.yaml
 run meshctl get virtualservices
 
 step "What would moving reviews from 90/10 to 50/50 change?"
