@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // Options configure an Authority.
@@ -41,7 +43,7 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.TrustDomain == "" {
-		o.TrustDomain = "cluster.local"
+		o.TrustDomain = vocab.DefaultTrustDomain
 	}
 	if o.WorkloadTTL <= 0 {
 		o.WorkloadTTL = DefaultWorkloadTTL

@@ -1,15 +1,19 @@
 package ca
 
-import "time"
+import (
+	"time"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
+)
 
 // Secrets and keys of the mesh CA. The keys of the plugged-in Secret are
 // Istio's (`cacerts`), so a Secret made for istiod works unchanged.
 const (
 	// SelfSignedSecretName holds the root the server generates on first start.
-	SelfSignedSecretName = "meshctl-ca"
+	SelfSignedSecretName = vocab.CASecretName
 	// PluggedSecretName holds a user-supplied intermediate; it takes
 	// precedence over the self-signed root whenever it exists.
-	PluggedSecretName = "cacerts"
+	PluggedSecretName = vocab.CAPluggedSecretName
 
 	KeyCACert    = "ca-cert.pem"
 	KeyCAKey     = "ca-key.pem"
@@ -19,13 +23,13 @@ const (
 	// until AnnotationPreviousRootsUntil.
 	KeyPreviousRoots = "previous-root-certs.pem"
 	// AnnotationPreviousRootsUntil (RFC 3339) ends the overlap period.
-	AnnotationPreviousRootsUntil = "ca.meshctl.io/previous-roots-trusted-until"
+	AnnotationPreviousRootsUntil = vocab.AnnotationCAPreviousRootsUntil
 
 	// RootConfigMapKey is the key of the published trust bundle in the
 	// root ConfigMap injected pods mount (inject.Config.RootCertConfigMap).
-	RootConfigMapKey = "root-cert.pem"
+	RootConfigMapKey = vocab.RootCertKey
 	// LabelRootConfigMap marks root ConfigMaps the server publishes.
-	LabelRootConfigMap = "ca.meshctl.io/root"
+	LabelRootConfigMap = vocab.LabelCARootConfigMap
 )
 
 // Defaults of the CA.

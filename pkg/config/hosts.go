@@ -1,9 +1,13 @@
 package config
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/meshctl/meshctl/pkg/vocab"
+)
 
 // DefaultDomain is the cluster DNS domain Service hosts live under.
-const DefaultDomain = "cluster.local"
+const DefaultDomain = vocab.DefaultDNSDomain
 
 // Hosts resolves host names as they are written in mesh config (the hosts of
 // VirtualServices, DestinationRules, Sidecars, destinations) into the fully

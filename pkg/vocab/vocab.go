@@ -18,6 +18,10 @@ const (
 	// DefaultTrustDomain is the trust domain of workload identities
 	// (spiffe://<trustDomain>/ns/<ns>/sa/<sa>) when the install sets none.
 	DefaultTrustDomain = "cluster.local"
+	// DefaultDNSDomain is the cluster's DNS domain, under which Service
+	// hosts are <name>.<ns>.svc.<domain>. Same default value as the trust
+	// domain, but a different thing: one names identities, the other DNS.
+	DefaultDNSDomain = "cluster.local"
 	// DefaultClusterID names the cluster when the install sets none.
 	DefaultClusterID = "Kubernetes"
 	// TokenAudience is the audience of the projected service-account token
@@ -159,6 +163,16 @@ const (
 	RootCertConfigMap = "mesh-ca-root-cert"
 	// RootCertKey is the key of the root certificate in RootCertConfigMap.
 	RootCertKey = "root-cert.pem"
+	// LabelCARootConfigMap marks the root ConfigMaps the server publishes.
+	LabelCARootConfigMap = "ca.meshctl.io/root"
+	// AnnotationCAPreviousRootsUntil (RFC 3339), on the CA Secret, ends the
+	// period in which roots replaced by a rotation stay trusted.
+	AnnotationCAPreviousRootsUntil = "ca.meshctl.io/previous-roots-trusted-until"
+	// CASecretName holds the root the server generates on first start.
+	CASecretName = "meshctl-ca"
+	// CAPluggedSecretName holds a user-supplied intermediate (Istio's
+	// cacerts); it takes precedence over CASecretName whenever it exists.
+	CAPluggedSecretName = "cacerts"
 )
 
 // What an install keeps in its mesh namespace besides the components.

@@ -157,7 +157,7 @@ func (o *Options) Complete() error {
 		return fmt.Errorf("the environment lacks %s: the agent runs in the mesh-proxy container the injector adds, which sets them", strings.Join(missing, ", "))
 	}
 	if id.TrustDomain == "" {
-		id.TrustDomain = "cluster.local"
+		id.TrustDomain = vocab.DefaultTrustDomain
 	}
 	if id.WorkloadName == "" {
 		id.WorkloadName = id.PodName

@@ -18,7 +18,7 @@ import (
 )
 
 // DefaultDomainSuffix is the cluster's DNS domain.
-const DefaultDomainSuffix = "cluster.local"
+const DefaultDomainSuffix = vocab.DefaultDNSDomain
 
 // Reader is the read side of a config snapshot (a config.Store, or a
 // snapshot of the live store).
@@ -118,7 +118,7 @@ func (x *Index) Registry() *config.Registry { return x.reg }
 
 func (x *Index) rootNamespace() string {
 	if x.in.RootNamespace == "" {
-		return "mesh-system"
+		return vocab.DefaultMeshNamespace
 	}
 	return x.in.RootNamespace
 }
