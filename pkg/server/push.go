@@ -283,6 +283,15 @@ type generated struct {
 	problems []ir.Problem
 }
 
+// addTo adds g's resources to a view being assembled.
+func (g generated) addTo(out generate.Resources) {
+	for t, byName := range g.res {
+		for name, m := range byName {
+			out[t][name] = m
+		}
+	}
+}
+
 // grpcResources assembles a gRPC view from the resources of its host parts,
 // generating (and validating) only parts not seen in the last round: a
 // change costs the hosts it touches, and the unchanged resources keep their
@@ -332,22 +341,14 @@ func (p *Pusher) assemble(x *translate.Index, ns string, parts []*translate.Host
 		}
 		p.mu.Unlock()
 		if !ok {
-			res, gp := generate.GRPC(&ir.Config{Namespace: ns, RouteTables: part.RouteTables, Clusters: part.Clusters})
-			g = generated{res: res, problems: part.Problems}
-			for _, e := range gp {
-				g.problems = append(g.problems, ir.Problem{Object: generate.ShortType(e.Type) + " " + e.Name, Message: "fails validation, not sent: " + e.Message})
-			}
+			g = generateGRPC(&ir.Config{Namespace: ns, RouteTables: part.RouteTables, Clusters: part.Clusters}, part.Problems)
 			p.mu.Lock()
 			if p.generated != nil {
 				p.generated[part] = g
 			}
 			p.mu.Unlock()
 		}
-		for t, byName := range g.res {
-			for name, m := range byName {
-				out[t][name] = m
-			}
-		}
+		g.addTo(out)
 		problems = append(problems, g.problems...)
 	}
 	// What the namespace's xDS-enabled gRPC servers listen with.
@@ -360,24 +361,27 @@ func (p *Pusher) assemble(x *translate.Index, ns string, parts []*translate.Host
 	}
 	p.mu.Unlock()
 	if !ok {
-		res, gp := generate.GRPC(&ir.Config{Namespace: ns, Servers: servers.Servers})
-		g = generated{res: res}
-		for _, e := range gp {
-			g.problems = append(g.problems, ir.Problem{Object: generate.ShortType(e.Type) + " " + e.Name, Message: "fails validation, not sent: " + e.Message})
-		}
+		g = generateGRPC(&ir.Config{Namespace: ns, Servers: servers.Servers}, nil)
 		p.mu.Lock()
 		if p.serverListeners != nil {
 			p.serverListeners[servers] = g
 		}
 		p.mu.Unlock()
 	}
-	for t, byName := range g.res {
-		for name, m := range byName {
-			out[t][name] = m
-		}
-	}
+	g.addTo(out)
 	problems = append(problems, g.problems...)
 	return out, problems
+}
+
+// generateGRPC generates cfg's gRPC resources; what fails validation is not
+// sent and becomes a problem beside those translation already found.
+func generateGRPC(cfg *ir.Config, problems []ir.Problem) generated {
+	res, gp := generate.GRPC(cfg)
+	g := generated{res: res, problems: problems}
+	for _, e := range gp {
+		g.problems = append(g.problems, ir.Problem{Object: generate.ShortType(e.Type) + " " + e.Name, Message: "fails validation, not sent: " + e.Message})
+	}
+	return g
 }
 
 // reportProblems logs each problem once when it appears and keeps the
