@@ -59,7 +59,7 @@ func TestReinstallSkipsOnlyWhatIsProvenUnchanged(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("re-install: exit %d", r.code)
 	}
-	mustContain(t, "re-install output", r.out, "already up to date: nothing changed")
+	mustContain(t, "re-install output", r.errOut, "already up to date: nothing changed")
 	cmAfter, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, vocab.MeshConfigMapBaseName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestReinstallSkipsOnlyWhatIsProvenUnchanged(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("re-install after the change: exit %d", r.code)
 	}
-	mustContain(t, "re-install output", r.out, "1 configured")
+	mustContain(t, "re-install output", r.errOut, "1 configured")
 	repaired, err := cl.Client.CoreV1().ConfigMaps(ns).Get(ctx, vocab.MeshConfigMapBaseName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func TestReinstallAfterTheServerFlippedValidation(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("re-install after the server's switch: exit %d\n%s", r.code, r.errOut)
 	}
-	mustContain(t, "re-install output", r.out, "nothing changed")
+	mustContain(t, "re-install output", r.errOut, "nothing changed")
 	got, err := adm.Get(ctx, vwc.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
