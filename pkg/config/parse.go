@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	kjson "sigs.k8s.io/json"
 )
 
 // ErrorKind separates input that is not YAML/JSON at all from objects whose
@@ -323,12 +324,70 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 			o, msg := nodeErrorAt(origin, err)
 			return nil, []*ParseError{{Origin: o, Kind: ErrSyntax, Object: keyPtr(r), Message: "cannot read object: " + msg}}
 		}
-		if err := json.Unmarshal(raw, spec); err != nil {
-			return nil, []*ParseError{{Origin: origin, Kind: ErrSchema, Object: keyPtr(r), Message: cleanJSONError(err)}}
+		if errs := decodeStrict(r, raw, spec, info.newSpec); len(errs) > 0 {
+			return nil, errs
 		}
 	}
 	r.Spec = spec
 	return []*Resource{r}, nil
+}
+
+// decodeStrict decodes a Kubernetes object as the API server does (case
+// sensitive, unknown and duplicate fields are errors: kubectl's default
+// strict field validation), and names each problem's field path and line.
+func decodeStrict(r *Resource, raw []byte, v any, fresh func() any) []*ParseError {
+	strict, err := kjson.UnmarshalStrict(raw, v, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	var errs []*ParseError
+	add := func(field, msg string) {
+		o := r.Origin
+		if field != "" {
+			o.Line = r.LineAt(splitPath(field))
+		}
+		errs = append(errs, &ParseError{Origin: o, Kind: ErrSchema, Object: keyPtr(r), Field: field, Message: msg})
+	}
+	if err != nil {
+		// encoding/json's error carries the field path as a field; the
+		// strict decoder's does not export it. Decoding again is only paid
+		// for invalid input.
+		var te *json.UnmarshalTypeError
+		if e := json.Unmarshal(raw, fresh()); errors.As(e, &te) && te.Field != "" {
+			add(te.Field, fmt.Sprintf("expected %s, got %s", jsonTypeName(te.Type.Kind().String()), te.Value))
+		} else {
+			add("", cleanJSONError(err))
+		}
+	}
+	for _, e := range strict {
+		var fe kjson.FieldError
+		if errors.As(e, &fe) {
+			msg := fmt.Sprintf("unknown field; check its spelling and indentation against the %s reference, or remove it", r.Kind)
+			if strings.HasPrefix(e.Error(), "duplicate field") {
+				msg = "duplicate field: only its last value would count; keep one"
+			}
+			add(fe.FieldPath(), msg)
+			continue
+		}
+		add("", e.Error())
+	}
+	return errs
+}
+
+// jsonTypeName says a Go kind the way a YAML author thinks of it.
+func jsonTypeName(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "an integer"
+	case strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "bool":
+		return "true or false"
+	case kind == "string":
+		return "a string"
+	case kind == "slice", kind == "array":
+		return "a list"
+	case kind == "struct", kind == "map":
+		return "a mapping"
+	}
+	return kind
 }
 
 // nodeErrorAt points at the line of the node JSONOf could not convert.

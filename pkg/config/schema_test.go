@@ -249,3 +249,33 @@ func TestSchemaIstioSamples(t *testing.T) {
 		t.Errorf("only %d mesh objects in the samples", mesh)
 	}
 }
+
+// Kubernetes kinds are decoded as the API server does with kubectl's
+// default strict field validation: a wrong type, an unknown field or a
+// repeated one names its field path and line instead of a Go type or being
+// silently dropped.
+func TestCoreKindSchemaErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, in   string
+		line       int
+		field, msg string
+	}{
+		{"wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: two\n",
+			6, "spec.replicas", "expected an integer, got string"},
+		{"unknown field", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 80\n    targetPortt: 8080\n",
+			8, "spec.ports[0].targetPortt", "unknown field; check its spelling"},
+		{"repeated field", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  type: ClusterIP\n  type: NodePort\n",
+			6, "spec.type", "duplicate field"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, errs := Parse("f.yaml", []byte(tc.in))
+			if len(rs) != 0 || len(errs) != 1 {
+				t.Fatalf("want one error and no object, got %d objects, errors %v", len(rs), errs)
+			}
+			e := errs[0]
+			if e.Origin.Line != tc.line || e.Field != tc.field || !strings.Contains(e.Message, tc.msg) || e.Kind != ErrSchema {
+				t.Errorf("got %s (line %d, field %q, kind %s), want line %d field %q message containing %q", e.Detail(), e.Origin.Line, tc.field, e.Kind, tc.line, tc.field, tc.msg)
+			}
+		})
+	}
+}
