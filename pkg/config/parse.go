@@ -336,7 +336,6 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 // sensitive, unknown and duplicate fields are errors: kubectl's default
 // strict field validation), and names each problem's field path and line.
 func decodeStrict(r *Resource, raw []byte, v any, fresh func() any) []*ParseError {
-	strict, err := kjson.UnmarshalStrict(raw, v, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
 	var errs []*ParseError
 	add := func(field, msg string) {
 		o := r.Origin
@@ -345,30 +344,95 @@ func decodeStrict(r *Resource, raw []byte, v any, fresh func() any) []*ParseErro
 		}
 		errs = append(errs, &ParseError{Origin: o, Kind: ErrSchema, Object: keyPtr(r), Field: field, Message: msg})
 	}
-	if err != nil {
-		// encoding/json's error carries the field path as a field; the
-		// strict decoder's does not export it. Decoding again is only paid
-		// for invalid input.
-		var te *json.UnmarshalTypeError
-		if e := json.Unmarshal(raw, fresh()); errors.As(e, &te) && te.Field != "" {
-			add(te.Field, fmt.Sprintf("expected %s, got %s", jsonTypeName(te.Type.Kind().String()), te.Value))
-		} else {
-			add("", cleanJSONError(err))
-		}
-	}
-	for _, e := range strict {
-		var fe kjson.FieldError
-		if errors.As(e, &fe) {
-			msg := fmt.Sprintf("unknown field; check its spelling and indentation against the %s reference, or remove it", r.Kind)
-			if strings.HasPrefix(e.Error(), "duplicate field") {
-				msg = "duplicate field: only its last value would count; keep one"
+	// A wrong type stops the decoder, and with it the unknown-field checks:
+	// each one found is taken out and the object decoded again, so that all
+	// of an object's errors are reported in one run (up to a bound).
+	for range 32 {
+		strict, err := kjson.UnmarshalStrict(raw, v, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+		if err == nil {
+			for _, e := range strict {
+				var fe kjson.FieldError
+				if !errors.As(e, &fe) {
+					add("", e.Error())
+					continue
+				}
+				msg := fmt.Sprintf("unknown field; check its spelling and indentation against the %s reference, or remove it", r.Kind)
+				if strings.HasPrefix(e.Error(), "duplicate field") {
+					msg = "duplicate field: only its last value would count; keep one"
+				}
+				add(fe.FieldPath(), msg)
 			}
-			add(fe.FieldPath(), msg)
-			continue
+			return errs
 		}
-		add("", e.Error())
+		// encoding/json's error exports the field path; the strict
+		// decoder's does not. Only invalid input pays for this.
+		var te *json.UnmarshalTypeError
+		if e := json.Unmarshal(raw, fresh()); !errors.As(e, &te) || te.Field == "" {
+			add("", cleanJSONError(err))
+			return errs
+		}
+		pruned, path, ok := withoutField(raw, strings.Split(te.Field, "."))
+		if !ok {
+			add(te.Field, fmt.Sprintf("expected %s, got %s", jsonTypeName(te.Type.Kind().String()), te.Value))
+			return errs
+		}
+		add(path, fmt.Sprintf("expected %s, got %s", jsonTypeName(te.Type.Kind().String()), te.Value))
+		raw = pruned
 	}
 	return errs
+}
+
+// withoutField removes the first field at path (encoding/json's form,
+// without list indexes) from a JSON object, and returns the object and the
+// field's path with indexes (spec.ports[1].port).
+func withoutField(raw []byte, path []string) ([]byte, string, bool) {
+	var doc any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if d.Decode(&doc) != nil {
+		return nil, "", false
+	}
+	var remove func(n any, segs []string) (string, bool)
+	remove = func(n any, segs []string) (string, bool) {
+		switch n := n.(type) {
+		case map[string]any:
+			c, ok := n[segs[0]]
+			if !ok {
+				return "", false
+			}
+			if len(segs) == 1 {
+				delete(n, segs[0])
+				return segs[0], true
+			}
+			rest, ok := remove(c, segs[1:])
+			if !ok {
+				return "", false
+			}
+			if strings.HasPrefix(rest, "[") {
+				return segs[0] + rest, true
+			}
+			return segs[0] + "." + rest, true
+		case []any:
+			for i, el := range n {
+				if rest, ok := remove(el, segs); ok {
+					if strings.HasPrefix(rest, "[") {
+						return fmt.Sprintf("[%d]%s", i, rest), true
+					}
+					return fmt.Sprintf("[%d].%s", i, rest), true
+				}
+			}
+		}
+		return "", false
+	}
+	p, ok := remove(doc, path)
+	if !ok {
+		return nil, "", false
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return nil, "", false
+	}
+	return out, p, true
 }
 
 // jsonTypeName says a Go kind the way a YAML author thinks of it.

@@ -279,3 +279,17 @@ func TestCoreKindSchemaErrors(t *testing.T) {
 		})
 	}
 }
+
+// A wrong type does not hide the object's other errors.
+func TestCoreKindReportsAllErrors(t *testing.T) {
+	in := "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: two\n  template:\n    spec:\n      containers:\n      - name: a\n      - name: b\n        ports:\n        - containerPort: http\n        imagePullPolicyy: Always\n"
+	_, errs := Parse("f.yaml", []byte(in))
+	var got []string
+	for _, e := range errs {
+		got = append(got, fmt.Sprintf("%d %s", e.Origin.Line, e.Field))
+	}
+	want := []string{"6 spec.replicas", "13 spec.template.spec.containers[1].ports[0].containerPort", "14 spec.template.spec.containers[1].imagePullPolicyy"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("errors at %q, want %q", got, want)
+	}
+}
