@@ -1,9 +1,12 @@
 package config
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -157,12 +160,45 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("field line %d before the document line %d", l, r.Origin.Line)
 			}
 		}
+		// Line breaks as YAML counts them: CR LF, LF, CR, NEL, LS, PS.
+		text := strings.ReplaceAll(string(data), "\r\n", "\n")
+		lines := strings.Count(text, "\n") + strings.Count(text, "\r") + strings.Count(text, "\u0085") +
+			strings.Count(text, "\u2028") + strings.Count(text, "\u2029") + 1
 		for _, e := range errs {
-			if e.Origin.Line < 1 || e.Message == "" || !strings.HasPrefix(e.Error(), "f.yaml:") {
-				t.Fatalf("parse error without line or message: %v", e)
+			if e.Origin.Line < 1 || e.Origin.Line > lines || e.Message == "" || !strings.HasPrefix(e.Error(), "f.yaml:") {
+				t.Fatalf("parse error without a line of the input or a message: %v", e)
 			}
 		}
+		for _, r := range rs {
+			checkSpecRoundTrip(t, r)
+		}
 	})
+}
+
+// checkSpecRoundTrip: the typed spec of a mesh object is what the input
+// said, so writing it out and parsing it again gives the same spec.
+func checkSpecRoundTrip(t *testing.T, r *Resource) {
+	t.Helper()
+	m, ok := r.Spec.(proto.Message)
+	if !ok {
+		return
+	}
+	spec, err := protojson.Marshal(m)
+	if err != nil {
+		t.Fatalf("%s: spec does not encode: %v", r.Key(), err)
+	}
+	doc, _ := json.Marshal(map[string]any{
+		"apiVersion": r.APIVersion, "kind": string(r.Kind),
+		"metadata": map[string]string{"name": r.Name, "namespace": r.Namespace},
+		"spec":     json.RawMessage(spec),
+	})
+	back, errs := Parse("g.yaml", doc)
+	if len(errs) > 0 || len(back) != 1 {
+		t.Fatalf("%s: its own spec does not parse back: %v\n%s", r.Key(), errs, doc)
+	}
+	if !proto.Equal(back[0].Spec.(proto.Message), m) {
+		t.Fatalf("%s: spec changed in a round trip:\n%v\n%v", r.Key(), m, back[0].Spec)
+	}
 }
 
 func objMeta(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
