@@ -241,6 +241,34 @@ func Count(n int, call func() Result) Counts {
 	return c
 }
 
+// FailuresDuring keeps calling call while change runs and returns the calls
+// that failed: each one is an error an application would have seen while
+// the route switched. expected tells failures the config asks for (injected
+// faults) from transient ones; nil counts every failure.
+func FailuresDuring(t testing.TB, call func() Result, expected func(Result) bool, change func()) int {
+	t.Helper()
+	stop := make(chan struct{})
+	failures := make(chan int)
+	go func() {
+		bad := 0
+		for {
+			select {
+			case <-stop:
+				failures <- bad
+				return
+			default:
+			}
+			if r := call(); r.Code != codes.OK && (expected == nil || !expected(r)) {
+				bad++
+				t.Logf("call failed during switch: %v", r.Err)
+			}
+		}
+	}()
+	change()
+	close(stop)
+	return <-failures
+}
+
 // Eventually calls cond every few milliseconds until it is true or the
 // timeout passes.
 func Eventually(timeout time.Duration, cond func() bool) bool {

@@ -162,29 +162,10 @@ func TestProxylessGRPCRouting(t *testing.T) {
 	var switchErrors int
 	apply := func(t *testing.T, http string, done func(xdstest.Result) bool) {
 		t.Helper()
-		stop := make(chan struct{})
-		errs := make(chan int)
-		go func() {
-			// Calls keep running while the route changes: each failure is a
-			// transient error seen by an application.
-			bad := 0
-			for {
-				select {
-				case <-stop:
-					errs <- bad
-					return
-				default:
-				}
-				if r := c.Check(ctx); r.Code != codes.OK {
-					bad++
-					t.Logf("call failed during switch: %v", r.Err)
-				}
-			}
-		}()
-		srv.pusher.Update(parseStore(t, base, vsYAML(http)))
-		waitFor(t, "route applied", check, done)
-		close(stop)
-		bad := <-errs
+		bad := xdstest.FailuresDuring(t, check, nil, func() {
+			srv.pusher.Update(parseStore(t, base, vsYAML(http)))
+			waitFor(t, "route applied", check, done)
+		})
 		switchErrors += bad
 		if bad > 0 {
 			t.Logf("%d transient errors during the switch", bad)

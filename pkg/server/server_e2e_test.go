@@ -201,38 +201,24 @@ func TestServerOnCluster(t *testing.T) {
 	switchErrors := 0
 	apply := func(t *testing.T, http string, done func() bool) {
 		t.Helper()
-		stop := make(chan struct{})
-		errs := make(chan int)
-		go func() {
-			bad := 0
-			for {
-				select {
-				case <-stop:
-					errs <- bad
-					return
-				default:
-				}
-				// Injected faults are the config working, not transient errors.
-				if r := cl.Check(ctx); r.Code != codes.OK && !strings.Contains(fmt.Sprint(r.Err), "fault injection") {
-					bad++
-					t.Logf("call failed during switch: %v", r.Err)
-				}
+		// Injected faults are the config working, not transient errors.
+		injected := func(r xdstest.Result) bool { return strings.Contains(fmt.Sprint(r.Err), "fault injection") }
+		var ok bool
+		bad := xdstest.FailuresDuring(t, check, injected, func() {
+			obj := vs(t, ns, http)
+			cur, err := ic.NetworkingV1().VirtualServices(ns).Get(ctx, "reviews", metav1.GetOptions{})
+			if err == nil {
+				obj.ResourceVersion = cur.ResourceVersion
+				_, err = ic.NetworkingV1().VirtualServices(ns).Update(ctx, obj, metav1.UpdateOptions{})
+			} else {
+				_, err = ic.NetworkingV1().VirtualServices(ns).Create(ctx, obj, metav1.CreateOptions{})
 			}
-		}()
-		obj := vs(t, ns, http)
-		cur, err := ic.NetworkingV1().VirtualServices(ns).Get(ctx, "reviews", metav1.GetOptions{})
-		if err == nil {
-			obj.ResourceVersion = cur.ResourceVersion
-			_, err = ic.NetworkingV1().VirtualServices(ns).Update(ctx, obj, metav1.UpdateOptions{})
-		} else {
-			_, err = ic.NetworkingV1().VirtualServices(ns).Create(ctx, obj, metav1.CreateOptions{})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		ok := xdstest.Eventually(15*time.Second, done)
-		close(stop)
-		bad := <-errs
+			if err != nil {
+				t.Errorf("applying VirtualService reviews: %v", err)
+				return
+			}
+			ok = xdstest.Eventually(15*time.Second, done)
+		})
 		switchErrors += bad
 		if !ok {
 			t.Fatalf("route not applied within 15s")
