@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -88,9 +89,13 @@ func (c *converter) node(buf []byte, n *yaml.Node, depth int) ([]byte, error) {
 			return c.mergedMapping(buf, n, depth)
 		}
 		buf = append(buf, '{')
+		var keys keySet
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key, err := keyString(n.Content[i])
 			if err != nil {
+				return nil, err
+			}
+			if err := keys.add(key, n.Content[i]); err != nil {
 				return nil, err
 			}
 			if i > 0 {
@@ -118,6 +123,40 @@ func (c *converter) node(buf []byte, n *yaml.Node, depth int) ([]byte, error) {
 		return appendScalar(buf, n)
 	}
 	return nil, &NodeError{Line: n.Line, Message: "unknown YAML node"}
+}
+
+// keySet finds a key written twice in one mapping. yaml.v3's decoder and
+// the API server refuse such a document; converting it as "the last one
+// wins" would let kube-inject edit the first occurrence while the object
+// means the second. Most mappings are small: a map only past a few keys.
+type keySet struct {
+	few  []string
+	many map[string]bool
+}
+
+func (s *keySet) add(key string, k *yaml.Node) error {
+	if s.many != nil {
+		if s.many[key] {
+			return duplicateKey(key, k)
+		}
+		s.many[key] = true
+		return nil
+	}
+	if slices.Contains(s.few, key) {
+		return duplicateKey(key, k)
+	}
+	s.few = append(s.few, key)
+	if len(s.few) > 16 {
+		s.many = make(map[string]bool, 2*len(s.few))
+		for _, f := range s.few {
+			s.many[f] = true
+		}
+	}
+	return nil
+}
+
+func duplicateKey(key string, k *yaml.Node) error {
+	return &NodeError{Line: k.Line, Message: fmt.Sprintf("key %q is written twice in one mapping; keep one (only one value can count)", key)}
 }
 
 func isMergeKey(k *yaml.Node) bool {
@@ -150,6 +189,9 @@ func (c *converter) mergedMapping(buf []byte, n *yaml.Node, depth int) ([]byte, 
 			key, err := keyString(k)
 			if err != nil {
 				return nil, err
+			}
+			if seen[key] {
+				return nil, duplicateKey(key, k)
 			}
 			seen[key] = true
 		}

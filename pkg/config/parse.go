@@ -348,7 +348,7 @@ func decodeStrict(r *Resource, raw []byte, v any, fresh func() any) []*ParseErro
 	// each one found is taken out and the object decoded again, so that all
 	// of an object's errors are reported in one run (up to a bound).
 	for range 32 {
-		strict, err := kjson.UnmarshalStrict(raw, v, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+		strict, err := kjson.UnmarshalStrict(raw, v, kjson.DisallowUnknownFields)
 		if err == nil {
 			for _, e := range strict {
 				var fe kjson.FieldError
@@ -356,11 +356,8 @@ func decodeStrict(r *Resource, raw []byte, v any, fresh func() any) []*ParseErro
 					add("", e.Error())
 					continue
 				}
-				msg := fmt.Sprintf("unknown field; check its spelling and indentation against the %s reference, or remove it", r.Kind)
-				if strings.HasPrefix(e.Error(), "duplicate field") {
-					msg = "duplicate field: only its last value would count; keep one"
-				}
-				add(fe.FieldPath(), msg)
+				// Repeated keys never get here: JSONOf refuses them.
+				add(fe.FieldPath(), fmt.Sprintf("unknown field; check its spelling and indentation against the %s reference, or remove it", r.Kind))
 			}
 			return errs
 		}

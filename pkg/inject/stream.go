@@ -376,6 +376,17 @@ func processDoc(dst, chunk []byte, firstLine int, opts Options, t *textEditor) (
 	if len(wls) == 0 {
 		return append(dst, chunk...), nil
 	}
+	// The edits go where keys are written; a key written twice (the object
+	// then means its last value) or anything else the API server could not
+	// read makes that place ambiguous, so such a document is refused whole.
+	if _, err := config.JSONOf(root); err != nil {
+		line := root.Line
+		var ne *config.NodeError
+		if errors.As(err, &ne) && ne.Line > 0 {
+			line = ne.Line
+		}
+		return nil, &InputError{Source: opts.Source, Line: firstLine + line - 1, Err: err}
+	}
 	detectLayout(t, root)
 	var out []byte
 	var err error

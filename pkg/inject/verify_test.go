@@ -36,9 +36,15 @@ func TestVerifyDocCatchesBadOutput(t *testing.T) {
 	// to the app container.
 	proxyAt := bytes.Index(good, []byte("    - name: "+vocab.ProxyContainerName))
 	proxyEnd := proxyAt + bytes.IndexByte(good[proxyAt:], '\n')
+	// The whole proxy item: up to the next line indented no deeper than it.
+	itemEnd := proxyEnd
+	for itemEnd+1 < len(good) && (bytes.HasPrefix(good[itemEnd+1:], []byte("      ")) || good[itemEnd+1] == '\n') {
+		itemEnd += 1 + bytes.IndexByte(good[itemEnd+1:], '\n')
+	}
 	for _, tc := range []struct{ name, out, want string }{
 		{"sidecar after the List's keys", string(good) + "    - name: " + vocab.ProxyContainerName + "\n      image: proxy\n", "does not parse"},
-		{"sidecar missing", string(good[:proxyAt]) + string(good[proxyEnd+1:]), "differs"},
+		{"sidecar fields on the app container", string(good[:proxyAt]) + string(good[proxyEnd+1:]), "written twice"},
+		{"sidecar missing", string(good[:proxyAt]) + string(good[itemEnd+1:]), "differs"},
 		{"other key changed", strings.Replace(string(good), `resourceVersion: ""`, `resourceVersion: "1"`, 1), "became"},
 		{"two documents", string(good) + "---\nkind: Service\n", "more than one document"},
 	} {
