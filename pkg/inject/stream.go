@@ -369,23 +369,28 @@ func processDoc(dst, chunk []byte, firstLine int, opts Options, t *textEditor) (
 	}
 	t.reset(chunk)
 	root := doc.Content[0]
+	// Every document written must read back as an object: the edits go
+	// where keys are written, and a key written twice (the object then means
+	// its last value) or anything else the API server could not read makes
+	// that place ambiguous. Such a document is refused whole, not passed on.
+	if _, err := config.JSONOf(root); err != nil {
+		line := root.Line
+		var ne *config.NodeError
+		if errors.As(err, &ne) && ne.Line > 0 {
+			line, err = ne.Line, errors.New(ne.Message)
+		}
+		_, meta, _ := mapGet(root, "metadata")
+		if kind, name := scalar(root, "kind"), scalar(meta, "name"); kind != "" && name != "" {
+			err = fmt.Errorf("%s: %w", Workload{Kind: kind, Name: name, Namespace: scalar(meta, "namespace")}, err)
+		}
+		return nil, &InputError{Source: opts.Source, Line: firstLine + line - 1, Err: err}
+	}
 	var wls []*workload
 	if err := collect(t, root, t.backOver(len(chunk), root.Column-1), firstLine, opts, &wls, -1); err != nil {
 		return nil, err
 	}
 	if len(wls) == 0 {
 		return append(dst, chunk...), nil
-	}
-	// The edits go where keys are written; a key written twice (the object
-	// then means its last value) or anything else the API server could not
-	// read makes that place ambiguous, so such a document is refused whole.
-	if _, err := config.JSONOf(root); err != nil {
-		line := root.Line
-		var ne *config.NodeError
-		if errors.As(err, &ne) && ne.Line > 0 {
-			line = ne.Line
-		}
-		return nil, &InputError{Source: opts.Source, Line: firstLine + line - 1, Err: err}
 	}
 	detectLayout(t, root)
 	var out []byte
