@@ -281,6 +281,44 @@ var destinationRuleAnalyzers = []*Analyzer{
 			}
 		},
 	},
+	{
+		Code: "MSH0304", Name: "ServerCertificateNotVerified", Level: Warning,
+		Doc:    "A DestinationRule originates TLS (SIMPLE or MUTUAL) without caCertificates or credentialName, for the destination or one of its ports, and does not say insecureSkipVerify: the proxy accepts any server certificate, so a man in the middle goes unnoticed.",
+		Inputs: k(config.KindDestinationRule),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindDestinationRule, "") {
+				dr := r.DestinationRule()
+				check := func(p string, tls *networking.ClientTLSSettings, port string) {
+					if tls == nil || tls.Mode != networking.ClientTLSSettings_SIMPLE && tls.Mode != networking.ClientTLSSettings_MUTUAL {
+						return
+					}
+					if tls.CaCertificates != "" || tls.CredentialName != "" || tls.InsecureSkipVerify.GetValue() {
+						return
+					}
+					c.Report(r, p+".tls", "set caCertificates (or a credentialName whose Secret holds ca.crt); if skipping verification is intended, say so with insecureSkipVerify: true",
+						"TLS mode %s towards %q%s does not verify the server's certificate: neither caCertificates nor credentialName is set", tls.Mode, dr.Host, port)
+				}
+				visit := func(p, subset string, tp *networking.TrafficPolicy) {
+					if tp == nil {
+						return
+					}
+					check(p, tp.Tls, subset)
+					for i, pl := range tp.PortLevelSettings {
+						port := ""
+						if pl.Port != nil {
+							port = fmt.Sprintf(" port %d", pl.Port.Number)
+						}
+						port = subset + port
+						check(field("%s.portLevelSettings[%d]", p, i), pl.Tls, port)
+					}
+				}
+				visit("spec.trafficPolicy", "", dr.TrafficPolicy)
+				for i, s := range dr.Subsets {
+					visit(field("spec.subsets[%d].trafficPolicy", i), " subset "+s.Name, s.TrafficPolicy)
+				}
+			}
+		},
+	},
 }
 
 var serviceEntryAnalyzers = []*Analyzer{
@@ -336,6 +374,80 @@ var serviceEntryAnalyzers = []*Analyzer{
 			}
 		},
 	},
+	{
+		Code: "MSH0803", Name: "ServiceEntryAddressesRequired", Level: Warning,
+		Doc:    "A ServiceEntry without addresses has a TCP port (protocol TCP or unset): plain TCP carries no host name, so the sidecar can only tell the service's connections apart by destination address, and without one it cannot route them to this entry.",
+		Inputs: k(config.KindServiceEntry),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindServiceEntry, "") {
+				se := r.ServiceEntry()
+				if len(se.Addresses) > 0 {
+					continue
+				}
+				for i, p := range se.Ports {
+					if p.Protocol != "" && !strings.EqualFold(p.Protocol, "TCP") {
+						continue
+					}
+					proto := p.Protocol
+					if proto == "" {
+						proto = "no protocol, so TCP"
+					}
+					c.Report(r, field("spec.ports[%d]", i), "add spec.addresses (the service's IPs or CIDR), or give the port the protocol it speaks (HTTP, TLS, …) if it carries a host name",
+						"port %d (%s) of %s needs spec.addresses: a TCP connection carries no host name to match", p.Number, proto, describeHosts(se.Hosts))
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0804", Name: "ConflictingServiceEntryProtocols", Level: Warning,
+		Doc:    "ServiceEntries visible in the same namespace give one host and port different protocols; the mesh serves the port with only one of them.",
+		Inputs: k(config.KindServiceEntry),
+		Run: func(c *Context) {
+			type key struct {
+				host string
+				port uint32
+			}
+			type use struct {
+				r      *config.Resource
+				proto  string
+				scopes []string // namespaces it is exported to; "*" for all
+			}
+			uses := map[key][]use{}
+			var keys []key
+			for _, r := range c.Store.List(config.KindServiceEntry, "") {
+				se := r.ServiceEntry()
+				scopes := exportScopes(se.ExportTo, r.Namespace)
+				for _, h := range se.Hosts {
+					for _, p := range se.Ports {
+						kk := key{strings.ToLower(h), p.Number}
+						if len(uses[kk]) == 0 {
+							keys = append(keys, kk)
+						}
+						uses[kk] = append(uses[kk], use{r, serviceEntryProtocol(p), scopes})
+					}
+				}
+			}
+			reported := map[*config.Resource]bool{}
+			for _, kk := range keys {
+				us := uses[kk]
+				for i, u := range us {
+					if reported[u.r] {
+						continue
+					}
+					// Few entries share a host and port: pairs are cheap.
+					for j, o := range us {
+						if i == j || o.r == u.r || o.proto == u.proto || !scopesOverlap(u.scopes, o.scopes) {
+							continue
+						}
+						reported[u.r] = true
+						c.Report(u.r, "metadata.name", "give the host and port one protocol in every ServiceEntry that defines it",
+							"host %q port %d is %s here but %s in ServiceEntry %s/%s; the mesh uses only one of them", kk.host, kk.port, u.proto, o.proto, o.r.Namespace, o.r.Name)
+						break
+					}
+				}
+			}
+		},
+	},
 }
 
 func sameHosts(a, b *networking.ServiceEntry) bool {
@@ -348,4 +460,60 @@ func sameHosts(a, b *networking.ServiceEntry) bool {
 		}
 	}
 	return true
+}
+
+// describeHosts names a ServiceEntry's hosts for messages.
+func describeHosts(hosts []string) string {
+	q := make([]string, len(hosts))
+	for i, h := range hosts {
+		q[i] = fmt.Sprintf("%q", h)
+	}
+	return describe(q)
+}
+
+// serviceEntryProtocol is a ServiceEntry port's protocol in upper case: as
+// written, else as its name says (http-api), else TCP.
+func serviceEntryProtocol(p *networking.ServicePort) string {
+	if pr := config.ParseProtocol(p.Protocol); pr != "" {
+		return strings.ToUpper(string(pr))
+	}
+	if p.Protocol != "" {
+		return strings.ToUpper(p.Protocol)
+	}
+	if pr := config.PortProtocol(p.Name, ""); pr != "" {
+		return strings.ToUpper(string(pr))
+	}
+	return "TCP"
+}
+
+// exportScopes are the namespaces an object exported with exportTo is
+// visible in ("*" for all).
+func exportScopes(exportTo []string, own string) []string {
+	if len(exportTo) == 0 {
+		return []string{"*"}
+	}
+	var out []string
+	for _, e := range exportTo {
+		switch e {
+		case "*":
+			return []string{"*"}
+		case ".":
+			out = append(out, own)
+		case "~":
+		default:
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func scopesOverlap(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x == "*" || y == "*" || x == y {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -49,13 +49,13 @@ var IstioCodes = []IstioCode{
 	{Code: "IST0125", Name: "InvalidAnnotation", Note: gapNote + "; MSH0006 reports annotations meshctl does not read"},
 	{Code: "IST0126", Name: "UnknownMeshNetworksServiceRegistry", Note: "meshctl has no meshNetworks (multi-network) configuration"},
 	{Code: "IST0127", Name: "NoMatchingWorkloadsFound", MSH: []string{"MSH0405", "MSH0501"}},
-	{Code: "IST0128", Name: "NoServerCertificateVerificationDestinationLevel", Note: gapNote},
-	{Code: "IST0129", Name: "NoServerCertificateVerificationPortLevel", Note: gapNote},
+	{Code: "IST0128", Name: "NoServerCertificateVerificationDestinationLevel", MSH: []string{"MSH0304"}, Note: "MSH0304 also checks subsets, and accepts insecureSkipVerify: true as a deliberate choice"},
+	{Code: "IST0129", Name: "NoServerCertificateVerificationPortLevel", MSH: []string{"MSH0304"}},
 	{Code: "IST0130", Name: "VirtualServiceUnreachableRule", MSH: []string{"MSH0105"}},
 	{Code: "IST0131", Name: "VirtualServiceIneffectiveMatch", MSH: []string{"MSH0105"}, Note: "MSH0105 reports whole routes; one duplicate match inside a route that has others is " + gapNote},
 	{Code: "IST0132", Name: "VirtualServiceHostNotFoundInGateway", Note: gapNote},
 	{Code: "IST0133", Name: "SchemaWarning", MSH: []string{"MSH0008"}},
-	{Code: "IST0134", Name: "ServiceEntryAddressesRequired", Note: gapNote},
+	{Code: "IST0134", Name: "ServiceEntryAddressesRequired", MSH: []string{"MSH0803"}, Note: "meshctl has no DNS proxy that allocates addresses (Istio's ISTIO_META_DNS_AUTO_ALLOCATE), so addresses are always needed"},
 	{Code: "IST0135", Name: "DeprecatedAnnotation", Note: gapNote},
 	{Code: "IST0136", Name: "AlphaAnnotation", Note: "meshctl documents the annotations it honours; none is experimental"},
 	{Code: "IST0137", Name: "DeploymentConflictingPorts", Note: gapNote + "; MSH0603 covers conflicting protocols"},
@@ -98,7 +98,7 @@ var IstioCodes = []IstioCode{
 	{Code: "IST0174", Name: "UnknownDestinationRuleHost", MSH: []string{"MSH0303"}},
 	{Code: "IST0175", Name: "JwksUriFetchUnrestricted", Note: gapNote},
 	{Code: "IST0176", Name: "GatewayAPICRDVersionBelowMinimum", Note: gatewayAPINote},
-	{Code: "IST0177", Name: "ConflictingServiceEntryProtocol", Note: gapNote},
+	{Code: "IST0177", Name: "ConflictingServiceEntryProtocol", MSH: []string{"MSH0804"}},
 }
 
 // istioCodes resolves an IST code, or a glob of them ("IST01*"), to the MSH
