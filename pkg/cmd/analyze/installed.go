@@ -2,6 +2,8 @@ package analyze
 
 import (
 	"bytes"
+	"embed"
+	"encoding/json"
 	"fmt"
 
 	installcmd "github.com/meshctl/meshctl/pkg/cmd/install"
@@ -9,15 +11,48 @@ import (
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/profiles"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
-// installedObjects renders the install profile and returns the objects of
-// it that the analyzers read (the mesh namespace, its gateways' Deployments
-// and Services, its ConfigMaps), as context for files analyzed without a
+// installedDir holds, for each built-in profile in the default mesh
+// namespace, what renderInstalled makes of it. Rendering a profile through
+// kustomize costs more CPU than analyzing a thousand services, and the
+// answer only changes with the manifests; TestInstalledMatchesRender renders
+// every profile and fails, naming the command that rewrites these files,
+// when they are stale.
+//
+//go:embed installed
+var installedDir embed.FS
+
+// installedObjects returns the objects of the install profile that the
+// analyzers read (the mesh namespace, its gateways' Deployments and
+// Services, its ConfigMaps), as context for files analyzed without a
 // cluster: what `meshctl install --profile NAME` would have created is not
 // missing. Rendering lives here, not in pkg/analyze, so that the analyzers
 // stay free of kustomize.
 func installedObjects(profile, meshNamespace string) ([]*config.Resource, error) {
+	data, err := installedDir.ReadFile(installedFile(profile))
+	if err != nil || meshNamespace != vocab.DefaultMeshNamespace {
+		if data, err = renderInstalled(profile, meshNamespace); err != nil {
+			return nil, err
+		}
+	}
+	origin := config.Origin{Source: config.SourceInstall, Path: "profile " + profile}
+	rs, errs := config.Parse(origin.Path, data)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("profile %s renders an object meshctl cannot read: %v", profile, errs[0])
+	}
+	for _, r := range rs {
+		r.Origin = origin
+	}
+	return rs, nil
+}
+
+func installedFile(profile string) string { return "installed/" + profile + ".json" }
+
+// renderInstalled renders the profile and keeps the objects of kinds the
+// config model knows, as a stream of indented JSON documents.
+func renderInstalled(profile, meshNamespace string) ([]byte, error) {
 	mi, err := profiles.Resolve(profiles.ResolveOptions{Profile: profile, MeshNamespace: meshNamespace})
 	if err != nil {
 		return nil, cmdutil.WithExitCode(installcmd.SpecExitCode(err), fmt.Errorf("--profile: %w", err))
@@ -35,16 +70,13 @@ func installedObjects(profile, meshNamespace string) ([]*config.Resource, error)
 		if err != nil {
 			return nil, err
 		}
-		buf.Write(b)
-		buf.WriteString("\n---\n")
+		if buf.Len() > 0 {
+			buf.WriteString("---\n")
+		}
+		if err := json.Indent(&buf, b, "", "  "); err != nil {
+			return nil, err
+		}
+		buf.WriteString("\n")
 	}
-	origin := config.Origin{Source: config.SourceInstall, Path: "profile " + profile}
-	rs, errs := config.Parse(origin.Path, buf.Bytes())
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("profile %s renders an object meshctl cannot read: %v", profile, errs[0])
-	}
-	for _, r := range rs {
-		r.Origin = origin
-	}
-	return rs, nil
+	return buf.Bytes(), nil
 }
