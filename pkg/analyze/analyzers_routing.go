@@ -293,6 +293,115 @@ var routingAnalyzers = []*Analyzer{
 			}
 		},
 	},
+	{
+		Code: "MSH0109", Name: "IneffectiveMatch", Level: Info,
+		Doc:    "One match of an HTTP route repeats a match of an earlier route, so it never selects this route; the route's other matches still work (a route whose matches are all repeated is MSH0105).",
+		Inputs: k(config.KindVirtualService),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				vs := r.VirtualService()
+				first := map[string]int{} // match → first route that has it
+				for i, h := range vs.Http {
+					if len(h.Match) == 0 {
+						break // a catch-all: what follows is MSH0105's
+					}
+					var dup []int
+					dupOf := map[int]int{}
+					for j, m := range h.Match {
+						key := matchKey(m)
+						if k, ok := first[key]; ok && k < i {
+							dup = append(dup, j)
+							dupOf[j] = k
+							continue
+						}
+						if _, ok := first[key]; !ok {
+							first[key] = i
+						}
+					}
+					if len(dup) == len(h.Match) {
+						continue // the whole route is unreachable: MSH0105
+					}
+					for _, j := range dup {
+						c.Report(r, field("spec.http[%d].match[%d]", i, j), "remove the repeated match",
+							"HTTP route %d match %d is never used: route %d has the same match", i, j, dupOf[j])
+					}
+					if isCatchAll(h) {
+						break
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0110", Name: "VirtualServiceHostNotInGateway", Level: Warning,
+		Doc:    "A VirtualService is bound to a Gateway none of whose servers accepts any of its hosts, so the gateway never uses its routes.",
+		Inputs: k(config.KindVirtualService, config.KindGateway),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				vs := r.VirtualService()
+				for i, g := range vs.Gateways {
+					if g == config.MeshGateway {
+						continue
+					}
+					ns, name := config.GatewayRef(g, r.Namespace)
+					gw := c.Store.Get(config.KindGateway, ns, name)
+					if gw == nil {
+						continue // MSH0103
+					}
+					accepted, hosts := gatewayAccepts(c, gw, r.Namespace, vs.Hosts)
+					if accepted || len(hosts) == 0 {
+						continue
+					}
+					c.Report(r, field("spec.gateways[%d]", i), fmt.Sprintf("add the host to a server of Gateway %s/%s, or bind the VirtualService to the gateway that serves it", ns, name),
+						"no server of Gateway %s/%s accepts %s (its servers accept %s for namespace %s)", ns, name, describeHosts(vs.Hosts), describeHosts(hosts), r.Namespace)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0111", Name: "JWTClaimRouteWithoutRequestAuthentication", Level: Error,
+		Doc:    "A VirtualService bound to a Gateway matches on a JWT claim (@request.auth.claims.…), but no RequestAuthentication applies to the gateway's pods: the claims are never extracted, so the match never succeeds.",
+		Inputs: kinds(k(config.KindVirtualService, config.KindGateway, config.KindRequestAuthentication), workloadKinds),
+		Run: func(c *Context) {
+			var ras map[string][]*config.Resource // by namespace, built on first use
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				vs := r.VirtualService()
+				claim := jwtClaimKey(vs)
+				if claim == "" {
+					continue
+				}
+				if ras == nil {
+					ras = map[string][]*config.Resource{}
+					for _, ra := range c.Store.List(config.KindRequestAuthentication, "") {
+						ras[ra.Namespace] = append(ras[ra.Namespace], ra)
+					}
+				}
+				for i, g := range vs.Gateways {
+					if g == config.MeshGateway {
+						continue
+					}
+					ns, name := config.GatewayRef(g, r.Namespace)
+					gw := c.Store.Get(config.KindGateway, ns, name)
+					if gw == nil || len(gw.Gateway().Selector) == 0 {
+						continue
+					}
+					for _, w := range c.matching("", gw.Gateway().Selector) {
+						if requestAuthenticated(ras[c.opts.RootNamespace], w) || w.res.Namespace != c.opts.RootNamespace && requestAuthenticated(ras[w.res.Namespace], w) {
+							continue
+						}
+						level, note := c.current.Level, ""
+						if !c.knows(config.KindRequestAuthentication) {
+							level, note = Info, " in the files (no cluster was read, and the files hold no RequestAuthentication)"
+						}
+						c.ReportLevel(level, r, field("spec.gateways[%d]", i),
+							fmt.Sprintf("apply a RequestAuthentication selecting the gateway's pods in namespace %s (or mesh-wide in %s)", w.res.Namespace, c.opts.RootNamespace),
+							"routes on JWT claim %q through Gateway %s/%s, but no RequestAuthentication applies to its %s %s/%s%s", claim, ns, name, w.res.Kind, w.res.Namespace, w.res.Name, note)
+						break
+					}
+				}
+			}
+		},
+	},
 }
 
 // boundToGateway reports whether a VirtualService applies to a Gateway (and
@@ -354,4 +463,74 @@ func shadowedBy(earlier []*networking.HTTPRoute, h *networking.HTTPRoute) int {
 		}
 	}
 	return -1
+}
+
+// matchKey is an HTTP match without its name, for comparing matches.
+func matchKey(m *networking.HTTPMatchRequest) string {
+	mm := proto.Clone(m).(*networking.HTTPMatchRequest)
+	mm.Name = ""
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(mm)
+	return string(b)
+}
+
+// gatewayAccepts reports whether a server of gw accepts one of the hosts of
+// a VirtualService of namespace ns, and the hosts its servers accept there.
+// A server host "ns/host" applies only to VirtualServices of ns ("." is the
+// Gateway's own namespace, "*" any).
+func gatewayAccepts(c *Context, gw *config.Resource, ns string, vsHosts []string) (bool, []string) {
+	var hosts []string
+	for _, s := range gw.Gateway().Servers {
+		for _, h := range s.Hosts {
+			hns, host, ok := strings.Cut(h, "/")
+			if !ok {
+				hns, host = "*", h
+			}
+			if hns == "." {
+				hns = gw.Namespace
+			}
+			if hns != "*" && hns != ns {
+				continue
+			}
+			hosts = append(hosts, host)
+			gh := c.hosts().Resolve(host, gw.Namespace)
+			for _, vh := range vsHosts {
+				if config.HostsOverlap(gh, c.hosts().Resolve(vh, ns)) {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, hosts
+}
+
+// jwtClaimPrefix starts the header names that match on a validated JWT's
+// claims rather than on a request header.
+const jwtClaimPrefix = "@request.auth.claims."
+
+// jwtClaimKey returns the first JWT claim an HTTP route matches on, "" if none.
+func jwtClaimKey(vs *networking.VirtualService) string {
+	for _, h := range vs.Http {
+		for _, m := range h.Match {
+			for _, hs := range []map[string]*networking.StringMatch{m.Headers, m.WithoutHeaders} {
+				for _, key := range sortedKeys(hs) {
+					if strings.HasPrefix(key, jwtClaimPrefix) {
+						return key
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// requestAuthenticated reports whether one of ras (of one namespace)
+// applies to the workload: no selector, or one its pods match.
+func requestAuthenticated(ras []*config.Resource, w workload) bool {
+	for _, ra := range ras {
+		sel := ra.RequestAuthentication().GetSelector().GetMatchLabels()
+		if len(sel) == 0 || selectorMatches(sel, w.tmpl.Labels) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,26 @@
+package analyze
+
+import (
+	"strings"
+	"testing"
+)
+
+// Without a cluster and without any RequestAuthentication in the files, a
+// missing one cannot be told from one the files leave out: MSH0111 says so
+// at Info. Once the files hold RequestAuthentications, none applying to the
+// gateway is an Error again.
+func TestJWTClaimRouteFileOnly(t *testing.T) {
+	for _, tc := range []struct {
+		files []string
+		want  string
+	}{
+		{[]string{"analyze/MSH0111/positive.yaml"}, "Info [MSH0111]"},
+		{[]string{"analyze/MSH0111/positive.yaml", "analyze/file-only/requestauthn-elsewhere.yaml"}, "Error [MSH0111]"},
+	} {
+		store, errs := load(t, append(append([]string{}, bookinfoFiles...), tc.files...)...)
+		got := lines(Analyze(store, errs, Options{}).Findings, "MSH0111")
+		if len(got) != 1 || !strings.HasPrefix(got[0], tc.want) {
+			t.Errorf("%v: want one %s finding, got %q", tc.files, tc.want, got)
+		}
+	}
+}
