@@ -1,11 +1,16 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"os/exec"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -109,7 +114,9 @@ func BenchmarkOneEventInto1kServices(b *testing.B) {
 
 // BenchmarkPush1000Streams: 1,000 ADS streams (one connection each) watch
 // the same route; one change is published; reports the time until each
-// stream received it (p50, p99, max) and the heap per stream.
+// stream received it (p50, p99, max), how long the 1,000 took to connect, and
+// the server's heap growth for them. The clients run in a child process
+// (this test binary, see TestMain), so the heap is the server's alone.
 func BenchmarkPush1000Streams(b *testing.B) {
 	const n = 1000
 	srv, addr := benchServer(b)
@@ -117,15 +124,36 @@ func BenchmarkPush1000Streams(b *testing.B) {
 	srv.Update(store)
 	other := config.NewStoreFrom(bigMesh(b, 10, 3, 90))
 
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	streams := openStreams(b, addr, n)
-	connectAll := time.Since(start)
-	var after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&after)
+	before := heapInuse()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchClientsEnv+"="+addr, fmt.Sprintf("%s=%d", benchClientsNEnv, n))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(out)
+	lines.Buffer(nil, 1<<20)
+	next := func() []int64 {
+		if !lines.Scan() {
+			b.Fatalf("xDS clients ended: %v", lines.Err())
+		}
+		var v []int64
+		for _, f := range strings.Fields(lines.Text()) {
+			x, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				b.Fatalf("xDS clients wrote %q", lines.Text())
+			}
+			v = append(v, x)
+		}
+		return v
+	}
+	connectAll := time.Duration(next()[0])
+	after := heapInuse()
 
 	var lat []time.Duration
 	cur := store
@@ -137,7 +165,13 @@ func BenchmarkPush1000Streams(b *testing.B) {
 		}
 		t0 := time.Now()
 		srv.Update(cur)
-		lat = append(lat, waitAll(b, streams, t0)...)
+		got := next()
+		if len(got) != n {
+			b.Fatalf("%d streams answered, want %d", len(got), n)
+		}
+		for _, ns := range got {
+			lat = append(lat, time.Unix(0, ns).Sub(t0))
+		}
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -145,7 +179,53 @@ func BenchmarkPush1000Streams(b *testing.B) {
 	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
 	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
 	b.ReportMetric(ms(connectAll), "connect1000-ms")
-	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "heap1000-MiB")
+	b.ReportMetric(float64(after-before)/(1<<20), "heap1000-MiB")
+}
+
+// heapInuse is the live heap after two collections: the second empties
+// sync.Pool victims (gRPC's pooled buffers), which the first only moves.
+func heapInuse() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+const (
+	benchClientsEnv  = "MESHCTL_BENCH_XDS_CLIENTS"
+	benchClientsNEnv = "MESHCTL_BENCH_XDS_CLIENTS_N"
+)
+
+// runBenchClients is the child process of BenchmarkPush1000Streams: it opens
+// the streams to addr and writes how long that took (ns), then, for every
+// response that reaches all streams, when each stream received it (Unix
+// ns), one line each; it ends when its parent does.
+func runBenchClients(addr string, w io.Writer) int {
+	n, err := strconv.Atoi(os.Getenv(benchClientsNEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	start := time.Now()
+	streams, err := openStreams(addr, n)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Fprintln(w, time.Since(start).Nanoseconds())
+	for {
+		at, err := waitAll(streams)
+		if err != nil {
+			// The parent closed the connections' server: done.
+			return 0
+		}
+		var line strings.Builder
+		for _, t := range at {
+			fmt.Fprintf(&line, "%d ", t.UnixNano())
+		}
+		fmt.Fprintln(w, line.String())
+	}
 }
 
 // BenchmarkLoneChange: one change published to one client: from the
@@ -158,7 +238,10 @@ func BenchmarkLoneChange(b *testing.B) {
 	rs := bigMesh(b, 1000, 10, 50)
 	live.Put(rs...)
 	srv.Update(live.Snapshot())
-	streams := openStreams(b, addr, 1)
+	streams, err := openStreams(addr, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var orig *config.Resource
 	for _, r := range rs {
 		if r.Kind == config.KindVirtualService && r.Name == "svc-0" {
@@ -168,14 +251,15 @@ func BenchmarkLoneChange(b *testing.B) {
 	changed := changedVS(b)[0]
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		t0 := time.Now()
 		if i%2 == 0 {
 			live.Put(changed)
 		} else {
 			live.Put(orig)
 		}
 		srv.Update(live.Snapshot())
-		waitAll(b, streams, t0)
+		if _, err := waitAll(streams); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -218,7 +302,7 @@ func benchServer(b *testing.B) (*Pusher, string) {
 
 // openStreams opens n connections with one ADS stream each, asks for the
 // route of svc-0 and waits for the first answer.
-func openStreams(b *testing.B, addr string, n int) []*benchStream {
+func openStreams(addr string, n int) ([]*benchStream, error) {
 	out := make([]*benchStream, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -229,7 +313,6 @@ func openStreams(b *testing.B, addr string, n int) []*benchStream {
 				errs <- err
 				return
 			}
-			b.Cleanup(func() { conn.Close() })
 			s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
 			if err != nil {
 				errs <- err
@@ -251,29 +334,28 @@ func openStreams(b *testing.B, addr string, n int) []*benchStream {
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
-	return out
+	return out, <-errs
 }
 
 // waitAll waits for the next response on every stream, ACKs it, and returns
-// how long after t0 each arrived.
-func waitAll(b *testing.B, streams []*benchStream, t0 time.Time) []time.Duration {
-	lat := make([]time.Duration, len(streams))
+// when each arrived.
+func waitAll(streams []*benchStream) ([]time.Time, error) {
+	at := make([]time.Time, len(streams))
+	errs := make(chan error, len(streams))
 	var wg sync.WaitGroup
 	for i, st := range streams {
 		wg.Go(func() {
 			r, err := st.s.Recv()
 			if err != nil {
-				b.Error(err)
+				errs <- err
 				return
 			}
-			lat[i] = time.Since(t0)
+			at[i] = time.Now()
 			st.last = r
 			_ = st.s.Send(&discovery.DiscoveryRequest{TypeUrl: generate.RouteType, ResourceNames: []string{"outbound|8080||svc-0.ns-0.svc.cluster.local"}, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce})
 		})
 	}
 	wg.Wait()
-	return lat
+	close(errs)
+	return at, <-errs
 }

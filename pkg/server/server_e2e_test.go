@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,7 +32,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/xds/generate"
 )
 
-func TestMain(m *testing.M) { os.Exit(testcluster.Main(m)) }
+func runTests(m *testing.M) int { return testcluster.Main(m) }
 
 // reviewsCluster applies the bookinfo-style reviews Service and three
 // one-replica Deployments, waits until the EndpointSlice lists the three pods
