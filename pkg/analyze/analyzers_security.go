@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/validation"
+	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // peerMode returns the mTLS mode in effect for a workload of ns with pod
@@ -237,6 +238,51 @@ var securityAnalyzers = []*Analyzer{
 			}
 		},
 	},
+	{
+		Code: "MSH0407", Name: "IneffectivePolicy", Level: Warning,
+		Doc:    "A Sidecar, AuthorizationPolicy, PeerAuthentication or RequestAuthentication selects only workloads known to run without a sidecar; the sidecar is what applies it, so it has no effect.",
+		Inputs: kinds(k(config.KindSidecar, config.KindAuthorizationPolicy, config.KindPeerAuthentication, config.KindRequestAuthentication, config.KindNamespace), workloadKinds),
+		Run: func(c *Context) {
+			for _, kind := range []config.Kind{config.KindSidecar, config.KindAuthorizationPolicy, config.KindPeerAuthentication, config.KindRequestAuthentication} {
+				for _, r := range c.Store.List(kind, "") {
+					sel := policySelector(r)
+					if len(sel) == 0 && r.Namespace == c.opts.RootNamespace {
+						continue // mesh-wide: applies wherever there is a sidecar
+					}
+					ns := r.Namespace
+					if r.Namespace == c.opts.RootNamespace {
+						ns = ""
+					}
+					ws := c.workloads(ns)
+					if len(sel) > 0 {
+						ws = c.matching(ns, sel)
+					}
+					if len(ws) == 0 {
+						continue // selects nothing: MSH0405, MSH0501
+					}
+					var without *workload
+					for i, w := range ws {
+						if has, known := c.hasProxy(w); has || !known {
+							without = nil
+							break
+						}
+						if without == nil {
+							without = &ws[i]
+						}
+					}
+					if without == nil {
+						continue
+					}
+					what := "the workloads of namespace " + r.Namespace
+					if len(sel) > 0 {
+						what = fmt.Sprintf("the workloads it selects (%s)", selectorString(sel))
+					}
+					c.Report(r, "spec", fmt.Sprintf("inject a sidecar into the workloads (label namespace %s %s=enabled and restart them), or delete the %s", without.res.Namespace, vocab.NamespaceLabelInjection, kind),
+						"%s has no effect: %s run without a sidecar (%s %s/%s), and the sidecar is what applies it", kind, what, without.res.Kind, without.res.Namespace, without.res.Name)
+				}
+			}
+		},
+	},
 }
 
 func forSources(ap *security.AuthorizationPolicy, fn func(path string, s *security.Source)) {
@@ -247,4 +293,16 @@ func forSources(ap *security.AuthorizationPolicy, fn func(path string, s *securi
 			}
 		}
 	}
+}
+
+// policySelector is the pod labels a policy or Sidecar selects by; empty
+// for the whole namespace.
+func policySelector(r *config.Resource) map[string]string {
+	if r.Kind == config.KindSidecar {
+		return r.Sidecar().GetWorkloadSelector().GetLabels()
+	}
+	if h, ok := r.Spec.(selectorHolder); ok {
+		return h.GetSelector().GetMatchLabels()
+	}
+	return nil
 }

@@ -121,8 +121,9 @@ var serviceAnalyzers = []*Analyzer{
 		Inputs: k(config.KindService),
 		Run: func(c *Context) {
 			for _, r := range c.Store.List(config.KindService, "") {
-				if inSystemNamespace(r.Namespace, c.opts.RootNamespace) || r.Namespace == "default" && r.Name == "kubernetes" {
-					continue
+				if inSystemNamespace(r.Namespace, c.opts.RootNamespace) || r.Namespace == "default" && r.Name == "kubernetes" ||
+					r.Service().Spec.Type == corev1.ServiceTypeExternalName {
+					continue // an ExternalName Service's port names are MSH0607's
 				}
 				for i, p := range r.Service().Spec.Ports {
 					if protocolOf(p) != "" {
@@ -242,6 +243,73 @@ var serviceAnalyzers = []*Analyzer{
 					}
 					c.Report(w.res, field("%sspec.containers[%d]", tp, i), fmt.Sprintf("run the container as another user than %d", vocab.ProxyUID),
 						"container %q runs as user ID %d, which the mesh reserves for the proxy", ct.Name, vocab.ProxyUID)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0606", Name: "ServicesConflictingTargetPorts", Level: Warning,
+		Doc:    "Services selecting one workload send different service ports to the same target port; the sidecar configures a target port's inbound traffic once, from one of them.",
+		Inputs: k(config.KindDeployment, config.KindStatefulSet, config.KindService),
+		Run: func(c *Context) {
+			for _, kind := range []config.Kind{config.KindDeployment, config.KindStatefulSet} {
+				for _, r := range c.Store.List(kind, "") {
+					svcs := servicesSelecting(c, r)
+					if len(svcs) < 2 {
+						continue
+					}
+					type use struct {
+						port int32
+						svc  string
+					}
+					first := map[string]use{}
+					var targets []string
+					conflicts := map[string][]string{}
+					for _, s := range svcs {
+						for _, p := range s.Service().Spec.Ports {
+							target := p.TargetPort.String()
+							if target == "0" || target == "" {
+								target = fmt.Sprint(p.Port)
+							}
+							u, ok := first[target]
+							if !ok {
+								first[target] = use{p.Port, s.Name}
+								continue
+							}
+							if u.port == p.Port || u.svc == s.Name {
+								continue
+							}
+							if len(conflicts[target]) == 0 {
+								targets = append(targets, target)
+								conflicts[target] = []string{fmt.Sprintf("port %d of Service %s", u.port, u.svc)}
+							}
+							conflicts[target] = append(conflicts[target], fmt.Sprintf("port %d of Service %s", p.Port, s.Name))
+						}
+					}
+					for _, target := range targets {
+						c.Report(r, "metadata.name", "make every Service that selects the workload use the same port number for a target port",
+							"target port %s of %s %s/%s is the target of %s", target, kind, r.Namespace, r.Name, describe(conflicts[target]))
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0607", Name: "ExternalNamePortName", Level: Warning,
+		Doc:    "A port of an ExternalName Service has no protocol in its name or appProtocol, or is named plain tcp: the mesh forwards it as opaque TCP to the external name, which fails for a port shared by several external services.",
+		Inputs: k(config.KindService),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindService, "") {
+				svc := r.Service()
+				if svc.Spec.Type != corev1.ServiceTypeExternalName || inSystemNamespace(r.Namespace, c.opts.RootNamespace) {
+					continue
+				}
+				for i, p := range svc.Spec.Ports {
+					if protocolOf(p) != "" && p.Name != "tcp" {
+						continue
+					}
+					c.Report(r, field("spec.ports[%d]", i), "name the port after the protocol the external service speaks (http-…, https-…, tls-…, grpc-…) or set appProtocol",
+						"port %d (name %q) of ExternalName Service for %q names no protocol but TCP: the sidecar may not forward its traffic to %s", p.Port, p.Name, svc.Spec.ExternalName, svc.Spec.ExternalName)
 				}
 			}
 		},
@@ -368,6 +436,36 @@ var injectionAnalyzers = []*Analyzer{
 			}
 		},
 	},
+	{
+		Code: "MSH0705", Name: "ImageAutoWithoutInjection", Level: Warning,
+		Doc:    "A workload has a container with image: auto, which only the injector replaces, but will not be injected (opted out, or its namespace is not enabled): its pods fail to pull the image \"auto\". An Error for a Pod, a Warning for workloads, whose namespace may still be enabled before they roll.",
+		Inputs: kinds(k(config.KindNamespace), workloadKinds),
+		Run: func(c *Context) {
+			for _, w := range c.workloads("") {
+				if len(w.res.OwnerReferences) > 0 {
+					continue // its owner is reported
+				}
+				i := autoImageContainer(w.tmpl)
+				if i < 0 {
+					continue
+				}
+				if will, known := c.willInject(w); will || !known {
+					continue
+				}
+				level := c.current.Level
+				if w.res.Kind == config.KindPod {
+					level = Error
+				}
+				tp := config.PodTemplatePath(w.res.Kind)
+				if tp != "" {
+					tp += "."
+				}
+				c.ReportLevel(level, w.res, field("%sspec.containers[%d].image", tp, i),
+					fmt.Sprintf("enable injection for namespace %s (kubectl label namespace %s %s=enabled) or remove the opt-out, or set a real image", w.res.Namespace, w.res.Namespace, vocab.NamespaceLabelInjection),
+					"container %q has image: auto, but %s %s/%s is not injected, so nothing replaces it", w.tmpl.Spec.Containers[i].Name, w.res.Kind, w.res.Namespace, w.res.Name)
+			}
+		},
+	},
 }
 
 func explicitlyDisabled(n *config.Resource) bool {
@@ -377,4 +475,40 @@ func explicitlyDisabled(n *config.Resource) bool {
 		}
 	}
 	return false
+}
+
+// autoImage is the image a container names to get the injected proxy's.
+const autoImage = "auto"
+
+func autoImageContainer(t *corev1.PodTemplateSpec) int {
+	for i, ct := range t.Spec.Containers {
+		if ct.Image == autoImage {
+			return i
+		}
+	}
+	return -1
+}
+
+// willInject reports whether the injector will inject the workload's pods
+// (or already did), and whether that is known: without a cluster, a
+// namespace the files do not define may be enabled.
+func (c *Context) willInject(w workload) (will, known bool) {
+	for _, k := range vocab.StatusAnnotations {
+		if w.tmpl.Annotations[k] != "" {
+			return true, true
+		}
+	}
+	if inject.OptedOut(w.tmpl) != "" {
+		return false, true
+	}
+	for _, k := range []string{vocab.LabelInject, vocab.IstioLabelInject} {
+		if w.tmpl.Labels[k] == "true" {
+			return true, true
+		}
+	}
+	if w.res.Kind == config.KindPod && !w.res.Origin.FromFile() {
+		return false, true // admitted without injection: nothing changes it now
+	}
+	st, _ := c.namespaceInjection(w.res.Namespace)
+	return st == injectionEnabled, st != injectionUnknown || c.opts.Cluster
 }
