@@ -272,7 +272,7 @@ func (p *Pusher) resources(x *translate.Index, n transport.Node) (generate.Resou
 	}
 	problems := cfg.Problems
 	for _, g := range gp {
-		problems = append(problems, ir.Problem{Object: generate.ShortType(g.Type) + " " + g.Name, Message: "fails validation, not sent: " + g.Message})
+		problems = append(problems, problemOf(g))
 	}
 	return res, problems
 }
@@ -379,9 +379,19 @@ func generateGRPC(cfg *ir.Config, problems []ir.Problem) generated {
 	res, gp := generate.GRPC(cfg)
 	g := generated{res: res, problems: problems}
 	for _, e := range gp {
-		g.problems = append(g.problems, ir.Problem{Object: generate.ShortType(e.Type) + " " + e.Name, Message: "fails validation, not sent: " + e.Message})
+		g.problems = append(g.problems, problemOf(e))
 	}
 	return g
+}
+
+// problemOf names the config object a generation problem is about: the
+// object the client cannot be sent as written, or the resource that failed
+// validation.
+func problemOf(g generate.Problem) ir.Problem {
+	if g.Object != "" {
+		return ir.Problem{Object: g.Object, Message: g.Message}
+	}
+	return ir.Problem{Object: generate.ShortType(g.Type) + " " + g.Name, Message: "fails validation, not sent: " + g.Message}
 }
 
 // reportProblems logs each problem once when it appears and keeps the

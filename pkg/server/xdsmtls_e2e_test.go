@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/xds"
 	networkingapi "istio.io/api/networking/v1alpha3"
 	securityapi "istio.io/api/security/v1beta1"
+	typev1beta1 "istio.io/api/type/v1beta1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
@@ -144,20 +145,32 @@ func runningPod(t *testing.T, c *testcluster.Cluster, ns, name, sa string, label
 	return pod
 }
 
-// TestProxylessMTLSWithAgentCertificates: two proxyless gRPC apps, an
-// xds:/// client and an xDS-enabled server, use the certificates and
-// bootstraps their agents wrote from the real CA. With a DestinationRule
-// ISTIO_MUTUAL and PeerAuthentication STRICT the call is mutual TLS: each
-// side sees the other's SPIFFE identity, and a plaintext client is refused.
-func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
+// proxylessMesh is a namespace on the cluster with the xDS-enabled gRPC
+// server "echo" (service account echo, port 9090) running with the
+// certificates and bootstrap its agent wrote, DestinationRule ISTIO_MUTUAL
+// and PeerAuthentication STRICT: clients made with client() call it over
+// mutual TLS with their own agent's identity.
+type proxylessMesh struct {
+	c        *testcluster.Cluster
+	s        *secureServer
+	ns       string
+	ic       *istioclient.Clientset
+	lis      net.Listener
+	rec      *identityRecorder
+	rootFile string
+}
+
+const proxylessEchoPort = 9090
+
+func startProxylessMesh(t *testing.T) *proxylessMesh {
+	t.Helper()
 	c := testcluster.Get(t)
-	testcrds.Ensure(t, c.Config, "destinationrules", "peerauthentications")
+	testcrds.Ensure(t, c.Config, "destinationrules", "peerauthentications", "authorizationpolicies")
 	s := startSecureServer(t, c, "localhost")
 	ns := c.NewNamespace(t, nil)
 	ctx := context.Background()
 	createServiceAccount(t, c, ns, "echo")
-	createServiceAccount(t, c, ns, "client")
-	const port = 9090
+	const port = proxylessEchoPort
 	if _, err := c.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "echo"},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "echo"},
@@ -166,7 +179,6 @@ func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	echo := runningPod(t, c, ns, "echo", "echo", map[string]string{"app": "echo"}, port)
-	client := runningPod(t, c, ns, "client", "client", map[string]string{"app": "client"}, 8080)
 	if !xdstest.Eventually(60*time.Second, func() bool {
 		sl, err := c.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=echo"})
 		return err == nil && len(sl.Items) > 0 && len(sl.Items[0].Endpoints) == 1
@@ -218,10 +230,9 @@ func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	serverBootstrap := s.runAgent(t, c, echo, rootFile)
-	clientBootstrap := s.runAgent(t, c, client, rootFile)
 
 	// The xDS-enabled server, with xDS credentials: it serves what its
-	// listener says (mTLS under STRICT).
+	// listener says (mTLS under STRICT, RBAC from AuthorizationPolicies).
 	screds, err := xdscreds.NewServerCredentials(xdscreds.ServerOptions{FallbackCreds: insecure.NewCredentials()})
 	if err != nil {
 		t.Fatal(err)
@@ -237,8 +248,16 @@ func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
 	healthpb.RegisterHealthServer(gs, rec)
 	go func() { _ = gs.Serve(lis) }()
 	t.Cleanup(gs.Stop)
+	return &proxylessMesh{c: c, s: s, ns: ns, ic: ic, lis: lis, rec: rec, rootFile: rootFile}
+}
 
-	rb, err := xds.NewXDSResolverWithConfigForTesting(clientBootstrap)
+// client starts a pod with service account sa and its agent, and returns a
+// connection to echo through xds:/// with the agent's certificates.
+func (m *proxylessMesh) client(t *testing.T, sa string) *grpc.ClientConn {
+	t.Helper()
+	createServiceAccount(t, m.c, m.ns, sa)
+	pod := runningPod(t, m.c, m.ns, sa, sa, map[string]string{"app": sa}, 8080)
+	rb, err := xds.NewXDSResolverWithConfigForTesting(m.s.runAgent(t, m.c, pod, m.rootFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,11 +265,24 @@ func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(fmt.Sprintf("xds:///echo.%s.svc.cluster.local:%d", ns, port), grpc.WithTransportCredentials(ccreds), grpc.WithResolvers(rb))
+	conn, err := grpc.NewClient(fmt.Sprintf("xds:///echo.%s.svc.cluster.local:%d", m.ns, proxylessEchoPort), grpc.WithTransportCredentials(ccreds), grpc.WithResolvers(rb))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// TestProxylessMTLSWithAgentCertificates: two proxyless gRPC apps, an
+// xds:/// client and an xDS-enabled server, use the certificates and
+// bootstraps their agents wrote from the real CA. With a DestinationRule
+// ISTIO_MUTUAL and PeerAuthentication STRICT the call is mutual TLS: each
+// side sees the other's SPIFFE identity, and a plaintext client is refused.
+func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
+	m := startProxylessMesh(t)
+	ns, rec, lis := m.ns, m.rec, m.lis
+	ctx := context.Background()
+	conn := m.client(t, "client")
 
 	var serverPeer peer.Peer
 	var lastErr error
@@ -279,7 +311,9 @@ func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer plain.Close()
+		rec.mu.Lock()
 		before := len(rec.seen)
+		rec.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		_, err = healthpb.NewHealthClient(plain).Check(cctx, &healthpb.HealthCheckRequest{})
@@ -292,4 +326,103 @@ func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
 			t.Errorf("the plaintext call reached the app: %v", rec.seen[before:])
 		}
 	})
+}
+
+// TestProxylessAuthorizationPolicy: AuthorizationPolicies reach the
+// xDS-enabled gRPC server as RBAC filters of its listener and grpc-go
+// enforces them on mutual TLS identities from the real CA: ALLOW naming one
+// client's SPIFFE identity lets it call and refuses another identity with
+// PermissionDenied; a DENY policy on one method path refuses that method
+// only.
+func TestProxylessAuthorizationPolicy(t *testing.T) {
+	m := startProxylessMesh(t)
+	ctx := context.Background()
+	allowed := healthpb.NewHealthClient(m.client(t, "client"))
+	other := healthpb.NewHealthClient(m.client(t, "other"))
+	check := func(c healthpb.HealthClient) error {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := c.Check(cctx, &healthpb.HealthCheckRequest{})
+		return err
+	}
+	list := func(c healthpb.HealthClient) error {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := c.List(cctx, &healthpb.HealthListRequest{})
+		return err
+	}
+	// Without a policy both identities are served.
+	for _, c := range []healthpb.HealthClient{allowed, other} {
+		var err error
+		if !xdstest.Eventually(60*time.Second, func() bool { err = check(c); return err == nil }) {
+			t.Fatalf("no successful call through xDS within 60s: %v", err)
+		}
+	}
+
+	aps := m.ic.SecurityV1().AuthorizationPolicies(m.ns)
+	if _, err := aps.Create(ctx, &securityv1.AuthorizationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "only-client"},
+		Spec: securityapi.AuthorizationPolicy{
+			Selector: &typev1beta1.WorkloadSelector{MatchLabels: map[string]string{"app": "echo"}},
+			Action:   securityapi.AuthorizationPolicy_ALLOW,
+			Rules: []*securityapi.Rule{{From: []*securityapi.Rule_From{{Source: &securityapi.Source{
+				Principals: []string{"cluster.local/ns/" + m.ns + "/sa/client"},
+			}}}}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var errOther, errAllowed error
+	if !xdstest.Eventually(30*time.Second, func() bool {
+		errOther = check(other)
+		return status.Code(errOther) == codes.PermissionDenied
+	}) {
+		t.Fatalf("ALLOW only client: the other identity got %v, want PermissionDenied", errOther)
+	}
+	for range 20 {
+		if errAllowed = check(allowed); errAllowed != nil {
+			t.Fatalf("ALLOW only client: the client itself got %v", errAllowed)
+		}
+		if errOther = check(other); status.Code(errOther) != codes.PermissionDenied {
+			t.Fatalf("ALLOW only client: the other identity got %v, want PermissionDenied", errOther)
+		}
+	}
+	if got, want := m.rec.last(), "spiffe://cluster.local/ns/"+m.ns+"/sa/client"; got != want {
+		t.Errorf("the last call that reached the app came from %q, want %q", got, want)
+	}
+
+	// A DENY on one method: the allowed client loses List, keeps Check.
+	if _, err := aps.Create(ctx, &securityv1.AuthorizationPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-list"},
+		Spec: securityapi.AuthorizationPolicy{
+			Action: securityapi.AuthorizationPolicy_DENY,
+			Rules: []*securityapi.Rule{{To: []*securityapi.Rule_To{{Operation: &securityapi.Operation{
+				Paths: []string{"/grpc.health.v1.Health/List"},
+			}}}}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var errList error
+	if !xdstest.Eventually(30*time.Second, func() bool {
+		errList = list(allowed)
+		return status.Code(errList) == codes.PermissionDenied
+	}) {
+		t.Fatalf("DENY List: List got %v, want PermissionDenied", errList)
+	}
+	if err := check(allowed); err != nil {
+		t.Errorf("DENY List: Check must still be served, got %v", err)
+	}
+
+	// Without the ALLOW policy, the other identity is served again, List
+	// stays denied for everyone.
+	if err := aps.Delete(ctx, "only-client", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !xdstest.Eventually(30*time.Second, func() bool { errOther = check(other); return errOther == nil }) {
+		t.Fatalf("ALLOW deleted: the other identity got %v", errOther)
+	}
+	if err := list(other); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("DENY List: the other identity's List got %v, want PermissionDenied", err)
+	}
 }

@@ -10,17 +10,14 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	rbacconfig "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	fault "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
-	rbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	origdst "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
 	tlsinspector "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -111,9 +108,11 @@ func Sidecar(c *ir.Config, ports Ports) (Resources, []Problem) {
 			},
 			DefaultFilterChain: &listener.FilterChain{Name: InboundPassthroughCluster, Filters: []*listener.Filter{tcpProxy(InboundPassthroughCluster)}},
 		}
+		authz, ap := rbacFilters(in.Authorization, kindEnvoy)
+		problems = append(problems, ap...)
 		for _, p := range in.Ports {
 			out.add(ClusterType, p.Cluster, staticCluster(p.Cluster, "127.0.0.1", p.Port), &problems)
-			l.FilterChains = append(l.FilterChains, inboundChains(p, in.Authorization)...)
+			l.FilterChains = append(l.FilterChains, inboundChains(p, authz)...)
 		}
 		out.add(ListenerType, VirtualInboundListener, l, &problems)
 	}
@@ -336,7 +335,7 @@ func downstreamTLS(cert *tlsv3.SdsSecretConfig, requireClient bool, validation *
 
 // inboundChains accepts one workload port: mTLS only (STRICT), plaintext
 // only (DISABLE), or both told apart by the TLS inspector (PERMISSIVE).
-func inboundChains(p *ir.InboundPort, authz []*ir.AuthzPolicy) []*listener.FilterChain {
+func inboundChains(p *ir.InboundPort, authz []*hcm.HttpFilter) []*listener.FilterChain {
 	filters := func() []*listener.Filter {
 		if !p.Protocol.IsHTTP() {
 			return []*listener.Filter{tcpProxy(p.Cluster)}
@@ -346,7 +345,7 @@ func inboundChains(p *ir.InboundPort, authz []*ir.AuthzPolicy) []*listener.Filte
 			Routes: []*route.Route{{Name: "default", Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
 				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: p.Cluster}, Timeout: durationpb.New(0)}}}},
 		}}}
-		return []*listener.Filter{httpManager("inbound_0.0.0.0_"+strconv.Itoa(int(p.Port)), inlineRoutes(rc), rbacFilters(authz))}
+		return []*listener.Filter{httpManager("inbound_0.0.0.0_"+strconv.Itoa(int(p.Port)), inlineRoutes(rc), authz)}
 	}
 	match := func(transport string) *listener.FilterChainMatch {
 		return &listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(p.Port), TransportProtocol: transport}
@@ -365,107 +364,6 @@ func inboundChains(p *ir.InboundPort, authz []*ir.AuthzPolicy) []*listener.Filte
 		return []*listener.FilterChain{plain("")}
 	}
 	return []*listener.FilterChain{mtls(), plain("raw_buffer")}
-}
-
-// rbacFilters turns AuthorizationPolicies into Envoy RBAC filters: DENY
-// policies first, then ALLOW ones (Istio's order). Principals are SPIFFE
-// URIs of the peer certificate; namespaces match their ns segment.
-func rbacFilters(policies []*ir.AuthzPolicy) []*hcm.HttpFilter {
-	byAction := map[string]*rbacconfig.RBAC{}
-	for _, p := range policies {
-		action := rbacconfig.RBAC_ALLOW
-		if p.Action == "DENY" {
-			action = rbacconfig.RBAC_DENY
-		}
-		r := byAction[p.Action]
-		if r == nil {
-			r = &rbacconfig.RBAC{Action: action, Policies: map[string]*rbacconfig.Policy{}}
-			byAction[p.Action] = r
-		}
-		for i, rule := range p.Rules {
-			r.Policies[fmt.Sprintf("ns[%s]-rule[%d]", p.Name, i)] = rbacPolicy(rule)
-		}
-	}
-	var out []*hcm.HttpFilter
-	for _, a := range []string{"DENY", "ALLOW"} {
-		if r := byAction[a]; r != nil {
-			out = append(out, &hcm.HttpFilter{Name: "envoy.filters.http.rbac", ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: anyOf(&rbac.RBAC{Rules: r})}})
-		}
-	}
-	return out
-}
-
-func rbacPolicy(rule *ir.AuthzRule) *rbacconfig.Policy {
-	any := func() []*rbacconfig.Principal {
-		return []*rbacconfig.Principal{{Identifier: &rbacconfig.Principal_Any{Any: true}}}
-	}
-	pol := &rbacconfig.Policy{}
-	var ids []*rbacconfig.Principal
-	for _, p := range rule.Principals {
-		ids = append(ids, principal(spiffeMatch(p)))
-	}
-	for _, ns := range rule.Namespaces {
-		ids = append(ids, principal(&matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: ".*/ns/" + ns + "/.*"}}}))
-	}
-	if len(ids) == 0 {
-		pol.Principals = any()
-	} else {
-		pol.Principals = []*rbacconfig.Principal{{Identifier: &rbacconfig.Principal_OrIds{OrIds: &rbacconfig.Principal_Set{Ids: ids}}}}
-	}
-	var and []*rbacconfig.Permission
-	if len(rule.Methods) > 0 {
-		var or []*rbacconfig.Permission
-		for _, m := range rule.Methods {
-			or = append(or, &rbacconfig.Permission{Rule: &rbacconfig.Permission_Header{Header: headerMatcher(":method", ir.StringMatch{Exact: m}, false)}})
-		}
-		and = append(and, orPerm(or))
-	}
-	if len(rule.Paths) > 0 {
-		var or []*rbacconfig.Permission
-		for _, p := range rule.Paths {
-			sm := &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: p}}
-			if len(p) > 0 && p[len(p)-1] == '*' {
-				sm = &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: p[:len(p)-1]}}
-			}
-			or = append(or, &rbacconfig.Permission{Rule: &rbacconfig.Permission_UrlPath{UrlPath: &matcher.PathMatcher{Rule: &matcher.PathMatcher_Path{Path: sm}}}})
-		}
-		and = append(and, orPerm(or))
-	}
-	if len(rule.Ports) > 0 {
-		var or []*rbacconfig.Permission
-		for _, p := range rule.Ports {
-			or = append(or, &rbacconfig.Permission{Rule: &rbacconfig.Permission_DestinationPort{DestinationPort: p}})
-		}
-		and = append(and, orPerm(or))
-	}
-	if len(and) == 0 {
-		pol.Permissions = []*rbacconfig.Permission{{Rule: &rbacconfig.Permission_Any{Any: true}}}
-	} else {
-		pol.Permissions = []*rbacconfig.Permission{{Rule: &rbacconfig.Permission_AndRules{AndRules: &rbacconfig.Permission_Set{Rules: and}}}}
-	}
-	return pol
-}
-
-func orPerm(ps []*rbacconfig.Permission) *rbacconfig.Permission {
-	return &rbacconfig.Permission{Rule: &rbacconfig.Permission_OrRules{OrRules: &rbacconfig.Permission_Set{Rules: ps}}}
-}
-
-func principal(m *matcher.StringMatcher) *rbacconfig.Principal {
-	return &rbacconfig.Principal{Identifier: &rbacconfig.Principal_Authenticated_{Authenticated: &rbacconfig.Principal_Authenticated{PrincipalName: m}}}
-}
-
-// spiffeMatch matches Istio's principal forms: "cluster.local/ns/a/sa/b",
-// "*" and prefix/suffix wildcards, against the spiffe:// URI.
-func spiffeMatch(p string) *matcher.StringMatcher {
-	switch {
-	case p == "*":
-		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: "spiffe://"}}
-	case len(p) > 0 && p[len(p)-1] == '*':
-		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: "spiffe://" + p[:len(p)-1]}}
-	case len(p) > 0 && p[0] == '*':
-		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Suffix{Suffix: p[1:]}}
-	}
-	return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: "spiffe://" + p}}
 }
 
 // hcmRoutes sets where an HTTP connection manager gets its routes.
@@ -495,7 +393,7 @@ func tcpProxy(cluster string) *listener.Filter {
 func httpManager(stat string, routes hcmRoutes, filters []*hcm.HttpFilter) *listener.Filter {
 	m := &hcm.HttpConnectionManager{StatPrefix: stat, CodecType: hcm.HttpConnectionManager_AUTO}
 	routes(m)
-	m.HttpFilters = append(append(filters,
+	m.HttpFilters = append(append(append([]*hcm.HttpFilter{}, filters...),
 		&hcm.HttpFilter{Name: FaultFilterName, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: anyOf(&fault.HTTPFault{})}}),
 		&hcm.HttpFilter{Name: "envoy.filters.http.router", ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: anyOf(&router.Router{})}})
 	return &listener.Filter{Name: "envoy.filters.network.http_connection_manager", ConfigType: &listener.Filter_TypedConfig{TypedConfig: anyOf(m)}}

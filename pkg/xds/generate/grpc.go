@@ -61,10 +61,19 @@ func GRPC(c *ir.Config) (Resources, []Problem) {
 		out.add(ClusterType, cl.Name, c, &problems)
 		out.add(EndpointType, cl.Name, loadAssignment(cl), &problems)
 	}
+	reported := map[string]bool{}
 	for _, in := range c.Servers {
+		authz, ap := rbacFilters(in.Authorization, kindGRPC)
+		for _, p := range ap {
+			// Every pod a policy selects has the same problem: say it once.
+			if !reported[p.String()] {
+				reported[p.String()] = true
+				problems = append(problems, p)
+			}
+		}
 		for _, p := range in.Ports {
 			if p.Protocol.IsHTTP() {
-				out.add(ListenerType, GRPCServerListenerName(in.Address, p.Port), grpcServerListener(in, p), &problems)
+				out.add(ListenerType, GRPCServerListenerName(in.Address, p.Port), grpcServerListener(in, p, authz), &problems)
 			}
 		}
 	}

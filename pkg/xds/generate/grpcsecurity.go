@@ -64,10 +64,13 @@ func grpcClientTLS(p *ir.Policy) *core.TransportSocket {
 
 // grpcServerListener is the listener of one port of a pod for an
 // xDS-enabled gRPC server: every RPC is served by the app (non-forwarding
-// route), over mTLS when PeerAuthentication is STRICT. grpc-go cannot tell
-// TLS from plaintext on one port, so PERMISSIVE serves plaintext, as Istio
-// does for proxyless servers.
-func grpcServerListener(in *ir.Inbound, p *ir.InboundPort) *listener.Listener {
+// route), over mTLS when PeerAuthentication is STRICT, and checked by the
+// RBAC filters of the AuthorizationPolicies that select the pod (grpc-go
+// runs them on the server side only). grpc-go cannot tell TLS from plaintext
+// on one port, so PERMISSIVE serves plaintext, as Istio does for proxyless
+// servers; a plaintext peer has no principal, so a policy that names
+// principals or namespaces refuses it.
+func grpcServerListener(in *ir.Inbound, p *ir.InboundPort, authz []*hcm.HttpFilter) *listener.Listener {
 	name := GRPCServerListenerName(in.Address, p.Port)
 	m := &hcm.HttpConnectionManager{
 		StatPrefix: name,
@@ -82,7 +85,7 @@ func grpcServerListener(in *ir.Inbound, p *ir.InboundPort) *listener.Listener {
 				}},
 			}},
 		}},
-		HttpFilters: []*hcm.HttpFilter{{Name: "envoy.filters.http.router", ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: anyOf(&router.Router{})}}},
+		HttpFilters: append(append([]*hcm.HttpFilter{}, authz...), &hcm.HttpFilter{Name: "envoy.filters.http.router", ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: anyOf(&router.Router{})}}),
 	}
 	fc := &listener.FilterChain{
 		Name:    "inbound|" + strconv.FormatUint(uint64(p.Port), 10) + "|" + p.MTLS,

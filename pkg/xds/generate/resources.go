@@ -30,12 +30,19 @@ var Types = []string{ClusterType, EndpointType, RouteType, ListenerType}
 // Resources are the resources of one view, by type URL and name.
 type Resources map[string]map[string]proto.Message
 
-// Problem is a resource that failed validation and was left out.
+// Problem is a resource that failed validation and was left out (Type and
+// Name set), or a config object that a kind of client cannot be sent as
+// written (Object set, "AuthorizationPolicy ns/name"): what it gets instead
+// is said in Message.
 type Problem struct {
 	Type, Name, Message string
+	Object              string
 }
 
 func (p Problem) String() string {
+	if p.Object != "" {
+		return p.Object + ": " + p.Message
+	}
 	return fmt.Sprintf("%s %s: %s", ShortType(p.Type), p.Name, p.Message)
 }
 

@@ -28,6 +28,13 @@ const (
 	kindEnvoy
 )
 
+func (k clientKind) String() string {
+	if k == kindGRPC {
+		return "proxyless gRPC"
+	}
+	return "Envoy"
+}
+
 // routes converts IR routes: one xDS route per match condition (xDS matches
 // are AND only, Istio's match list is an OR), in order.
 func routes(in []*ir.Route, kind clientKind) []*route.Route {

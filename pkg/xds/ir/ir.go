@@ -287,14 +287,54 @@ type AuthzPolicy struct {
 	Rules  []*AuthzRule `json:"rules"`
 }
 
-// AuthzRule is one rule: every non-empty list must have a matching entry.
+// AuthzRule is one rule of a policy, with Istio's logic: some From entry
+// and some To entry and every When condition must match (an empty list
+// matches everything).
 type AuthzRule struct {
-	Principals    []string `json:"principals,omitempty"`
-	NotPrincipals []string `json:"notPrincipals,omitempty"`
-	Namespaces    []string `json:"namespaces,omitempty"`
-	Methods       []string `json:"methods,omitempty"`
-	Paths         []string `json:"paths,omitempty"`
-	Ports         []uint32 `json:"ports,omitempty"`
+	From []*AuthzSource    `json:"from,omitempty"`
+	To   []*AuthzOperation `json:"to,omitempty"`
+	When []*AuthzCondition `json:"when,omitempty"`
+}
+
+// AuthzSource is who sends the request: every non-empty list must have a
+// matching entry and no Not list one.
+type AuthzSource struct {
+	// Principals are Istio's principal patterns (cluster.local/ns/a/sa/b,
+	// with a leading or trailing *), matched against the SPIFFE id of the
+	// peer certificate.
+	Principals        []string `json:"principals,omitempty"`
+	NotPrincipals     []string `json:"notPrincipals,omitempty"`
+	Namespaces        []string `json:"namespaces,omitempty"`
+	NotNamespaces     []string `json:"notNamespaces,omitempty"`
+	IPBlocks          []string `json:"ipBlocks,omitempty"`
+	NotIPBlocks       []string `json:"notIpBlocks,omitempty"`
+	RemoteIPBlocks    []string `json:"remoteIpBlocks,omitempty"`
+	NotRemoteIPBlocks []string `json:"notRemoteIpBlocks,omitempty"`
+	// RequestPrincipals need the JWT of a RequestAuthentication, which no
+	// client is sent: a rule naming them cannot be expressed.
+	RequestPrincipals    []string `json:"requestPrincipals,omitempty"`
+	NotRequestPrincipals []string `json:"notRequestPrincipals,omitempty"`
+}
+
+// AuthzOperation is what the request asks for: every non-empty list must
+// have a matching entry and no Not list one.
+type AuthzOperation struct {
+	Hosts      []string `json:"hosts,omitempty"`
+	NotHosts   []string `json:"notHosts,omitempty"`
+	Methods    []string `json:"methods,omitempty"`
+	NotMethods []string `json:"notMethods,omitempty"`
+	Paths      []string `json:"paths,omitempty"`
+	NotPaths   []string `json:"notPaths,omitempty"`
+	Ports      []uint32 `json:"ports,omitempty"`
+	NotPorts   []uint32 `json:"notPorts,omitempty"`
+}
+
+// AuthzCondition is one `when` entry: Key's value must be one of Values
+// (if any) and none of NotValues.
+type AuthzCondition struct {
+	Key       string   `json:"key"`
+	Values    []string `json:"values,omitempty"`
+	NotValues []string `json:"notValues,omitempty"`
 }
 
 // GatewayListener is one port of a gateway proxy.

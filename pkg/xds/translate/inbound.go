@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"sort"
+	"strconv"
 
 	security "istio.io/api/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
@@ -147,29 +148,54 @@ func (b *builder) authorization(ns string, labels map[string]string) []*ir.Authz
 			}
 			pol := &ir.AuthzPolicy{Name: r.Namespace + "/" + r.Name, Action: ap.Action.String(), Rules: []*ir.AuthzRule{}}
 			for _, rule := range ap.Rules {
-				ar := &ir.AuthzRule{}
-				for _, f := range rule.From {
-					if s := f.Source; s != nil {
-						ar.Principals = append(ar.Principals, s.Principals...)
-						ar.NotPrincipals = append(ar.NotPrincipals, s.NotPrincipals...)
-						ar.Namespaces = append(ar.Namespaces, s.Namespaces...)
-					}
-				}
-				for _, t := range rule.To {
-					if op := t.Operation; op != nil {
-						ar.Methods = append(ar.Methods, op.Methods...)
-						ar.Paths = append(ar.Paths, op.Paths...)
-						for _, p := range op.Ports {
-							var n uint32
-							if _, err := fmt.Sscan(p, &n); err == nil {
-								ar.Ports = append(ar.Ports, n)
-							}
-						}
-					}
-				}
-				pol.Rules = append(pol.Rules, ar)
+				pol.Rules = append(pol.Rules, authzRule(rule))
 			}
 			out = append(out, pol)
+		}
+	}
+	return out
+}
+
+func authzRule(rule *security.Rule) *ir.AuthzRule {
+	ar := &ir.AuthzRule{}
+	for _, f := range rule.From {
+		s := f.Source
+		if s == nil {
+			continue
+		}
+		ar.From = append(ar.From, &ir.AuthzSource{
+			Principals: s.Principals, NotPrincipals: s.NotPrincipals,
+			Namespaces: s.Namespaces, NotNamespaces: s.NotNamespaces,
+			IPBlocks: s.IpBlocks, NotIPBlocks: s.NotIpBlocks,
+			RemoteIPBlocks: s.RemoteIpBlocks, NotRemoteIPBlocks: s.NotRemoteIpBlocks,
+			RequestPrincipals: s.RequestPrincipals, NotRequestPrincipals: s.NotRequestPrincipals,
+		})
+	}
+	for _, t := range rule.To {
+		op := t.Operation
+		if op == nil {
+			continue
+		}
+		ar.To = append(ar.To, &ir.AuthzOperation{
+			Hosts: op.Hosts, NotHosts: op.NotHosts,
+			Methods: op.Methods, NotMethods: op.NotMethods,
+			Paths: op.Paths, NotPaths: op.NotPaths,
+			Ports: ports(op.Ports), NotPorts: ports(op.NotPorts),
+		})
+	}
+	for _, c := range rule.When {
+		ar.When = append(ar.When, &ir.AuthzCondition{Key: c.Key, Values: c.Values, NotValues: c.NotValues})
+	}
+	return ar
+}
+
+// ports reads the ports of an operation; validation has refused the ones
+// that are not numbers.
+func ports(in []string) []uint32 {
+	var out []uint32
+	for _, p := range in {
+		if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+			out = append(out, uint32(n))
 		}
 	}
 	return out

@@ -46,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 		Problems: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "meshctl_translation_problems", Help: "Config objects that could not be translated (left out), by object.",
+			Name: "meshctl_translation_problems", Help: "Config objects that could not be translated (left out) or that a kind of client cannot be sent as written (what it gets instead is logged), by object.",
 		}, []string{"object"}),
 	}
 	reg.MustRegister(m.Pushes, m.PushLatency, m.Connected, m.NACKs, m.Translation, m.Problems)
