@@ -2,6 +2,8 @@ package config
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -150,6 +152,14 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(routes))
 	f.Add([]byte("{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[{}]}"))
 	f.Add([]byte("a: &x [*x]\n---\n--- \n- 1"))
+	// Mesh kinds, so that mutations reach the direct node decoders.
+	for _, name := range []string{"gateway.yaml", "destination-rules.yaml", "mesh.yaml"} {
+		if b, err := os.ReadFile(filepath.Join("../../testdata/bookinfo", name)); err == nil {
+			f.Add(b)
+		} else {
+			f.Fatal(err)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rs, errs := Parse("f.yaml", data)
 		for _, r := range rs {
@@ -171,6 +181,7 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, r := range rs {
 			checkSpecRoundTrip(t, r)
+			checkFastDecode(t, r)
 		}
 	})
 }

@@ -268,7 +268,8 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 	}
 
 	r := &Resource{Kind: unmodelledKind(apiVersion, kind), APIVersion: apiVersion, Origin: origin, node: n}
-	if md := nodeAt(n, "metadata"); md != nil {
+	if md := nodeAt(n, "metadata"); md != nil && !decodeMetaFast(md, &r.ObjectMeta) {
+		r.ObjectMeta = metav1.ObjectMeta{}
 		b, err := JSONOf(md)
 		if err != nil {
 			o, msg := nodeErrorAt(at(r, "metadata"), err)
@@ -290,8 +291,14 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 	r.Kind = info.Kind
 	spec := info.newSpec()
 	if info.Mesh {
+		sn := nodeAt(n, "spec")
+		if sn != nil && sn.ShortTag() != strNull && decodeProtoFast(sn, spec.(proto.Message).ProtoReflect(), 0) {
+			r.Spec = spec
+			return []*Resource{r}, nil
+		}
+		spec = info.newSpec()
 		specRaw := []byte("{}")
-		if sn := nodeAt(n, "spec"); sn != nil && sn.ShortTag() != "!!null" {
+		if sn != nil && sn.ShortTag() != strNull {
 			b, err := JSONOf(sn)
 			if err != nil {
 				o, msg := nodeErrorAt(at(r, "spec"), err)
