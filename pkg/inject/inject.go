@@ -420,6 +420,14 @@ func optOut(tmpl *corev1.PodTemplateSpec) string {
 // OptedOut reports why a pod template asks not to be injected ("" if it does not).
 func OptedOut(tmpl *corev1.PodTemplateSpec) string { return optOut(tmpl) }
 
+// CheckAnnotations returns the error injection would fail with because of
+// the pod template's annotations (a value the injector cannot read), or nil:
+// analyze reports it before the webhook refuses the pods.
+func CheckAnnotations(w Workload, tmpl *corev1.PodTemplateSpec) error {
+	_, err := resolveSettings(w, tmpl, DefaultConfig())
+	return err
+}
+
 func canonicalName(w Workload, tmpl *corev1.PodTemplateSpec) string {
 	for _, k := range []string{"app.kubernetes.io/name", "app"} {
 		if v := tmpl.Labels[k]; v != "" {
