@@ -11,8 +11,10 @@ import (
 	"github.com/meshctl/meshctl/pkg/config"
 )
 
-// fuzzSeeds are documents of every kind the model knows, kinds it does not
-// (the Gateway API's, which share names with Istio's), and the real samples.
+// fuzzSeeds are documents of every kind the model knows (a bare one each, and
+// filled-in Gateway API ones whose references point at each other and at
+// nothing), kinds it does not (some sharing names with modelled ones), and
+// the real samples.
 func fuzzSeeds(t testing.TB) [][]byte {
 	var seeds [][]byte
 	for _, k := range config.Kinds() {
@@ -26,6 +28,12 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	for _, doc := range []string{
 		"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  gatewayClassName: istio\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n",
 		"apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: reviews, port: 9080}]}]\n",
+		"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: infra}\nspec:\n  gatewayClassName: istio\n  listeners:\n  - {name: https, port: 443, protocol: HTTPS, hostname: '*.example.com', tls: {mode: Terminate, certificateRefs: [{name: cert, namespace: certs}]}, allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {a: b}}}, kinds: [{kind: GRPCRoute}]}}\n  - {name: tcp, port: 9000, protocol: TCP}\n",
+		"apiVersion: gateway.networking.k8s.io/v1beta1\nkind: HTTPRoute\nmetadata: {name: r, namespace: default}\nspec:\n  hostnames: [a.example.com, '*.example.com']\n  parentRefs: [{name: gw, namespace: infra, sectionName: https, port: 443}, {kind: Service, group: '', name: reviews, port: 9080}, {name: missing}]\n  rules:\n  - matches: [{path: {type: PathPrefix, value: /a}, headers: [{name: x, value: y}], queryParams: [{name: q, value: v}], method: GET}]\n    filters: [{type: RequestRedirect, requestRedirect: {scheme: https}}, {type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /b}}}, {type: RequestMirror, requestMirror: {backendRef: {name: m, port: 80}}}]\n    backendRefs: [{name: reviews, port: 9080, weight: 0}, {name: se.example.com, kind: Hostname, group: networking.istio.io}, {name: other, namespace: elsewhere, port: 80, weight: 0}, {name: noport}]\n  - {}\n",
+		"apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: g, namespace: default}\nspec:\n  parentRefs: [{name: gw, namespace: infra}]\n  rules: [{matches: [{method: {service: a.B, method: C}, headers: [{name: h, value: v}]}], backendRefs: [{name: grpc, port: 50051}]}]\n",
+		"apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: rg, namespace: infra}\nspec:\n  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: default}, {group: gateway.networking.k8s.io, kind: Gateway, namespace: infra}]\n  to: [{group: '', kind: Service, name: other}, {group: '', kind: Secret}]\n",
+		"apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: istio}\nspec: {controllerName: istio.io/gateway-controller}\n",
+		"apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: TCPRoute\nmetadata: {name: t}\nspec: {parentRefs: [{name: gw}]}\n",
 		"apiVersion: example.com/v1\nkind: VirtualService\nmetadata: {name: vs}\nspec: {hosts: [a]}\n",
 		"apiVersion: v1\nkind: Gateway\nmetadata: {name: g}\n",
 		"apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: Gateway\n  metadata: {name: g}\n  spec: {selector: {istio: ingressgateway}}\n",

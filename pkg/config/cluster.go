@@ -13,20 +13,23 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/pager"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
 // ClusterSource reads objects from a live cluster.
 type ClusterSource struct {
 	Kube  kubernetes.Interface
 	Istio istioclient.Interface
+	// Gateway lists the Gateway API kinds; without it they cannot be read.
+	Gateway gatewayclient.Interface
 	// PageSize bounds each list call so that big clusters are read in pieces
 	// instead of one huge response (default 500).
 	PageSize int64
 }
 
 // Load lists the given kinds in namespace ("" for all namespaces). Namespaces
-// themselves are cluster-scoped and listed whole when asked for. A mesh kind
-// whose CRD is not installed yields no objects, not an error.
+// themselves are cluster-scoped and listed whole when asked for. A mesh or
+// Gateway API kind whose CRD is not installed yields no objects, not an error.
 func (c *ClusterSource) Load(ctx context.Context, kinds []Kind, namespace string) ([]*Resource, error) {
 	var out []*Resource
 	for _, k := range kinds {
@@ -49,13 +52,14 @@ func (c *ClusterSource) ListerWatcher(kind Kind, namespace string) (cache.Lister
 	if !ok {
 		return nil, fmt.Errorf("kind %s is not modelled", kind)
 	}
-	if info.Mesh && c.Istio == nil || !info.Mesh && c.Kube == nil {
+	cs := clients{kube: c.Kube, istio: c.Istio, gateway: c.Gateway}
+	if !cs.has(info.client) {
 		return nil, fmt.Errorf("no client for %s", kind)
 	}
 	if !info.Namespaced {
 		namespace = ""
 	}
-	return info.api(c.Kube, c.Istio, namespace), nil
+	return info.api(cs, namespace), nil
 }
 
 // Informer returns an informer of kind in namespace ("" for all) whose

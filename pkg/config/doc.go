@@ -14,7 +14,10 @@
 //     *networkingv1alpha3.VirtualService or *securityv1beta1.AuthorizationPolicy
 //     (the v1 and v1beta1 packages of istio.io/api alias these types);
 //   - core kinds: the whole k8s.io/api object, for example *corev1.Service or
-//     *appsv1.Deployment.
+//     *appsv1.Deployment;
+//   - Gateway API kinds (gateway.networking.k8s.io v1, and v1beta1 where the
+//     CRDs still serve it): the whole sigs.k8s.io/gateway-api v1 object, for
+//     example *gatewayv1.HTTPRoute, decoded strictly like core kinds.
 //
 // Typed accessors (VirtualService(), Service(), …) return nil for another
 // kind. Objects of kinds meshctl does not model keep Spec == nil (Known()
@@ -51,10 +54,12 @@
 // list and watch it. Parsing (LookupKind), the cluster lister
 // (ClusterSource.Load), informers (ClusterSource.ListerWatcher, Informer)
 // and FromObject (typed client-go or istio client-go object → Resource) all
-// read it. A kind is identified by its group and name (KindInfo.GroupKind);
-// an unmodelled kind whose name belongs to a modelled kind of another group
-// is group-qualified ("Gateway.gateway.networking.k8s.io") so it never takes
-// the identity of the modelled one.
+// read it. A kind is identified by its group and name (KindInfo.GroupKind).
+// Kind names are unique: the Gateway API's Gateway is KindKubernetesGateway,
+// "Gateway.gateway.networking.k8s.io", beside Istio's KindGateway
+// ("Gateway"), and an unmodelled kind whose name belongs to a modelled kind
+// of another group is group-qualified the same way ("Gateway.example.com")
+// so it never takes the identity of a modelled one.
 //
 // # Reading: Reader, Store, Snapshot, LiveStore
 //
@@ -102,6 +107,7 @@
 //
 // ClusterSource lists only the kinds and namespaces asked for (big clusters
 // have many Secrets and ConfigMaps), using the istio.io/client-go clientset for
-// mesh kinds and client-go for core kinds. A mesh kind whose CRD is not
-// installed lists as empty.
+// mesh kinds, the gateway-api clientset for Gateway API kinds and client-go
+// for core kinds. A kind whose CRD is not installed (KindInfo.CRD) lists as
+// empty.
 package config

@@ -16,13 +16,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
-// Kind identifies a kind of object. For the kinds meshctl models today the
-// kind name alone is unambiguous, so Kind is that name ("VirtualService"). A
-// kind whose name is taken by another group (Gateway API's Gateway) gets a
-// group-qualified Kind ("Gateway.gateway.networking.k8s.io"); KindInfo.Name
-// is always the name written in documents.
+// Kind identifies a kind of object. Where the kind name alone is
+// unambiguous, Kind is that name ("VirtualService", "HTTPRoute"). A kind
+// whose name another modelled group also uses gets a group-qualified Kind:
+// the Gateway API's Gateway is KindKubernetesGateway,
+// "Gateway.gateway.networking.k8s.io", while the Istio one, modelled first,
+// keeps "Gateway". KindInfo.Name is always the name written in documents.
 type Kind string
 
 // Mesh kinds.
@@ -36,6 +39,16 @@ const (
 	KindPeerAuthentication    Kind = "PeerAuthentication"
 	KindAuthorizationPolicy   Kind = "AuthorizationPolicy"
 	KindRequestAuthentication Kind = "RequestAuthentication"
+)
+
+// Kubernetes Gateway API kinds (gateway.networking.k8s.io). The Gateway is
+// named after Istio's pilot, which calls it the KubernetesGateway too.
+const (
+	KindKubernetesGateway Kind = "Gateway." + GroupGatewayAPI
+	KindGatewayClass      Kind = "GatewayClass"
+	KindHTTPRoute         Kind = "HTTPRoute"
+	KindGRPCRoute         Kind = "GRPCRoute"
+	KindReferenceGrant    Kind = "ReferenceGrant"
 )
 
 // Core Kubernetes kinds.
@@ -59,6 +72,8 @@ const (
 const (
 	GroupNetworking = "networking.istio.io"
 	GroupSecurity   = "security.istio.io"
+	// GroupGatewayAPI is the Kubernetes Gateway API's group.
+	GroupGatewayAPI = "gateway.networking.k8s.io"
 )
 
 // KindInfo describes a modelled kind: how documents name it, how to decode
@@ -71,14 +86,45 @@ type KindInfo struct {
 	Resource   string   // plural resource name, as in kubectl get
 	Namespaced bool
 	Mesh       bool // an Istio-API kind whose Spec is a protobuf message
+	// CRD says the kind is served by a custom resource definition, which a
+	// cluster may not have installed (mesh and Gateway API kinds).
+	CRD bool
 
 	// object is the typed client object of the kind (a pointer type);
 	// specField is the index of its Spec field for mesh kinds, whose
 	// Resource.Spec is the protobuf message and not the whole object.
 	object    reflect.Type
 	specField int
-	// api returns the list/watch calls of the kind for one namespace.
-	api func(kube kubernetes.Interface, istio istioclient.Interface, ns string) cache.ListerWatcher
+	// client says which clientset serves the kind; api returns the
+	// list/watch calls of the kind for one namespace.
+	client clientSet
+	api    func(c clients, ns string) cache.ListerWatcher
+}
+
+// clientSet names the typed clientset a kind is listed with.
+type clientSet int
+
+const (
+	kubeClient clientSet = iota
+	istioClient
+	gatewayClient
+)
+
+// clients are the typed clientsets of a ClusterSource.
+type clients struct {
+	kube    kubernetes.Interface
+	istio   istioclient.Interface
+	gateway gatewayclient.Interface
+}
+
+func (c clients) has(s clientSet) bool {
+	switch s {
+	case istioClient:
+		return c.istio != nil
+	case gatewayClient:
+		return c.gateway != nil
+	}
+	return c.kube != nil
 }
 
 // GroupVersion returns the preferred apiVersion of the kind.
@@ -141,22 +187,39 @@ func mesh(kind Kind, group string, obj runtime.Object, resource string,
 	if !ok {
 		panic(fmt.Sprintf("config: kind table: %s has no Spec field", t)) // a programming error, caught by any test
 	}
-	return KindInfo{Kind: kind, Name: string(kind), Group: group, Versions: versions, Resource: resource, Namespaced: true, Mesh: true,
-		object: t, specField: f.Index[0],
-		api: func(_ kubernetes.Interface, c istioclient.Interface, ns string) cache.ListerWatcher {
+	return KindInfo{Kind: kind, Name: string(kind), Group: group, Versions: versions, Resource: resource, Namespaced: true, Mesh: true, CRD: true,
+		object: t, specField: f.Index[0], client: istioClient,
+		api: func(c clients, ns string) cache.ListerWatcher {
 			// The clientset says whether it can stream lists (fake ones cannot).
-			return cache.ToListWatcherWithWatchListSemantics(api(c, ns), c)
+			return cache.ToListWatcherWithWatchListSemantics(api(c.istio, ns), c.istio)
 		}}
 }
 
 func core(kind Kind, group string, obj runtime.Object, resource string, namespaced bool,
 	api func(c kubernetes.Interface, ns string) *cache.ListWatch) KindInfo {
 	return KindInfo{Kind: kind, Name: string(kind), Group: group, Versions: []string{"v1"}, Resource: resource, Namespaced: namespaced,
-		object: reflect.TypeOf(obj), specField: -1,
-		api: func(c kubernetes.Interface, _ istioclient.Interface, ns string) cache.ListerWatcher {
-			return cache.ToListWatcherWithWatchListSemantics(api(c, ns), c)
+		object: reflect.TypeOf(obj), specField: -1, client: kubeClient,
+		api: func(c clients, ns string) cache.ListerWatcher {
+			return cache.ToListWatcherWithWatchListSemantics(api(c.kube, ns), c.kube)
 		}}
 }
+
+// gatewayAPI builds a Gateway API entry. Its Spec is the whole typed object,
+// as for core kinds: the Gateway API types are plain Go structs decoded
+// strictly from JSON. Every served version decodes into the v1 types, which
+// the v1beta1 ones alias.
+func gatewayAPI(kind Kind, obj runtime.Object, resource string, versions []string, namespaced bool,
+	api func(c gatewayclient.Interface, ns string) *cache.ListWatch) KindInfo {
+	name, _, _ := strings.Cut(string(kind), ".")
+	return KindInfo{Kind: kind, Name: name, Group: GroupGatewayAPI, Versions: versions, Resource: resource, Namespaced: namespaced, CRD: true,
+		object: reflect.TypeOf(obj), specField: -1, client: gatewayClient,
+		api: func(c clients, ns string) cache.ListerWatcher {
+			return cache.ToListWatcherWithWatchListSemantics(api(c.gateway, ns), c.gateway)
+		}}
+}
+
+// The versions the Gateway API v1.6 standard CRDs serve.
+var gatewayVersions = []string{"v1", "v1beta1"}
 
 // kinds is THE kind table: parsing, the cluster lister, informers and
 // FromObject all read it.
@@ -196,6 +259,27 @@ var kinds = []KindInfo{
 	mesh(KindRequestAuthentication, GroupSecurity, &securityclient.RequestAuthentication{}, "requestauthentications",
 		func(c istioclient.Interface, ns string) *cache.ListWatch {
 			return listWatch[*securityclient.RequestAuthenticationList](c.SecurityV1().RequestAuthentications(ns))
+		}),
+
+	gatewayAPI(KindKubernetesGateway, &gatewayv1.Gateway{}, "gateways", gatewayVersions, true,
+		func(c gatewayclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*gatewayv1.GatewayList](c.GatewayV1().Gateways(ns))
+		}),
+	gatewayAPI(KindGatewayClass, &gatewayv1.GatewayClass{}, "gatewayclasses", gatewayVersions, false,
+		func(c gatewayclient.Interface, _ string) *cache.ListWatch {
+			return listWatch[*gatewayv1.GatewayClassList](c.GatewayV1().GatewayClasses())
+		}),
+	gatewayAPI(KindHTTPRoute, &gatewayv1.HTTPRoute{}, "httproutes", gatewayVersions, true,
+		func(c gatewayclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*gatewayv1.HTTPRouteList](c.GatewayV1().HTTPRoutes(ns))
+		}),
+	gatewayAPI(KindGRPCRoute, &gatewayv1.GRPCRoute{}, "grpcroutes", []string{"v1"}, true,
+		func(c gatewayclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*gatewayv1.GRPCRouteList](c.GatewayV1().GRPCRoutes(ns))
+		}),
+	gatewayAPI(KindReferenceGrant, &gatewayv1.ReferenceGrant{}, "referencegrants", gatewayVersions, true,
+		func(c gatewayclient.Interface, ns string) *cache.ListWatch {
+			return listWatch[*gatewayv1.ReferenceGrantList](c.GatewayV1().ReferenceGrants(ns))
 		}),
 
 	core(KindService, "", &corev1.Service{}, "services", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
@@ -261,7 +345,7 @@ func indexKinds[K comparable](key func(KindInfo) K) map[K]KindInfo {
 	return m
 }
 
-// Kinds returns every modelled kind, mesh kinds first.
+// Kinds returns every modelled kind: mesh kinds, Gateway API kinds, core kinds.
 func Kinds() []KindInfo { return append([]KindInfo(nil), kinds...) }
 
 // MeshKinds returns the modelled Istio-API kinds.

@@ -402,6 +402,12 @@ func withoutField(raw []byte, path []string) ([]byte, string, bool) {
 		case map[string]any:
 			c, ok := n[segs[0]]
 			if !ok {
+				// encoding/json names the Go type of an embedded struct
+				// (the Gateway API's BackendRef embeds
+				// BackendObjectReference), which JSON does not have.
+				if len(segs) > 1 {
+					return remove(n, segs[1:])
+				}
 				return "", false
 			}
 			if len(segs) == 1 {

@@ -181,19 +181,26 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: web, namespace: default}
 spec: {gatewayClassName: mesh}
+---
+apiVersion: example.com/v1
+kind: Gateway
+metadata: {name: web, namespace: default}
 `))
 	if len(errs) > 0 {
 		t.Fatal(errs[0])
 	}
 	s := NewStoreFrom(rs)
-	if s.Len() != 2 || len(s.Duplicates()) != 0 {
+	if s.Len() != 3 || len(s.Duplicates()) != 0 {
 		t.Fatalf("two different kinds named Gateway collided: %d objects, %d duplicates", s.Len(), len(s.Duplicates()))
 	}
 	if g := s.Get(KindGateway, "default", "web"); g == nil || g.Gateway() == nil {
 		t.Error("the Istio Gateway is not the modelled one")
 	}
-	if g := s.Get(Kind("Gateway.gateway.networking.k8s.io"), "default", "web"); g == nil || g.Known() {
-		t.Error("the Gateway API Gateway should be kept, unmodelled, under its qualified kind")
+	if g := s.Get(Kind("Gateway.gateway.networking.k8s.io"), "default", "web"); g == nil || g.KubernetesGateway() == nil || g.KubernetesGateway().Spec.GatewayClassName != "mesh" {
+		t.Error("the Gateway API Gateway should be modelled under its qualified kind")
+	}
+	if g := s.Get(Kind("Gateway.example.com"), "default", "web"); g == nil || g.Known() {
+		t.Error("a Gateway of an unmodelled group should be kept, unmodelled, under its qualified kind")
 	}
 }
 

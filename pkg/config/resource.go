@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // SourceType says where a resource was read from.
@@ -199,6 +200,29 @@ func (r *Resource) AuthorizationPolicy() *security.AuthorizationPolicy {
 }
 func (r *Resource) RequestAuthentication() *security.RequestAuthentication {
 	v, _ := r.Spec.(*security.RequestAuthentication)
+	return v
+}
+
+// KubernetesGateway is the accessor of the Gateway API's Gateway
+// (KindKubernetesGateway); Gateway() is Istio's.
+func (r *Resource) KubernetesGateway() *gatewayv1.Gateway {
+	v, _ := r.Spec.(*gatewayv1.Gateway)
+	return v
+}
+func (r *Resource) GatewayClass() *gatewayv1.GatewayClass {
+	v, _ := r.Spec.(*gatewayv1.GatewayClass)
+	return v
+}
+func (r *Resource) HTTPRoute() *gatewayv1.HTTPRoute {
+	v, _ := r.Spec.(*gatewayv1.HTTPRoute)
+	return v
+}
+func (r *Resource) GRPCRoute() *gatewayv1.GRPCRoute {
+	v, _ := r.Spec.(*gatewayv1.GRPCRoute)
+	return v
+}
+func (r *Resource) ReferenceGrant() *gatewayv1.ReferenceGrant {
+	v, _ := r.Spec.(*gatewayv1.ReferenceGrant)
 	return v
 }
 func (r *Resource) Service() *corev1.Service {

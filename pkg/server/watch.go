@@ -57,11 +57,11 @@ func (s *Server) watch(ctx context.Context, g *errgroup.Group) (func() bool, err
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		// A mesh kind whose CRD is not served is not waited for.
+		// A kind whose CRD is not served is not waited for.
 		if time.Since(lastCheck) > 2*time.Second {
 			lastCheck = time.Now()
 			for _, w := range all {
-				if info, _ := config.InfoFor(w.kind); info.Mesh {
+				if info, _ := config.InfoFor(w.kind); info.CRD {
 					missing[w.kind] = !s.crdServed(ctx, info)
 				}
 			}

@@ -13,6 +13,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshctl/meshctl/pkg/analyze"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
@@ -366,7 +367,11 @@ func (o *Options) loadCluster(ctx context.Context) ([]*config.Resource, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := &config.ClusterSource{Kube: kube, Istio: istio}
+	gw, err := gatewayclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	src := &config.ClusterSource{Kube: kube, Istio: istio, Gateway: gw}
 	kinds := analyze.InputKinds(o.selected)
 	var namespaced []config.Kind
 	var out []*config.Resource
@@ -399,10 +404,13 @@ func (o *Options) loadCluster(ctx context.Context) ([]*config.Resource, error) {
 }
 
 // crossNamespace are the kinds that routing names by host or NAMESPACE/NAME
-// from other namespaces.
+// from other namespaces (a Gateway API route attaches to a Gateway of
+// another namespace, which a ReferenceGrant there may allow).
 var crossNamespace = map[config.Kind]bool{
 	config.KindService: true, config.KindServiceEntry: true, config.KindGateway: true,
 	config.KindDestinationRule: true, config.KindVirtualService: true,
+	config.KindKubernetesGateway: true, config.KindHTTPRoute: true, config.KindGRPCRoute: true,
+	config.KindReferenceGrant: true,
 }
 
 func (o *Options) listAnalyzers() error {
