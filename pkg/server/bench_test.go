@@ -264,7 +264,7 @@ func BenchmarkLoneChange(b *testing.B) {
 }
 
 // changedVS is svc-0's VirtualService with 90/10 instead of 50/50.
-func changedVS(b *testing.B) []*config.Resource {
+func changedVS(b testing.TB) []*config.Resource {
 	for _, r := range bigMesh(b, 1, 0, 90) {
 		if r.Kind == config.KindVirtualService {
 			return []*config.Resource{r}

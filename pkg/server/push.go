@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshctl/meshctl/pkg/config"
-	"github.com/meshctl/meshctl/pkg/vocab"
 	"github.com/meshctl/meshctl/pkg/xds/generate"
 	"github.com/meshctl/meshctl/pkg/xds/ir"
 	"github.com/meshctl/meshctl/pkg/xds/translate"
@@ -50,6 +49,8 @@ type Pusher struct {
 	serverListeners, serversPrev map[*translate.ServersPart]generated
 	// assembled is the last gRPC view of each namespace.
 	assembled map[string]assembly
+	// envoy generates the views of Envoy proxies.
+	envoy envoyGen
 }
 
 // Populate is the transport.Populator: the resources of a new view, from the
@@ -149,6 +150,7 @@ func (p *Pusher) publish(s translate.Reader) {
 	}
 	p.mu.Unlock()
 	p.endRound()
+	p.envoy.endRound(views)
 	if p.Metrics != nil {
 		p.Metrics.Translation.Observe(time.Since(start).Seconds())
 	}
@@ -181,6 +183,7 @@ func (p *Pusher) beginRound() {
 	p.verdictsPrev, p.verdicts = p.verdicts, map[*config.Resource]error{}
 	p.partsPrev, p.generated = p.generated, map[*translate.HostPart]generated{}
 	p.serversPrev, p.serverListeners = p.serverListeners, map[*translate.ServersPart]generated{}
+	p.envoy.beginRound()
 }
 
 func (p *Pusher) endRound() {
@@ -260,21 +263,7 @@ func (p *Pusher) resources(x *translate.Index, n transport.Node) (generate.Resou
 	if n.Kind == transport.KindGRPC {
 		return p.grpcResources(x, n.Namespace)
 	}
-	v := translate.View{Namespace: n.Namespace, Labels: n.Labels, Workload: n.Pod, Gateway: n.Kind == transport.KindGateway}
-	cfg := x.Build(v)
-	var res generate.Resources
-	var gp []generate.Problem
-	switch n.Kind {
-	case transport.KindGateway:
-		res, gp = generate.Gateway(cfg)
-	default:
-		res, gp = generate.Sidecar(cfg, generate.Ports{Outbound: vocab.OutboundPort, Inbound: vocab.InboundPort})
-	}
-	problems := cfg.Problems
-	for _, g := range gp {
-		problems = append(problems, problemOf(g))
-	}
-	return res, problems
+	return p.envoyResources(x, n)
 }
 
 // generated is the gRPC resources of one host part.

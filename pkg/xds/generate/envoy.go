@@ -53,42 +53,128 @@ type Ports struct {
 // virtual inbound listener with one filter chain per workload port (mTLS as
 // PeerAuthentication says, RBAC from AuthorizationPolicies), and clusters
 // with TLS from DestinationRules or auto mTLS to endpoints with sidecars.
+//
+// It is the composition of the pieces below, which the server generates
+// separately so that an event regenerates only what it touches: a host
+// part's clusters, endpoints and virtual hosts (SidecarPart), a port's route
+// config and listener (SidecarPort), the workload's inbound (SidecarInbound)
+// and what every sidecar has (SidecarFixed).
 func Sidecar(c *ir.Config, ports Ports) (Resources, []Problem) {
+	part := SidecarPart(c.RouteTables, c.Clusters)
+	out, problems := part.Resources, part.Problems
+	for port, vhosts := range part.VirtualHosts {
+		res, ps := SidecarPort(port, vhosts)
+		out.Merge(res)
+		problems = append(problems, ps...)
+	}
+	res, ps := SidecarInbound(c.Inbound, ports)
+	out.Merge(res)
+	problems = append(problems, ps...)
+	if c.Inbound != nil {
+		for _, p := range c.Inbound.Ports {
+			res, ps := InboundCluster(p)
+			out.Merge(res)
+			problems = append(problems, ps...)
+		}
+	}
+	res, ps = SidecarFixed(ports)
+	out.Merge(res)
+	return out, append(problems, ps...)
+}
+
+// EnvoyPart is what some route tables and clusters (one host part) give an
+// Envoy proxy: the clusters and endpoints, and the virtual hosts of the
+// route tables by port, for SidecarPort.
+type EnvoyPart struct {
+	Resources    Resources
+	VirtualHosts map[uint32][]*route.VirtualHost
+	Problems     []Problem
+}
+
+// SidecarPart generates the clusters, endpoints and virtual hosts of route
+// tables and clusters.
+func SidecarPart(rts []*ir.RouteTable, clusters []*ir.Cluster) EnvoyPart {
+	p := EnvoyPart{Resources: newResources(), VirtualHosts: map[uint32][]*route.VirtualHost{}}
+	addEnvoyClusters(p.Resources, clusters, &p.Problems)
+	for _, rt := range rts {
+		p.VirtualHosts[rt.Port] = append(p.VirtualHosts[rt.Port], SidecarVirtualHost(rt))
+	}
+	return p
+}
+
+// EnvoyClusters generates the clusters (and endpoints of EDS clusters) of an
+// Envoy proxy.
+func EnvoyClusters(clusters []*ir.Cluster) (Resources, []Problem) {
 	out := newResources()
 	var problems []Problem
-	addEnvoyClusters(out, c.Clusters, &problems)
+	addEnvoyClusters(out, clusters, &problems)
+	return out, problems
+}
 
-	byPort := map[uint32][]*ir.RouteTable{}
-	for _, rt := range c.RouteTables {
-		byPort[rt.Port] = append(byPort[rt.Port], rt)
+// SidecarVirtualHost is the virtual host of a route table in the route
+// config of its port; SidecarPort validates it with the route config.
+func SidecarVirtualHost(rt *ir.RouteTable) *route.VirtualHost {
+	return &route.VirtualHost{
+		Name:    fmt.Sprintf("%s:%d", rt.Host, rt.Port),
+		Domains: rt.Domains,
+		Routes:  routes(rt.Routes, kindEnvoy),
 	}
-	for port, rts := range byPort {
-		name := strconv.Itoa(int(port))
-		rc := &route.RouteConfiguration{Name: name, ValidateClusters: wrapperspb.Bool(false)}
-		for _, rt := range rts {
-			rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
-				Name:    fmt.Sprintf("%s:%d", rt.Host, rt.Port),
-				Domains: rt.Domains,
-				Routes:  routes(rt.Routes, kindEnvoy),
-			})
-		}
-		// Hosts the mesh does not know go out unchanged (Istio's ALLOW_ANY).
-		rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
-			Name: "allow_any", Domains: []string{"*"},
-			Routes: []*route.Route{{Name: "allow_any", Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
-				Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: PassthroughCluster}, Timeout: durationpb.New(0)}}}},
-		})
-		sort.Slice(rc.VirtualHosts[:len(rc.VirtualHosts)-1], func(i, j int) bool { return rc.VirtualHosts[i].Name < rc.VirtualHosts[j].Name })
-		out.add(RouteType, name, rc, &problems)
-		ln := fmt.Sprintf("0.0.0.0_%d", port)
-		out.add(ListenerType, ln, &listener.Listener{
-			Name:             ln,
-			Address:          socketAddress("0.0.0.0", port),
-			BindToPort:       wrapperspb.Bool(false),
-			FilterChains:     []*listener.FilterChain{{Filters: []*listener.Filter{httpManager("outbound_0.0.0.0_"+name, rdsRoute(name), nil)}}},
-			TrafficDirection: core.TrafficDirection_OUTBOUND,
-		}, &problems)
-	}
+}
+
+// SidecarPort generates the route config of one outbound port (its virtual
+// hosts, sorted, then allow_any) and the listener that uses it.
+func SidecarPort(port uint32, vhosts []*route.VirtualHost) (Resources, []Problem) {
+	out, problems := SidecarRoute(port, vhosts)
+	res, ps := SidecarListener(port)
+	out.Merge(res)
+	return out, append(problems, ps...)
+}
+
+// SidecarRoute generates the route config of one outbound port: its virtual
+// hosts, sorted, then allow_any.
+func SidecarRoute(port uint32, vhosts []*route.VirtualHost) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
+	name := RouteName(port)
+	rc := &route.RouteConfiguration{Name: name, ValidateClusters: wrapperspb.Bool(false)}
+	rc.VirtualHosts = append(rc.VirtualHosts, vhosts...)
+	sort.Slice(rc.VirtualHosts, func(i, j int) bool { return rc.VirtualHosts[i].Name < rc.VirtualHosts[j].Name })
+	// Hosts the mesh does not know go out unchanged (Istio's ALLOW_ANY).
+	rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
+		Name: "allow_any", Domains: []string{"*"},
+		Routes: []*route.Route{{Name: "allow_any", Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+			Action: &route.Route_Route{Route: &route.RouteAction{ClusterSpecifier: &route.RouteAction_Cluster{Cluster: PassthroughCluster}, Timeout: durationpb.New(0)}}}},
+	})
+	out.add(RouteType, name, rc, &problems)
+	return out, problems
+}
+
+// RouteName is the name of a sidecar's outbound route config of a port
+// (Istio's: the port number).
+func RouteName(port uint32) string { return strconv.Itoa(int(port)) }
+
+// SidecarListener generates the outbound listener of one HTTP port, routed
+// by the route config of the port.
+func SidecarListener(port uint32) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
+	name := strconv.Itoa(int(port))
+	ln := fmt.Sprintf("0.0.0.0_%d", port)
+	out.add(ListenerType, ln, &listener.Listener{
+		Name:             ln,
+		Address:          socketAddress("0.0.0.0", port),
+		BindToPort:       wrapperspb.Bool(false),
+		FilterChains:     []*listener.FilterChain{{Filters: []*listener.Filter{httpManager("outbound_0.0.0.0_"+name, rdsRoute(name), nil)}}},
+		TrafficDirection: core.TrafficDirection_OUTBOUND,
+	}, &problems)
+	return out, problems
+}
+
+// SidecarFixed generates what every sidecar has: the virtual outbound
+// listener and the passthrough and black hole clusters.
+func SidecarFixed(ports Ports) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
 	out.add(ListenerType, VirtualOutboundListener, &listener.Listener{
 		Name:               VirtualOutboundListener,
 		Address:            socketAddress("0.0.0.0", ports.Outbound),
@@ -96,74 +182,138 @@ func Sidecar(c *ir.Config, ports Ports) (Resources, []Problem) {
 		TrafficDirection:   core.TrafficDirection_OUTBOUND,
 		DefaultFilterChain: &listener.FilterChain{Name: PassthroughCluster, Filters: []*listener.Filter{tcpProxy(PassthroughCluster)}},
 	}, &problems)
-
-	if in := c.Inbound; in != nil {
-		l := &listener.Listener{
-			Name:             VirtualInboundListener,
-			Address:          socketAddress("0.0.0.0", ports.Inbound),
-			TrafficDirection: core.TrafficDirection_INBOUND,
-			ListenerFilters: []*listener.ListenerFilter{
-				{Name: "envoy.filters.listener.original_dst", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&origdst.OriginalDst{})}},
-				{Name: "envoy.filters.listener.tls_inspector", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&tlsinspector.TlsInspector{})}},
-			},
-			DefaultFilterChain: &listener.FilterChain{Name: InboundPassthroughCluster, Filters: []*listener.Filter{tcpProxy(InboundPassthroughCluster)}},
-		}
-		authz, ap := rbacFilters(in.Authorization, kindEnvoy)
-		problems = append(problems, ap...)
-		for _, p := range in.Ports {
-			out.add(ClusterType, p.Cluster, staticCluster(p.Cluster, "127.0.0.1", p.Port), &problems)
-			l.FilterChains = append(l.FilterChains, inboundChains(p, authz)...)
-		}
-		out.add(ListenerType, VirtualInboundListener, l, &problems)
-	}
 	addFixedClusters(out, &problems)
+	return out, problems
+}
+
+// SidecarInbound generates a workload's virtual inbound listener (its
+// clusters are InboundCluster's); nothing for a nil inbound.
+func SidecarInbound(in *ir.Inbound, ports Ports) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
+	if in == nil {
+		return out, nil
+	}
+	l := &listener.Listener{
+		Name:             VirtualInboundListener,
+		Address:          socketAddress("0.0.0.0", ports.Inbound),
+		TrafficDirection: core.TrafficDirection_INBOUND,
+		ListenerFilters: []*listener.ListenerFilter{
+			{Name: "envoy.filters.listener.original_dst", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&origdst.OriginalDst{})}},
+			{Name: "envoy.filters.listener.tls_inspector", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&tlsinspector.TlsInspector{})}},
+		},
+		DefaultFilterChain: &listener.FilterChain{Name: InboundPassthroughCluster, Filters: []*listener.Filter{tcpProxy(InboundPassthroughCluster)}},
+	}
+	authz, ap := rbacFilters(in.Authorization, kindEnvoy)
+	problems = append(problems, ap...)
+	for _, p := range in.Ports {
+		l.FilterChains = append(l.FilterChains, inboundChains(p, authz)...)
+	}
+	out.add(ListenerType, VirtualInboundListener, l, &problems)
+	return out, problems
+}
+
+// InboundCluster generates the cluster an inbound port forwards to (the app
+// on localhost).
+func InboundCluster(p *ir.InboundPort) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
+	out.add(ClusterType, p.Cluster, staticCluster(p.Cluster, "127.0.0.1", p.Port), &problems)
 	return out, problems
 }
 
 // Gateway generates an Envoy gateway's config: one listener per Gateway
 // port, TLS terminated per server (SNI) with the credential served over SDS,
 // and the route config of the port from the VirtualServices bound to it.
+// The server generates its pieces separately: the clusters (SidecarPart,
+// without route tables), GatewayListeners and GatewayFixed.
 func Gateway(c *ir.Config) (Resources, []Problem) {
+	part := SidecarPart(nil, c.Clusters)
+	out, problems := part.Resources, part.Problems
+	res, ps := GatewayListeners(c.Gateways)
+	out.Merge(res)
+	problems = append(problems, ps...)
+	res, ps = GatewayFixed()
+	out.Merge(res)
+	return out, append(problems, ps...)
+}
+
+// GatewayFixed generates what every gateway has: the passthrough and black
+// hole clusters.
+func GatewayFixed() (Resources, []Problem) {
 	out := newResources()
 	var problems []Problem
-	addEnvoyClusters(out, c.Clusters, &problems)
-	for _, gl := range c.Gateways {
-		l := &listener.Listener{Name: gl.Name, Address: socketAddress("0.0.0.0", gl.Port), TrafficDirection: core.TrafficDirection_OUTBOUND}
-		rdsName := ""
-		if gl.RouteTable != nil {
-			rdsName = gl.RouteTable.Name
-			rc := &route.RouteConfiguration{Name: rdsName, ValidateClusters: wrapperspb.Bool(false)}
-			for _, vh := range gl.RouteTable.VirtualHosts {
-				rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{Name: vh.Name, Domains: vh.Domains, Routes: routes(vh.Routes, kindEnvoy)})
-			}
-			out.add(RouteType, rdsName, rc, &problems)
+	addFixedClusters(out, &problems)
+	return out, problems
+}
+
+// GatewayListeners generates a gateway's listeners and their route configs.
+func GatewayListeners(gls []*ir.GatewayListener) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
+	for _, gl := range gls {
+		for _, gen := range []func() (Resources, []Problem){
+			func() (Resources, []Problem) { return GatewayRoute(gl.RouteTable) },
+			func() (Resources, []Problem) { return GatewayListener(gl) },
+		} {
+			res, ps := gen()
+			out.Merge(res)
+			problems = append(problems, ps...)
 		}
-		tls := false
-		for _, s := range gl.Servers {
-			if s.TLS == nil {
-				continue
-			}
-			tls = true
-			fc := &listener.FilterChain{
-				FilterChainMatch: &listener.FilterChainMatch{ServerNames: nonWildcard(s.Hosts)},
-				TransportSocket:  downstreamTLS(sdsSecret("kubernetes://"+s.TLS.CredentialName), s.TLS.Mode == "MUTUAL", sdsSecret("kubernetes://"+s.TLS.CredentialName+"-cacert")),
-			}
-			if rdsName != "" {
-				fc.Filters = []*listener.Filter{httpManager("outbound_"+gl.Name, rdsRoute(rdsName), nil)}
-			}
-			l.FilterChains = append(l.FilterChains, fc)
-		}
-		if tls {
-			l.ListenerFilters = []*listener.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&tlsinspector.TlsInspector{})}}}
-		} else if rdsName != "" {
-			l.FilterChains = []*listener.FilterChain{{Filters: []*listener.Filter{httpManager("outbound_"+gl.Name, rdsRoute(rdsName), nil)}}}
-		}
-		if len(l.FilterChains) == 0 {
+	}
+	return out, problems
+}
+
+// GatewayRoute generates the route config of a gateway port; nothing for
+// nil.
+func GatewayRoute(rt *ir.GatewayRoutes) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
+	if rt == nil {
+		return out, nil
+	}
+	rc := &route.RouteConfiguration{Name: rt.Name, ValidateClusters: wrapperspb.Bool(false)}
+	for _, vh := range rt.VirtualHosts {
+		rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{Name: vh.Name, Domains: vh.Domains, Routes: routes(vh.Routes, kindEnvoy)})
+	}
+	out.add(RouteType, rt.Name, rc, &problems)
+	return out, problems
+}
+
+// GatewayListener generates the listener of a gateway port; of its route
+// table only the name is read (the route config is GatewayRoute's).
+func GatewayListener(gl *ir.GatewayListener) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
+	l := &listener.Listener{Name: gl.Name, Address: socketAddress("0.0.0.0", gl.Port), TrafficDirection: core.TrafficDirection_OUTBOUND}
+	rdsName := ""
+	if gl.RouteTable != nil {
+		rdsName = gl.RouteTable.Name
+	}
+	tls := false
+	for _, s := range gl.Servers {
+		if s.TLS == nil {
 			continue
 		}
-		out.add(ListenerType, gl.Name, l, &problems)
+		tls = true
+		fc := &listener.FilterChain{
+			FilterChainMatch: &listener.FilterChainMatch{ServerNames: nonWildcard(s.Hosts)},
+			TransportSocket:  downstreamTLS(sdsSecret("kubernetes://"+s.TLS.CredentialName), s.TLS.Mode == "MUTUAL", sdsSecret("kubernetes://"+s.TLS.CredentialName+"-cacert")),
+		}
+		if rdsName != "" {
+			fc.Filters = []*listener.Filter{httpManager("outbound_"+gl.Name, rdsRoute(rdsName), nil)}
+		}
+		l.FilterChains = append(l.FilterChains, fc)
 	}
-	addFixedClusters(out, &problems)
+	if tls {
+		l.ListenerFilters = []*listener.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&tlsinspector.TlsInspector{})}}}
+	} else if rdsName != "" {
+		l.FilterChains = []*listener.FilterChain{{Filters: []*listener.Filter{httpManager("outbound_"+gl.Name, rdsRoute(rdsName), nil)}}}
+	}
+	if len(l.FilterChains) == 0 {
+		return out, nil
+	}
+	out.add(ListenerType, gl.Name, l, &problems)
 	return out, problems
 }
 

@@ -87,6 +87,21 @@ func (r Resources) Names(typ string) []string {
 	return out
 }
 
+// Merge adds every resource of o to r (o's win on equal names).
+func (r Resources) Merge(o Resources) {
+	for t, byName := range o {
+		if r[t] == nil {
+			r[t] = map[string]proto.Message{}
+		}
+		for name, m := range byName {
+			r[t][name] = m
+		}
+	}
+}
+
+// NewResources returns resources with every type present and empty.
+func NewResources() Resources { return newResources() }
+
 func newResources() Resources {
 	return Resources{ListenerType: {}, RouteType: {}, ClusterType: {}, EndpointType: {}}
 }

@@ -6,6 +6,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -173,44 +174,85 @@ func (x *Index) Hosts() []string { return x.hosts }
 // Build translates the snapshot for one view.
 func Build(in Input, v View) *ir.Config { return NewIndex(in).Build(v) }
 
-// Build translates the indexed snapshot for one view.
+// Build translates the indexed snapshot for one view: its ViewParts, and
+// for a proxy its Workload part.
 func (x *Index) Build(v View) *ir.Config {
-	b := &builder{x: x, view: v, out: &ir.Config{Namespace: v.Namespace}, clusters: map[string]*ir.Cluster{}, drCache: map[string]*config.DestinationRuleView{}}
+	out := &ir.Config{Namespace: v.Namespace}
+	clusters := map[string]*ir.Cluster{}
 	var hostProblems []ir.Problem
-	source := x.workloadLabels(v)
-	for _, part := range x.Parts(v) {
-		if part.sourceDependent && source != nil {
-			// Its routes match on the client: translate it for this one.
-			part = x.buildPart(v.Namespace, part.Host, source)
-		}
-		b.out.RouteTables = append(b.out.RouteTables, part.RouteTables...)
+	for _, part := range x.ViewParts(v) {
+		out.RouteTables = append(out.RouteTables, part.RouteTables...)
 		for _, c := range part.Clusters {
-			b.clusters[c.Name] = c
+			clusters[c.Name] = c
 		}
 		hostProblems = append(hostProblems, part.Problems...)
 	}
-	if v.Workload != "" {
-		pod := x.in.Store.Get(config.KindPod, v.Namespace, v.Workload)
-		if pod == nil {
-			pod = &config.Resource{Kind: config.KindPod}
-			pod.Name, pod.Namespace, pod.Labels = v.Workload, v.Namespace, v.Labels
-		}
-		if v.Gateway {
-			b.out.Gateways = b.gateways(pod)
-		} else {
-			b.out.Inbound = b.inbound(pod)
-		}
+	var workloadProblems []ir.Problem
+	if w := x.Workload(v); w != nil {
+		out.Inbound, out.Gateways, workloadProblems = w.Inbound, w.Gateways, w.Problems
 	}
 	if v.Servers && v.Workload == "" {
-		b.out.Servers = x.Servers(v.Namespace).Servers
+		out.Servers = x.Servers(v.Namespace).Servers
 	}
-	for _, c := range b.clusters {
-		b.out.Clusters = append(b.out.Clusters, c)
+	for _, c := range clusters {
+		out.Clusters = append(out.Clusters, c)
 	}
-	sort.Slice(b.out.Clusters, func(i, j int) bool { return b.out.Clusters[i].Name < b.out.Clusters[j].Name })
-	sort.Slice(b.out.RouteTables, func(i, j int) bool { return b.out.RouteTables[i].Name < b.out.RouteTables[j].Name })
-	b.out.Problems = append(append(x.Problems(), hostProblems...), b.problems...)
-	return b.out
+	sort.Slice(out.Clusters, func(i, j int) bool { return out.Clusters[i].Name < out.Clusters[j].Name })
+	sort.Slice(out.RouteTables, func(i, j int) bool { return out.RouteTables[i].Name < out.RouteTables[j].Name })
+	out.Problems = append(append(x.Problems(), hostProblems...), workloadProblems...)
+	return out
+}
+
+// ViewParts returns the host parts a view's clients receive (Parts), where
+// a part whose routes match on the client is translated again for the
+// view's workload: that one is the workload's own, every other part is
+// shared with the namespace's other views.
+func (x *Index) ViewParts(v View) []*HostPart {
+	parts := x.Parts(v)
+	source := x.workloadLabels(v)
+	if source == nil {
+		return parts
+	}
+	out := parts
+	for i, part := range parts {
+		if part.sourceDependent {
+			if &out[0] == &parts[0] {
+				out = slices.Clone(parts)
+			}
+			out[i] = x.buildPart(v.Namespace, part.Host, source)
+		}
+	}
+	return out
+}
+
+// WorkloadPart is what a proxy's view holds of its own, beside the host
+// parts: a sidecar's inbound, or a gateway's listeners and their routes.
+type WorkloadPart struct {
+	Inbound  *ir.Inbound
+	Gateways []*ir.GatewayListener
+	Problems []ir.Problem
+}
+
+// Workload translates what belongs to the view's workload alone; nil for a
+// view shared by a namespace.
+func (x *Index) Workload(v View) *WorkloadPart {
+	if v.Workload == "" {
+		return nil
+	}
+	b := &builder{x: x, view: v, out: &ir.Config{Namespace: v.Namespace}, clusters: map[string]*ir.Cluster{}, drCache: map[string]*config.DestinationRuleView{}}
+	pod := x.in.Store.Get(config.KindPod, v.Namespace, v.Workload)
+	if pod == nil {
+		pod = &config.Resource{Kind: config.KindPod}
+		pod.Name, pod.Namespace, pod.Labels = v.Workload, v.Namespace, v.Labels
+	}
+	w := &WorkloadPart{}
+	if v.Gateway {
+		w.Gateways = b.gateways(pod)
+	} else {
+		w.Inbound = b.inbound(pod)
+	}
+	w.Problems = b.problems
+	return w
 }
 
 type builder struct {
