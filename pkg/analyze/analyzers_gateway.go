@@ -1,9 +1,12 @@
 package analyze
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"istio.io/api/label"
 	networking "istio.io/api/networking/v1alpha3"
@@ -162,6 +165,75 @@ var gatewayAnalyzers = []*Analyzer{
 				if !used[r.Namespace+"/"+r.Name] {
 					c.Report(r, "metadata.name", "bind a VirtualService to it (spec.gateways) or delete it",
 						"Gateway %s/%s is not used by any VirtualService", r.Namespace, r.Name)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0206", Name: "GatewayDuplicateCertificate", Level: Warning,
+		Doc:    "Two Gateways on the same gateway workload serve the same certificate (credentialName, or certificate and key files): a browser reuses an HTTP/2 connection for every host of the certificate and gets 404 from the server that does not route the other Gateway's hosts.",
+		Inputs: k(config.KindGateway),
+		Run: func(c *Context) {
+			type key struct{ selector, cert string }
+			first := map[key]*config.Resource{}
+			for _, r := range c.Store.List(config.KindGateway, "") {
+				gw := r.Gateway()
+				sel := selectorString(gw.Selector)
+				for i, s := range gw.Servers {
+					cert := serverCertificate(s.Tls)
+					if cert == "" {
+						continue
+					}
+					kk := key{sel, cert}
+					o, ok := first[kk]
+					if !ok {
+						first[kk] = r
+						continue
+					}
+					if o == r {
+						continue // one Gateway's servers share their routes
+					}
+					c.Report(r, field("spec.servers[%d].tls", i), "serve the hosts that share a certificate from one Gateway, or give each Gateway its own certificate",
+						"the certificate %s is also served by Gateway %s/%s on the same gateway workload (%s); clients reusing HTTP/2 connections across them get 404s", cert, o.Namespace, o.Name, sel)
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0207", Name: "GatewayCredentialInvalid", Level: Error,
+		Doc:    "A Gateway's TLS credentialName names a Secret that holds no usable certificate: tls.crt or tls.key missing, not PEM, not a matching pair, or the certificate expired or not yet valid.",
+		Inputs: gatewayInputs,
+		Run: func(c *Context) {
+			now := time.Now()
+			for _, r := range c.Store.List(config.KindGateway, "") {
+				gw := r.Gateway()
+				nss := map[string]bool{}
+				for _, w := range c.matching("", gw.Selector) {
+					nss[w.res.Namespace] = true
+				}
+				if len(nss) == 0 {
+					nss[r.Namespace] = true
+				}
+				for i, s := range gw.Servers {
+					if s.Tls == nil || s.Tls.Mode == networking.ServerTLSSettings_PASSTHROUGH || s.Tls.Mode == networking.ServerTLSSettings_ISTIO_MUTUAL {
+						continue
+					}
+					for _, name := range append([]string{s.Tls.CredentialName}, s.Tls.CredentialNames...) {
+						if name == "" {
+							continue
+						}
+						for _, ns := range sortedKeys(nss) {
+							sec := c.Store.Get(config.KindSecret, ns, name)
+							if sec == nil {
+								continue // MSH0203
+							}
+							if problem := credentialProblem(sec.Secret(), now); problem != "" {
+								c.Report(r, field("spec.servers[%d].tls", i),
+									fmt.Sprintf("replace it: kubectl create -n %s secret tls %s --cert=CERT --key=KEY --dry-run=client -o yaml | kubectl apply -f -", ns, name),
+									"TLS credential Secret %s/%s is unusable: %s", ns, name, problem)
+							}
+						}
+					}
 				}
 			}
 		},
@@ -516,4 +588,58 @@ func scopesOverlap(a, b []string) bool {
 		}
 	}
 	return false
+}
+
+// serverCertificate identifies the certificate a server presents, "" when
+// it presents none of its own.
+func serverCertificate(t *networking.ServerTLSSettings) string {
+	switch {
+	case t == nil || t.Mode == networking.ServerTLSSettings_PASSTHROUGH || t.Mode == networking.ServerTLSSettings_ISTIO_MUTUAL:
+		return ""
+	case t.CredentialName != "":
+		return "of Secret " + t.CredentialName
+	case t.ServerCertificate != "" && t.PrivateKey != "":
+		return "in " + t.ServerCertificate
+	}
+	return ""
+}
+
+// credentialProblem says what makes a gateway's TLS Secret unusable, "" if
+// nothing does. Gateways read tls.crt/tls.key (kubernetes.io/tls) or
+// cert/key (Istio's generic form).
+func credentialProblem(sec *corev1.Secret, now time.Time) string {
+	get := func(keys ...string) ([]byte, string) {
+		for _, k := range keys {
+			if v, ok := sec.Data[k]; ok {
+				return v, k
+			}
+			if v, ok := sec.StringData[k]; ok {
+				return []byte(v), k
+			}
+		}
+		return nil, ""
+	}
+	certPEM, certKey := get(corev1.TLSCertKey, "cert")
+	keyPEM, keyKey := get(corev1.TLSPrivateKeyKey, "key")
+	switch {
+	case certKey == "":
+		return "it has no tls.crt (or cert)"
+	case keyKey == "":
+		return "it has no tls.key (or key)"
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return fmt.Sprintf("%s and %s are not a PEM certificate and its private key: %v", certKey, keyKey, err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return fmt.Sprintf("%s: %v", certKey, err)
+	}
+	switch {
+	case now.After(leaf.NotAfter):
+		return fmt.Sprintf("the certificate expired on %s", leaf.NotAfter.UTC().Format(time.DateOnly))
+	case now.Before(leaf.NotBefore):
+		return fmt.Sprintf("the certificate is not valid before %s", leaf.NotBefore.UTC().Format(time.DateOnly))
+	}
+	return ""
 }

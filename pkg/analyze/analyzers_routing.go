@@ -359,6 +359,41 @@ var routingAnalyzers = []*Analyzer{
 		},
 	},
 	{
+		Code: "MSH0112", Name: "GatewayRouteBypassesSubsets", Level: Warning,
+		Doc:    "A VirtualService bound to a Gateway routes to a host without a subset while another VirtualService splits that host's traffic by subsets inside the mesh: those rules apply to sidecars only, so gateway traffic reaches every version.",
+		Inputs: vsInputs,
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindVirtualService, "") {
+				vs := r.VirtualService()
+				if !boundToGateway(vs.Gateways) {
+					continue
+				}
+				done := map[string]bool{}
+				destinations(vs, func(p string, d *networking.Destination) {
+					if d.Host == "" || d.Subset != "" || !strings.HasPrefix(p, "spec.http") {
+						return
+					}
+					h := c.hosts().Resolve(d.Host, r.Namespace)
+					if done[h] || config.IsWildcard(h) {
+						return
+					}
+					done[h] = true
+					if v := c.registry().DestinationRule(h, r.Namespace); v == nil || len(v.Subsets) < 2 {
+						return // one version at most: nothing to bypass
+					}
+					for _, m := range c.registry().VirtualServices(h, r.Namespace, config.MeshGateway) {
+						if m == r || !routesBySubset(c, m, h) {
+							continue
+						}
+						c.Report(r, p+".host", fmt.Sprintf("route to the subsets here too, or bind VirtualService %s/%s to this gateway as well", m.Namespace, m.Name),
+							"traffic from the gateway to %q reaches every version: the subsets VirtualService %s/%s routes by apply only inside the mesh", d.Host, m.Namespace, m.Name)
+						return
+					}
+				})
+			}
+		},
+	},
+	{
 		Code: "MSH0111", Name: "JWTClaimRouteWithoutRequestAuthentication", Level: Error,
 		Doc:    "A VirtualService bound to a Gateway matches on a JWT claim (@request.auth.claims.…), but no RequestAuthentication applies to the gateway's pods: the claims are never extracted, so the match never succeeds.",
 		Inputs: kinds(k(config.KindVirtualService, config.KindGateway, config.KindRequestAuthentication), workloadKinds),
@@ -533,4 +568,16 @@ func requestAuthenticated(ras []*config.Resource, w workload) bool {
 		}
 	}
 	return false
+}
+
+// routesBySubset reports whether a VirtualService sends traffic for host
+// (resolved) to a subset of it.
+func routesBySubset(c *Context, r *config.Resource, host string) bool {
+	found := false
+	destinations(r.VirtualService(), func(_ string, d *networking.Destination) {
+		if d.Subset != "" && c.hosts().Resolve(d.Host, r.Namespace) == host {
+			found = true
+		}
+	})
+	return found
 }

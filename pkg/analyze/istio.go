@@ -21,7 +21,6 @@ type IstioCode struct {
 }
 
 const (
-	gapNote         = "not yet checked by meshctl (open in issue 15)"
 	notModelled     = "meshctl does not model %s, so there is nothing to check"
 	gatewayAPINote  = "the Gateway API kinds are not modelled yet (issue 15); checked once they are"
 	telemetryNote   = "Telemetry"
@@ -59,9 +58,9 @@ var IstioCodes = []IstioCode{
 	{Code: "IST0135", Name: "DeprecatedAnnotation", MSH: []string{"MSH0009"}, Note: "Istio-deprecated annotations meshctl reads and has a replacement for; deprecated ones it does not read are MSH0006"},
 	{Code: "IST0136", Name: "AlphaAnnotation", Note: "meshctl documents the annotations it honours; none is experimental"},
 	{Code: "IST0137", Name: "DeploymentConflictingPorts", MSH: []string{"MSH0606"}, Note: "Deployments and StatefulSets; MSH0603 covers conflicting protocols"},
-	{Code: "IST0138", Name: "GatewayDuplicateCertificate", Note: gapNote},
-	{Code: "IST0139", Name: "InvalidWebhook", Note: gapNote},
-	{Code: "IST0140", Name: "IngressRouteRulesNotAffected", Note: gapNote},
+	{Code: "IST0138", Name: "GatewayDuplicateCertificate", MSH: []string{"MSH0206"}, Note: "Gateways with equal selectors (istioctl also pairs a selector with its supersets)"},
+	{Code: "IST0139", Name: "InvalidWebhook", Note: "webhook configurations are not in analyze's model; the mesh's own are rendered by meshctl install, and meshctl verify-install reports each one, and the server Service they call, missing or not ready"},
+	{Code: "IST0140", Name: "IngressRouteRulesNotAffected", MSH: []string{"MSH0112"}, Note: "reported only when the host's DestinationRule has several subsets (one version cannot be bypassed)"},
 	{Code: "IST0141", Name: "InsufficientPermissions", Note: "an install check: meshctl precheck reports missing permissions"},
 	{Code: "IST0142", Name: "UnsupportedKubernetesVersion", Note: "an install check: meshctl precheck reports the Kubernetes version"},
 	{Code: "IST0143", Name: "LocalhostListener", Note: "needs the sockets a running pod listens on, which analyze (config only) does not read"},
@@ -82,7 +81,7 @@ var IstioCodes = []IstioCode{
 	{Code: "IST0158", Name: "PodsIstioProxyImageMismatchInNamespace", MSH: []string{"MSH0703"}, Note: "meshctl compares the injected revision, which names the proxy image"},
 	{Code: "IST0159", Name: "ConflictingTelemetryWorkloadSelectors", Note: fmt.Sprintf(notModelled, telemetryNote)},
 	{Code: "IST0160", Name: "MultipleTelemetriesWithoutWorkloadSelectors", Note: fmt.Sprintf(notModelled, telemetryNote)},
-	{Code: "IST0161", Name: "InvalidGatewayCredential", MSH: []string{"MSH0203"}, Note: "MSH0203 reports a missing Secret; checking the certificate inside it is " + gapNote},
+	{Code: "IST0161", Name: "InvalidGatewayCredential", MSH: []string{"MSH0203", "MSH0207"}, Note: "MSH0203: the Secret is missing; MSH0207: it holds no usable certificate and key (missing, not PEM, not a pair, expired)"},
 	{Code: "IST0162", Name: "GatewayPortNotDefinedOnService", MSH: []string{"MSH0202"}},
 	{Code: "IST0163", Name: "InvalidExternalControlPlaneConfig", Note: "meshctl has no external control plane mode"},
 	{Code: "IST0164", Name: "ExternalControlPlaneAddressIsNotAHostname", Note: "meshctl has no external control plane mode"},
@@ -96,7 +95,7 @@ var IstioCodes = []IstioCode{
 	{Code: "IST0172", Name: "FutureUnsupportedGatewayAPIVersion", Note: gatewayAPINote},
 	{Code: "IST0173", Name: "DestinationRuleSubsetNotSelectPods", MSH: []string{"MSH0302"}},
 	{Code: "IST0174", Name: "UnknownDestinationRuleHost", MSH: []string{"MSH0303"}},
-	{Code: "IST0175", Name: "JwksUriFetchUnrestricted", Note: gapNote},
+	{Code: "IST0175", Name: "JwksUriFetchUnrestricted", Note: "meshctl server fetches no jwksUri (RequestAuthentication keys are not fetched by the control plane), so there is no fetch to restrict"},
 	{Code: "IST0176", Name: "GatewayAPICRDVersionBelowMinimum", Note: gatewayAPINote},
 	{Code: "IST0177", Name: "ConflictingServiceEntryProtocol", MSH: []string{"MSH0804"}},
 }
