@@ -14,7 +14,7 @@ TEST_CLUSTER_DIR ?= _out/test-cluster
 # go test's own limit per package; e2e packages wait on real controllers.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help build test test-unit test-e2e bench bench-install peer-istioctl demo cluster-build cluster-up cluster-down lint fmt clean
+.PHONY: help build test test-unit test-e2e bench bench-install bench-xds peer-istioctl demo cluster-build cluster-up cluster-down lint fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -59,6 +59,11 @@ bench-install: cluster-build bin/localcluster ## install benchmarks (demo, no-op
 	$(GO) test -tags e2e -c -o _out/install-e2e.test ./test/e2e/install
 	set -o pipefail; ./bin/localcluster run --dir $(TEST_CLUSTER_DIR) -- \
 		_out/install-e2e.test -test.run '^$$' -test.bench BenchmarkInstallDemo -test.benchtime 3x | tee -a _out/bench.txt
+
+bench-xds: cluster-build bin/localcluster ## xDS benchmark on a throwaway cluster: a VirtualService updated through the API server until an ADS client has the route
+	$(GO) test -tags e2e -c -o _out/server-e2e.test ./pkg/server
+	set -o pipefail; ./bin/localcluster run --dir $(TEST_CLUSTER_DIR) -- \
+		_out/server-e2e.test -test.run '^$$' -test.bench BenchmarkLoneChangeThroughAPIServer -test.benchtime 20x | tee -a _out/bench.txt
 
 # The peer the bench/ benchmarks compare with: istioctl of a pinned Istio
 # commit, built from the module proxy in a throwaway module (hack/peer holds its

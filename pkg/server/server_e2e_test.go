@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -114,11 +115,16 @@ func startPodBackends(t *testing.T, ips map[string]string) map[string]*xdstest.B
 
 func startServer(t *testing.T, c *testcluster.Cluster) (*Server, istioclient.Interface) {
 	t.Helper()
+	return startServerLog(t, c, testr.New(t))
+}
+
+func startServerLog(t testing.TB, c *testcluster.Cluster, log logr.Logger) (*Server, istioclient.Interface) {
+	t.Helper()
 	ic, err := istioclient.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Options{XDSAddress: "127.0.0.1:0", MonitoringAddress: "127.0.0.1:0", MeshNamespace: "mesh-system", Kube: c.Client, Istio: ic, Log: testr.New(t), Name: "test"})
+	s, err := New(Options{XDSAddress: "127.0.0.1:0", MonitoringAddress: "127.0.0.1:0", MeshNamespace: "mesh-system", Kube: c.Client, Istio: ic, Log: log, Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +151,7 @@ func startServer(t *testing.T, c *testcluster.Cluster) (*Server, istioclient.Int
 }
 
 // vs builds a VirtualService for reviews from YAML of its http section.
-func vs(t *testing.T, ns, http string) *networkingv1.VirtualService {
+func vs(t testing.TB, ns, http string) *networkingv1.VirtualService {
 	t.Helper()
 	obj := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "reviews", Namespace: ns}}
 	doc := "hosts: [reviews]\nhttp:\n" + http
