@@ -29,6 +29,8 @@ type Pusher struct {
 	Validate func(*config.Resource) error
 	// RootNamespace holds mesh-wide policies; "" is translate's default.
 	RootNamespace string
+	// TrustDomain of workload identities; "" is translate's default.
+	TrustDomain string
 
 	mu       sync.Mutex
 	index    *translate.Index
@@ -109,7 +111,7 @@ func (p *Pusher) publish(s translate.Reader) {
 	prev, prevSnap := p.index, p.snap
 	p.mu.Unlock()
 	p.beginRound()
-	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid, RootNamespace: p.RootNamespace}
+	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid, RootNamespace: p.RootNamespace, TrustDomain: p.TrustDomain}
 	var x *translate.Index
 	if prev != nil && snap != nil && prevSnap != nil {
 		// Only what changed is translated again; the rest is shared.
@@ -270,6 +272,9 @@ func (p *Pusher) resources(x *translate.Index, n transport.Node) (generate.Resou
 type generated struct {
 	res      generate.Resources
 	problems []ir.Problem
+	// withheld are resources not generated because they would have lowered
+	// security (generate.Problem.Withheld), by type.
+	withheld map[string][]string
 }
 
 // addTo adds g's resources to a view being assembled.
@@ -295,7 +300,7 @@ func (p *Pusher) grpcResources(x *translate.Index, ns string) (generate.Resource
 		// resources, which their views skip at once.
 		return last.res, last.problems
 	}
-	res, problems := p.assemble(x, ns, parts, servers)
+	res, problems := p.assemble(x, ns, parts, servers, last.res)
 	p.mu.Lock()
 	if p.assembled == nil {
 		p.assembled = map[string]assembly{}
@@ -314,7 +319,9 @@ type assembly struct {
 	problems      []ir.Problem
 }
 
-func (p *Pusher) assemble(x *translate.Index, ns string, parts []*translate.HostPart, servers *translate.ServersPart) (generate.Resources, []ir.Problem) {
+// assemble builds the gRPC view of ns; last is the view assembled before,
+// whose version of a withheld resource is kept.
+func (p *Pusher) assemble(x *translate.Index, ns string, parts []*translate.HostPart, servers *translate.ServersPart, last generate.Resources) (generate.Resources, []ir.Problem) {
 	out := generate.Resources{}
 	for _, t := range generate.Types {
 		out[t] = map[string]proto.Message{}
@@ -339,6 +346,15 @@ func (p *Pusher) assemble(x *translate.Index, ns string, parts []*translate.Host
 		}
 		g.addTo(out)
 		problems = append(problems, g.problems...)
+		// A resource that would have lowered security keeps the version
+		// the namespace's clients were sent; one never sent stays unsent.
+		for t, names := range g.withheld {
+			for _, name := range names {
+				if m, ok := last[t][name]; ok {
+					out[t][name] = m
+				}
+			}
+		}
 	}
 	// What the namespace's xDS-enabled gRPC servers listen with.
 	p.mu.Lock()
@@ -369,6 +385,12 @@ func generateGRPC(cfg *ir.Config, problems []ir.Problem) generated {
 	g := generated{res: res, problems: problems}
 	for _, e := range gp {
 		g.problems = append(g.problems, problemOf(e))
+		if e.Withheld {
+			if g.withheld == nil {
+				g.withheld = map[string][]string{}
+			}
+			g.withheld[e.Type] = append(g.withheld[e.Type], e.Name)
+		}
 	}
 	return g
 }

@@ -48,9 +48,12 @@ type Options struct {
 	// AuthorizationPolicy): the mesh config's rootNamespace
 	// (ReadMeshConfig); "" means MeshNamespace.
 	RootNamespace string
-	Kube          kubernetes.Interface
-	Istio         istioclient.Interface
-	Log           logr.Logger
+	// TrustDomain of workload identities (the mesh config's); "" is
+	// cluster.local.
+	TrustDomain string
+	Kube        kubernetes.Interface
+	Istio       istioclient.Interface
+	Log         logr.Logger
 	// Name identifies this server in syncz and proxy-status (pod name).
 	Name string
 }
@@ -84,7 +87,7 @@ func New(o Options) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := transport.NewMetrics(reg)
-	p := &Pusher{Metrics: m, Log: o.Log, Validate: validate, RootNamespace: cmp.Or(o.RootNamespace, o.MeshNamespace)}
+	p := &Pusher{Metrics: m, Log: o.Log, Validate: validate, RootNamespace: cmp.Or(o.RootNamespace, o.MeshNamespace), TrustDomain: o.TrustDomain}
 	views := transport.NewViews(p.Populate, nil)
 	p.Views = views
 	s := &Server{opts: o, Pusher: p, Views: views, Status: transport.NewStatus(m, views), Metrics: m, reg: reg, live: config.NewLiveStore()}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -60,6 +61,12 @@ func (r *identityRecorder) Check(ctx context.Context, _ *healthpb.HealthCheckReq
 	r.seen = append(r.seen, id)
 	r.mu.Unlock()
 	return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, nil
+}
+
+func (r *identityRecorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.seen)
 }
 
 func (r *identityRecorder) last() string {
@@ -252,12 +259,20 @@ func startProxylessMesh(t *testing.T) *proxylessMesh {
 }
 
 // client starts a pod with service account sa and its agent, and returns a
-// connection to echo through xds:/// with the agent's certificates.
-func (m *proxylessMesh) client(t *testing.T, sa string) *grpc.ClientConn {
+// connection to echo through xds:/// with the agent's certificates, and the
+// agent's bootstrap.
+func (m *proxylessMesh) client(t *testing.T, sa string) (*grpc.ClientConn, []byte) {
 	t.Helper()
 	createServiceAccount(t, m.c, m.ns, sa)
 	pod := runningPod(t, m.c, m.ns, sa, sa, map[string]string{"app": sa}, 8080)
-	rb, err := xds.NewXDSResolverWithConfigForTesting(m.s.runAgent(t, m.c, pod, m.rootFile))
+	bootstrap := m.s.runAgent(t, m.c, pod, m.rootFile)
+	return m.dial(t, bootstrap), bootstrap
+}
+
+// dial connects to echo through xds:/// with a bootstrap of client().
+func (m *proxylessMesh) dial(t *testing.T, bootstrap []byte) *grpc.ClientConn {
+	t.Helper()
+	rb, err := xds.NewXDSResolverWithConfigForTesting(bootstrap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +297,7 @@ func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
 	m := startProxylessMesh(t)
 	ns, rec, lis := m.ns, m.rec, m.lis
 	ctx := context.Background()
-	conn := m.client(t, "client")
+	conn, bootstrap := m.client(t, "client")
 
 	var serverPeer peer.Peer
 	var lastErr error
@@ -305,15 +320,62 @@ func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
 		t.Errorf("the client saw server %q, want %q", got, want)
 	}
 
+	t.Run("server identity checked against the service's accounts", func(t *testing.T) {
+		// The DestinationRule names no subjectAltNames: the call above passed
+		// the default check (echo's service account). Naming another
+		// identity makes the client refuse the real server. grpc-go checks
+		// at the handshake, so a new connection shows it (the established
+		// one is not closed).
+		drs := m.ic.NetworkingV1().DestinationRules(ns)
+		dr, err := drs.Get(ctx, "echo", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dr.Spec.TrafficPolicy.Tls.SubjectAltNames = []string{"spiffe://cluster.local/ns/" + ns + "/sa/impostor"}
+		if dr, err = drs.Update(ctx, dr, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		call := func() error {
+			c := m.dial(t, bootstrap)
+			defer c.Close()
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			_, err := healthpb.NewHealthClient(c).Check(cctx, &healthpb.HealthCheckRequest{})
+			return err
+		}
+		var err2 error
+		if !xdstest.Eventually(30*time.Second, func() bool {
+			err2 = call()
+			return status.Code(err2) == codes.Unavailable
+		}) {
+			t.Fatalf("subjectAltNames of another identity: the call got %v, want Unavailable", err2)
+		}
+		if !strings.Contains(err2.Error(), "SANs") {
+			t.Errorf("refused for another reason than the server's identity: %v", err2)
+		}
+		served := rec.count()
+		if err := call(); status.Code(err) != codes.Unavailable {
+			t.Errorf("subjectAltNames of another identity: a further call got %v, want Unavailable", err)
+		}
+		if rec.count() != served {
+			t.Error("a call reached the server whose identity the client must refuse")
+		}
+		dr.Spec.TrafficPolicy.Tls.SubjectAltNames = nil
+		if _, err := drs.Update(ctx, dr, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if !xdstest.Eventually(30*time.Second, func() bool { err2 = call(); return err2 == nil }) {
+			t.Fatalf("default subjectAltNames again: %v", err2)
+		}
+	})
+
 	t.Run("plaintext client refused under STRICT", func(t *testing.T) {
 		plain, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer plain.Close()
-		rec.mu.Lock()
-		before := len(rec.seen)
-		rec.mu.Unlock()
+		before := rec.count()
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		_, err = healthpb.NewHealthClient(plain).Check(cctx, &healthpb.HealthCheckRequest{})
@@ -337,8 +399,9 @@ func TestProxylessMTLSWithAgentCertificates(t *testing.T) {
 func TestProxylessAuthorizationPolicy(t *testing.T) {
 	m := startProxylessMesh(t)
 	ctx := context.Background()
-	allowed := healthpb.NewHealthClient(m.client(t, "client"))
-	other := healthpb.NewHealthClient(m.client(t, "other"))
+	allowedConn, _ := m.client(t, "client")
+	otherConn, _ := m.client(t, "other")
+	allowed, other := healthpb.NewHealthClient(allowedConn), healthpb.NewHealthClient(otherConn)
 	check := func(c healthpb.HealthClient) error {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

@@ -1,6 +1,7 @@
 package xds_test
 
 import (
+	"strings"
 	"testing"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -22,7 +23,9 @@ func TestGRPCSecurity(t *testing.T) {
 				Policy: &ir.Policy{TLS: &ir.TLS{Mode: "ISTIO_MUTUAL", SubjectAltNames: []string{"spiffe://cluster.local/ns/shop/sa/echo"}}}},
 			{Name: "outbound|9090||plain.shop.svc.cluster.local", Host: "plain.shop.svc.cluster.local", Port: 9090, Protocol: ir.ProtocolGRPC, Discovery: "EDS"},
 			{Name: "outbound|9090||simple.shop.svc.cluster.local", Host: "simple.shop.svc.cluster.local", Port: 9090, Protocol: ir.ProtocolGRPC, Discovery: "EDS",
-				Policy: &ir.Policy{TLS: &ir.TLS{Mode: "SIMPLE", CredentialName: "x"}}},
+				Source: "DestinationRule shop/simple", Policy: &ir.Policy{TLS: &ir.TLS{Mode: "SIMPLE", CredentialName: "x"}}},
+			{Name: "outbound|9090||mutual.shop.svc.cluster.local", Host: "mutual.shop.svc.cluster.local", Port: 9090, Protocol: ir.ProtocolGRPC, Discovery: "EDS",
+				Source: "DestinationRule shop/mutual", Policy: &ir.Policy{TLS: &ir.TLS{Mode: "MUTUAL", CACertificates: "/etc/certs/ca.pem"}}},
 		},
 		Servers: []*ir.Inbound{{Workload: "shop/echo-0", Address: "10.244.0.7", Ports: []*ir.InboundPort{
 			{Port: 9090, Protocol: ir.ProtocolGRPC, MTLS: "STRICT"},
@@ -31,8 +34,29 @@ func TestGRPCSecurity(t *testing.T) {
 		}}},
 	}
 	res, problems := generate.GRPC(cfg)
-	if len(problems) > 0 {
-		t.Fatalf("problems: %v", problems)
+	// SIMPLE and MUTUAL cannot be originated by grpc-go: withheld and
+	// reported, never sent as plaintext; their endpoints still go out.
+	withheld := map[string]bool{}
+	for _, p := range problems {
+		if !p.Withheld || p.Type != generate.ClusterType || p.Object != "Cluster "+p.Name {
+			t.Errorf("unexpected problem: %v", p)
+			continue
+		}
+		withheld[p.Name] = true
+		if !strings.Contains(p.Message, "DestinationRule shop/") {
+			t.Errorf("the problem does not name the DestinationRule: %v", p)
+		}
+	}
+	for _, name := range []string{"outbound|9090||simple.shop.svc.cluster.local", "outbound|9090||mutual.shop.svc.cluster.local"} {
+		if !withheld[name] {
+			t.Errorf("%s: not reported as withheld", name)
+		}
+		if _, sent := res[generate.ClusterType][name]; sent {
+			t.Errorf("%s: sent, though grpc-go cannot originate its TLS", name)
+		}
+		if _, sent := res[generate.EndpointType][name]; !sent {
+			t.Errorf("%s: its endpoints are not sent", name)
+		}
 	}
 	upstream := func(name string) *tlsv3.UpstreamTlsContext {
 		c := res[generate.ClusterType][name].(*cluster.Cluster)
@@ -57,10 +81,8 @@ func TestGRPCSecurity(t *testing.T) {
 	if sans := ct.GetValidationContext().GetMatchSubjectAltNames(); len(sans) != 1 || sans[0].GetExact() != "spiffe://cluster.local/ns/shop/sa/echo" {
 		t.Errorf("subjectAltNames not checked: %v", sans)
 	}
-	for _, name := range []string{"outbound|9090||plain.shop.svc.cluster.local", "outbound|9090||simple.shop.svc.cluster.local"} {
-		if upstream(name) != nil {
-			t.Errorf("%s: want plaintext", name)
-		}
+	if upstream("outbound|9090||plain.shop.svc.cluster.local") != nil {
+		t.Error("without a DestinationRule TLS setting: want plaintext")
 	}
 
 	lis := func(port uint32) *listener.Listener {

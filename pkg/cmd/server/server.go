@@ -118,6 +118,7 @@ func (o *Options) Run(ctx context.Context) error {
 		MonitoringAddress: o.MonitoringAddress,
 		MeshNamespace:     o.MeshNamespace(),
 		RootNamespace:     mc.GetRootNamespace(),
+		TrustDomain:       mc.GetTrustDomain(),
 		Kube:              kube,
 		Istio:             istio,
 		Log:               log,

@@ -56,10 +56,14 @@ func GRPC(c *ir.Config) (Resources, []Problem) {
 			// grpc-go speaks HTTP/2 to EDS clusters only.
 			continue
 		}
+		out.add(EndpointType, cl.Name, loadAssignment(cl), &problems)
+		if p := grpcTLSUnsupported(cl); p != nil {
+			problems = append(problems, *p)
+			continue
+		}
 		c := edsCluster(cl, kindGRPC)
 		c.TransportSocket = grpcClientTLS(cl.Policy)
 		out.add(ClusterType, cl.Name, c, &problems)
-		out.add(EndpointType, cl.Name, loadAssignment(cl), &problems)
 	}
 	reported := map[string]bool{}
 	for _, in := range c.Servers {

@@ -50,10 +50,33 @@ func grpcCommonTLS(sans []string) *tlsv3.CommonTlsContext {
 	}
 }
 
+// grpcTLSUnsupported reports a cluster whose DestinationRule asks for TLS
+// that proxyless clients cannot originate: SIMPLE and MUTUAL. grpc-go takes
+// certificates and roots only from its bootstrap's certificate providers,
+// which hold the mesh identity and roots (no SDS, no credentialName, no
+// files named by the DestinationRule). Sending the cluster without TLS would
+// downgrade the connection to plaintext, so it is withheld: its clients keep
+// the version they have, and it is reported under the cluster's name.
+func grpcTLSUnsupported(cl *ir.Cluster) *Problem {
+	if cl.Policy == nil || cl.Policy.TLS == nil || (cl.Policy.TLS.Mode != "SIMPLE" && cl.Policy.TLS.Mode != "MUTUAL") {
+		return nil
+	}
+	source := cl.Source
+	if source == "" {
+		source = "its DestinationRule"
+	}
+	return &Problem{
+		Type: ClusterType, Name: cl.Name, Object: "Cluster " + cl.Name, Withheld: true,
+		Message: fmt.Sprintf("%s asks for TLS mode %s, which proxyless gRPC clients cannot originate (grpc-go reads certificates only from its bootstrap's certificate providers); not sent rather than sent as plaintext: clients keep the version they have",
+			source, cl.Policy.TLS.Mode),
+	}
+}
+
 // grpcClientTLS is the transport socket of a cluster whose DestinationRule
 // asks for ISTIO_MUTUAL. Proxyless clients get no auto mTLS (as in Istio):
-// without the DestinationRule they speak plaintext. SIMPLE and MUTUAL with a
-// credentialName need SDS, which grpc-go lacks; those clusters stay plaintext.
+// without the DestinationRule they speak plaintext. The server's certificate
+// must carry one of the policy's subjectAltNames (by default the SPIFFE ids
+// of the destination's service accounts, as in Istio).
 func grpcClientTLS(p *ir.Policy) *core.TransportSocket {
 	if p == nil || p.TLS == nil || p.TLS.Mode != "ISTIO_MUTUAL" {
 		return nil

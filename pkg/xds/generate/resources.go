@@ -37,6 +37,10 @@ type Resources map[string]map[string]proto.Message
 type Problem struct {
 	Type, Name, Message string
 	Object              string
+	// Withheld says the resource Type/Name was deliberately not generated
+	// because the client would have received less security than the config
+	// asks for: its clients should keep the version they have.
+	Withheld bool
 }
 
 func (p Problem) String() string {

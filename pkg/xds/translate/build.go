@@ -39,6 +39,10 @@ type Input struct {
 	// RootNamespace holds mesh-wide policies (PeerAuthentication,
 	// AuthorizationPolicy); the mesh namespace.
 	RootNamespace string
+	// TrustDomain of workload identities (vocab.DefaultTrustDomain if
+	// empty): ISTIO_MUTUAL clusters expect the SPIFFE ids of the
+	// destination's service accounts in it.
+	TrustDomain string
 }
 
 // View says whose config to build.
@@ -90,6 +94,9 @@ func NewIndex(in Input) *Index {
 
 // newIndex validates the routing config of a snapshot.
 func newIndex(in Input) *Index {
+	if in.TrustDomain == "" {
+		in.TrustDomain = vocab.DefaultTrustDomain
+	}
 	x := &Index{in: in, problems: map[string][]ir.Problem{}, rejected: map[config.Key]bool{}, parts: map[string]*nsParts{}, servers: map[string]*ServersPart{}}
 	v := &validated{Reader: in.Store, kinds: map[config.Kind][]*config.Resource{}}
 	for _, k := range []config.Kind{config.KindVirtualService, config.KindDestinationRule, config.KindGateway} {
@@ -395,6 +402,7 @@ func (b *builder) addClusters(svc *config.Service, p config.Port, proto ir.Proto
 		discovery = "Passthrough"
 	}
 	mk := func(subset string, labels map[string]string, policy *ir.Policy) {
+		policy = b.defaultSANs(policy, svc, p.Number)
 		c := &ir.Cluster{
 			Name:      ClusterName(p.Number, subset, svc.Host),
 			Host:      svc.Host,
@@ -441,4 +449,36 @@ func (b *builder) addClusters(svc *config.Service, p config.Port, proto ir.Proto
 		}
 		mk(s.Name, s.Labels, pol)
 	}
+}
+
+// defaultSANs gives an ISTIO_MUTUAL policy without subjectAltNames Istio's
+// default: the SPIFFE ids of the service accounts behind the service port
+// (every subset's), so that a client checks it reached the service's
+// workloads and not just any workload of the mesh. Without endpoints there
+// is nothing to expect, and no check.
+func (b *builder) defaultSANs(pol *ir.Policy, svc *config.Service, port uint32) *ir.Policy {
+	if pol == nil || pol.TLS == nil || pol.TLS.Mode != "ISTIO_MUTUAL" || len(pol.TLS.SubjectAltNames) > 0 {
+		return pol
+	}
+	seen := map[string]bool{}
+	var sans []string
+	for _, e := range svc.EndpointsFor(port, nil) {
+		if e.ServiceAccount == "" || seen[e.ServiceAccount] {
+			continue
+		}
+		seen[e.ServiceAccount] = true
+		ns := svc.Namespace
+		if e.Workload != nil {
+			ns = e.Workload.Namespace
+		}
+		sans = append(sans, fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", b.x.in.TrustDomain, ns, e.ServiceAccount))
+	}
+	if len(sans) == 0 {
+		return pol
+	}
+	sort.Strings(sans)
+	out, tls := *pol, *pol.TLS
+	tls.SubjectAltNames = sans
+	out.TLS = &tls
+	return &out
 }
