@@ -19,7 +19,6 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 	security "istio.io/api/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshctl/meshctl/pkg/config"
 )
@@ -68,12 +67,12 @@ func Validate(r *config.Resource) []Issue {
 	if r.Name == "" && r.GenerateName == "" {
 		l.errorf("metadata.name", "metadata.name is required")
 	} else if r.Name != "" {
-		for _, msg := range validation.IsDNS1123Subdomain(r.Name) {
+		for _, msg := range dns1123Subdomain(r.Name) {
 			l.errorf("metadata.name", "invalid name %q: %s", r.Name, msg)
 		}
 	}
 	if info.Namespaced && r.Namespace != "" {
-		for _, msg := range validation.IsDNS1123Label(r.Namespace) {
+		for _, msg := range dns1123Label(r.Namespace) {
 			l.errorf("metadata.namespace", "invalid namespace %q: %s", r.Namespace, msg)
 		}
 	}
@@ -122,10 +121,10 @@ func validatePortMap(l *issues, field string, m map[string]uint32) {
 
 func validateLabels(l *issues, field string, m map[string]string) {
 	for k, v := range m {
-		for _, msg := range validation.IsQualifiedName(k) {
+		for _, msg := range qualifiedName(k) {
 			l.errorf(field, "invalid label key %q: %s", k, msg)
 		}
-		for _, msg := range validation.IsValidLabelValue(v) {
+		for _, msg := range labelValue(v) {
 			l.errorf(field+"."+k, "invalid label value %q: %s", v, msg)
 		}
 	}
@@ -139,7 +138,7 @@ func validateHost(l *issues, field, host string, allowNamespacePrefix bool) {
 		if i := strings.Index(h, "/"); i >= 0 {
 			ns := h[:i]
 			if ns != "*" && ns != "." && ns != "~" {
-				for _, msg := range validation.IsDNS1123Label(ns) {
+				for _, msg := range dns1123Label(ns) {
 					l.errorf(field, "invalid namespace %q in %q: %s", ns, host, msg)
 				}
 			}
@@ -161,13 +160,11 @@ func validateHost(l *issues, field, host string, allowNamespacePrefix bool) {
 		l.errorf(field, "invalid host %q: a wildcard is only allowed as the leading label (*.example.com)", host)
 		return
 	}
-	for _, msg := range validation.IsDNS1123Subdomain(strings.ToLower(h)) {
+	for _, msg := range dns1123Subdomain(strings.ToLower(h)) {
 		l.errorf(field, "invalid host %q: %s", host, msg)
 		return
 	}
 }
-
-var gatewayRef = regexp.MustCompile(`^(([a-z0-9]([-a-z0-9]*[a-z0-9])?)/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 
 func validateRegex(l *issues, field, re string) {
 	if _, err := regexp.Compile(re); err != nil {
@@ -201,7 +198,7 @@ func validateVirtualService(l *issues, vs *networking.VirtualService) {
 		validateHost(l, fmt.Sprintf("spec.hosts[%d]", i), h, false)
 	}
 	for i, g := range vs.Gateways {
-		if g != "mesh" && !gatewayRef.MatchString(g) {
+		if g != "mesh" && !isGatewayRef(g) {
 			l.errorf(fmt.Sprintf("spec.gateways[%d]", i), "invalid gateway reference %q; use NAME or NAMESPACE/NAME, or mesh", g)
 		}
 	}
@@ -312,7 +309,7 @@ func validateDestination(l *issues, field string, d *networking.Destination) {
 		validateHost(l, field+".host", d.Host, false)
 	}
 	if d.Subset != "" {
-		for _, msg := range validation.IsDNS1123Label(d.Subset) {
+		for _, msg := range dns1123Label(d.Subset) {
 			l.errorf(field+".subset", "invalid subset name %q: %s", d.Subset, msg)
 		}
 	}
@@ -336,7 +333,7 @@ func validateDestinationRule(l *issues, dr *networking.DestinationRule) {
 		if s.Name == "" {
 			l.errorf(f+".name", "subset name is required")
 		} else {
-			for _, msg := range validation.IsDNS1123Label(s.Name) {
+			for _, msg := range dns1123Label(s.Name) {
 				l.errorf(f+".name", "invalid subset name %q: %s", s.Name, msg)
 			}
 			if j, ok := seen[s.Name]; ok {
