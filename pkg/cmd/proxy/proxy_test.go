@@ -5,18 +5,26 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshctl/meshctl/internal/xdstest"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/server"
+	"github.com/meshctl/meshctl/pkg/xds/generate"
 	"github.com/meshctl/meshctl/pkg/xds/transport"
 )
 
@@ -36,7 +44,7 @@ endpoints:
 
 // startServer runs the xDS transport and the monitoring endpoints of a
 // server fed from a fixed snapshot, and connects one proxyless gRPC client.
-func startServer(t *testing.T) (monitoring string) {
+func startServer(t *testing.T) (monitoring, xdsAddr string) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := transport.NewMetrics(reg)
@@ -81,7 +89,50 @@ func startServer(t *testing.T) (monitoring string) {
 	}) {
 		t.Fatal("client not synced within 10s")
 	}
-	return mlis.Addr().String()
+	return mlis.Addr().String(), lis.Addr().String()
+}
+
+// nackRoutes connects a proxyless client of namespace ns to the xDS server
+// at addr that asks for one route config and rejects it, as a client does
+// with a config it cannot use. It returns once the NACK is sent.
+func nackRoutes(t *testing.T, addr, pod, ns, routeName string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := structpb.NewStruct(map[string]any{"GENERATOR": "grpc", "NAMESPACE": ns})
+	node := &core.Node{Id: xdstest.NodeID("10.244.1.2", pod, ns), Metadata: md}
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: generate.RouteType, ResourceNames: []string{routeName}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discovery.DiscoveryRequest{TypeUrl: generate.RouteType, ResourceNames: []string{routeName},
+		ResponseNonce: resp.Nonce, ErrorDetail: &rpcstatus.Status{Code: 3, Message: "route rejected by test client"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// row returns the proxy-status line of proxy, with its columns.
+func row(t *testing.T, out, proxy string) []string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == proxy {
+			return strings.Split(regexp.MustCompile(`\s{2,}`).ReplaceAllString(strings.TrimSpace(l), "\t"), "\t")
+		}
+	}
+	t.Fatalf("proxy-status lists no %s:\n%s", proxy, out)
+	return nil
 }
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -99,7 +150,7 @@ func run(t *testing.T, args ...string) (string, error) {
 }
 
 func TestProxyStatusAndConfig(t *testing.T) {
-	addr := startServer(t)
+	addr, _ := startServer(t)
 
 	out, err := run(t, "proxy-status", "--monitoring-address", addr)
 	if err != nil {
@@ -131,5 +182,31 @@ func TestProxyStatusAndConfig(t *testing.T) {
 	}
 	if _, err := run(t, "proxy-config", "bogus", "client-0.default", "--monitoring-address", addr); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
 		t.Errorf("an unknown config type: %v (exit %d)", err, cmdutil.ExitCode(err))
+	}
+}
+
+// TestProxyStatusNACK: a client that rejected its routes is shown NACKED
+// for RDS in the table, beside a synced one, and -o yaml carries the reason.
+func TestProxyStatusNACK(t *testing.T) {
+	addr, xdsAddr := startServer(t)
+	nackRoutes(t, xdsAddr, "bad-0", "default", "outbound|9080||reviews.default.svc.cluster.local")
+	var out string
+	if !xdstest.Eventually(10*time.Second, func() bool {
+		var err error
+		out, err = run(t, "proxy-status", "--monitoring-address", addr)
+		return err == nil && strings.Contains(out, "NACKED")
+	}) {
+		t.Fatalf("proxy-status shows no NACK:\n%s", out)
+	}
+	// NAME KIND CDS LDS EDS RDS SERVER
+	if got, want := strings.Join(row(t, out, "bad-0.default"), "|"), "bad-0.default|grpc|NOT SENT|NOT SENT|NOT SENT|NACKED|test-server"; got != want {
+		t.Errorf("the NACKing client: %s, want %s\n%s", got, want, out)
+	}
+	if got, want := strings.Join(row(t, out, "client-0.default"), "|"), "client-0.default|grpc|SYNCED|SYNCED|SYNCED|SYNCED|test-server"; got != want {
+		t.Errorf("the synced client: %s, want %s\n%s", got, want, out)
+	}
+	y, err := run(t, "proxy-status", "--monitoring-address", addr, "-o", "yaml")
+	if err != nil || !strings.Contains(y, "route rejected by test client") {
+		t.Errorf("proxy-status -o yaml lacks the NACK reason (%v):\n%s", err, y)
 	}
 }
