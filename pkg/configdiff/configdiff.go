@@ -2,7 +2,9 @@
 // traffic rather than by their text: for each host, how the weights of its
 // routes move, which matches appear or disappear, which subsets and traffic
 // policies change; and, for Gateways, ServiceEntries and the other mesh
-// kinds, which fields change. Renaming a VirtualService, reordering YAML keys
+// kinds, which fields change. Gateway API HTTPRoutes are routes of the hosts
+// they route (httproute.go); the other Gateway API kinds are compared field
+// by field. Renaming a VirtualService, reordering YAML keys
 // or splitting one file in two is no difference; moving 10% of reviews from
 // v1 to v3 is one line.
 //
@@ -17,6 +19,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshctl/meshctl/pkg/config"
 )
@@ -147,10 +150,7 @@ func Diff(old, cur config.Reader) *Report {
 		return hs[i].FQDN < hs[j].FQDN
 	})
 	r.Sections = append(r.Sections, hs...)
-	for _, kind := range config.MeshKinds() {
-		if kind == config.KindVirtualService || kind == config.KindDestinationRule {
-			continue
-		}
+	for _, kind := range objectKinds() {
 		r.Sections = append(r.Sections, diffObjects(kind, old, cur)...)
 	}
 	r.Differences = len(r.Sections) > 0
@@ -194,10 +194,12 @@ func objects(o, n *host) []ObjectRef {
 	}
 	if o != nil {
 		add(o.vs, false)
+		add(o.hr, false)
 		add(o.dr, false)
 	}
 	if n != nil {
 		add(n.vs, true)
+		add(n.hr, true)
 		add(n.dr, true)
 	}
 	sort.Slice(order, func(i, j int) bool {
@@ -241,17 +243,23 @@ func diffHost(o, n *host) Section {
 	}
 	var cs []Change
 
-	// Host-level settings of its VirtualServices.
-	firstVS := func(h *host) *config.Resource {
-		if len(h.vs) > 0 {
-			return h.vs[0]
+	// Host-level settings of its VirtualServices (or HTTPRoutes, whose
+	// parentRefs are their gateways).
+	first := func(h *host, field string) (*config.Resource, string) {
+		switch {
+		case len(h.vs) > 0:
+			return h.vs[0], "spec." + field
+		case len(h.hr) > 0 && field == "gateways":
+			return h.hr[0], "spec.parentRefs"
+		case len(h.hr) > 0:
+			return h.hr[0], "spec"
 		}
-		return nil
+		return nil, ""
 	}
-	for _, fc := range diffFields(hostFields(o, len(n.vs) > 0), hostFields(n, len(o.vs) > 0)) {
-		r, path := firstVS(n), "spec."+fc.raw
+	for _, fc := range diffFields(hostFields(o, len(n.vs)+len(n.hr) > 0), hostFields(n, len(o.vs)+len(o.hr) > 0)) {
+		r, path := first(n, fc.raw)
 		if fc.op == Removed {
-			r = firstVS(o)
+			r, path = first(o, fc.raw)
 		}
 		cs = append(cs, Change{Op: fc.op, What: WhatField, Field: fc.path, Before: fc.before, After: fc.after,
 			At: at(r, path), Text: fc.text()})
@@ -317,7 +325,7 @@ func diffRoutes(o, n *host) []Change {
 			}
 			cs = append(cs, Change{Op: Changed, What: WhatWeights, Route: r.label, Weights: wc,
 				Before: destList(p.dests), After: destList(r.dests),
-				At: at(r.res, r.path+".route"), Text: r.label + ": " + strings.Join(parts, ", ")})
+				At: at(r.res, r.path+"."+r.destField), Text: r.label + ": " + strings.Join(parts, ", ")})
 		}
 		for _, fc := range diffFields(p.extra, r.extra) {
 			res, path := r.res, r.path+"."+fc.raw
@@ -521,13 +529,39 @@ func diffObjects(kind config.Kind, old, cur config.Reader) []Section {
 	return out
 }
 
+// InputKinds are the kinds Diff reads, for loading a cluster.
+func InputKinds() []config.Kind {
+	return append([]config.Kind{config.KindVirtualService, config.KindDestinationRule, config.KindHTTPRoute}, objectKinds()...)
+}
+
+// objectKinds are the kinds compared object by object: the mesh's and the
+// Gateway API's, except those whose routes join the host sections.
+func objectKinds() []config.Kind {
+	var out []config.Kind
+	for _, k := range config.Kinds() {
+		switch {
+		case k.Kind == config.KindVirtualService || k.Kind == config.KindDestinationRule || k.Kind == config.KindHTTPRoute:
+		case !k.Namespaced: // GatewayClass: the class of an installation, not routing config
+		case k.Mesh || k.Group == config.GroupGatewayAPI:
+			out = append(out, k.Kind)
+		}
+	}
+	return out
+}
+
 func specFields(r *config.Resource) fields {
 	if r == nil {
 		return fields{}
 	}
-	m, ok := r.Spec.(proto.Message)
-	if !ok {
-		return fields{}
+	switch s := r.Spec.(type) {
+	case proto.Message:
+		return flatten(s)
+	case *gatewayv1.Gateway:
+		return flattenJSON(s.Spec)
+	case *gatewayv1.GRPCRoute:
+		return flattenJSON(s.Spec)
+	case *gatewayv1.ReferenceGrant:
+		return flattenJSON(s.Spec)
 	}
-	return flatten(m)
+	return fields{}
 }

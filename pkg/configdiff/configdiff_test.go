@@ -2,6 +2,7 @@ package configdiff
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -186,6 +187,52 @@ func TestIdenticalConfigIsNoDifference(t *testing.T) {
 func FuzzDiff(f *testing.F) {
 	f.Add(fmt.Sprintf(vsHead, "reviews")+"  http:\n  - route:\n    - destination: {host: reviews, subset: v1}\n",
 		fmt.Sprintf(vsHead, "reviews")+"  http:\n  - match:\n    - headers: {a: {regex: x}}\n    route:\n    - destination: {host: r}\n      weight: 3\n")
+	// Gateway API routes: Istio's bookinfo samples (mesh and gateway
+	// parents), one without parents, weights of zero, regex matches, and a
+	// Gateway API Gateway beside an Istio one of the same name.
+	for _, p := range []string{"istio/bookinfo/gateway-api/route-reviews-90-10.yaml", "istio/bookinfo/gateway-api/bookinfo-gateway.yaml", "gateway-api/traffic-split-2.yaml"} {
+		b, err := os.ReadFile("../../testdata/upstream/" + p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b), strings.ReplaceAll(string(b), "9", "5"))
+	}
+	f.Add(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{kind: Service, name: reviews, port: 9080}, {name: gw, namespace: other}]
+  hostnames: ["*.example.com"]
+  rules:
+  - name: canary
+    matches:
+    - path: {type: RegularExpression, value: "/api/.*"}
+      headers: [{type: RegularExpression, name: x-user, value: "a.*"}]
+      queryParams: [{name: debug, value: "1"}]
+      method: GET
+    backendRefs:
+    - {name: reviews-v1, port: 9080, weight: 0}
+    - {name: reviews-v1, port: 9090, weight: 0}
+    - {kind: ServiceImport, group: multicluster.x-k8s.io, name: remote, namespace: b}
+    timeouts: {request: 5s}
+  - {}
+`, `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec: {selector: {istio: ingressgateway}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec: {}
+`)
 	f.Fuzz(func(t *testing.T, a, b string) {
 		ra, _ := config.Parse("a", []byte(a))
 		rb, _ := config.Parse("b", []byte(b))

@@ -20,6 +20,8 @@ type host struct {
 	display string
 	hosts   *config.Hosts
 	vs, dr  []*config.Resource
+	hr      []*config.Resource // HTTPRoutes
+	seen    map[string]int     // route keys, to tell repeated ones apart
 
 	gateways, exportTo []string
 	routes             []*route
@@ -37,6 +39,9 @@ type route struct {
 	extra fields // everything else: timeouts, retries, rewrites, faults…
 	res   *config.Resource
 	path  string // field path in res, for lines
+	// destField is the field of the route that lists its destinations:
+	// "route" in a VirtualService, "backendRefs" in an HTTPRoute.
+	destField string
 }
 
 type dest struct {
@@ -101,6 +106,24 @@ func hosts(s config.Reader) map[string]*host {
 		}
 		out[h] = x
 	}
+	for _, r := range s.List(config.KindHTTPRoute, "") {
+		rt := r.HTTPRoute()
+		if rt == nil {
+			continue
+		}
+		for _, t := range httpRouteTargets(reg.Hosts, r, rt) {
+			x := out[t.fqdn]
+			if x == nil {
+				x = &host{fqdn: t.fqdn, display: t.display, hosts: reg.Hosts, subsets: map[string]*subset{}}
+				out[t.fqdn] = x
+			}
+			x.hr = append(x.hr, r)
+			if t.gateway != "" {
+				x.gateways = union(x.gateways, strings.Split(t.gateway, ","))
+			}
+			x.addHTTPRoute(r, rt)
+		}
+	}
 	return out
 }
 
@@ -114,18 +137,21 @@ func written(hz *config.Hosts, hosts []string, ns, resolved string) string {
 	return resolved
 }
 
+// add appends a route; a key seen before gets a number, so that repeated
+// routes stay apart.
+func (x *host) add(rt *route) {
+	if x.seen == nil {
+		x.seen = map[string]int{}
+	}
+	x.seen[rt.key]++
+	if n := x.seen[rt.key]; n > 1 {
+		rt.key = fmt.Sprintf("%s#%d", rt.key, n)
+	}
+	x.routes = append(x.routes, rt)
+}
+
 func (x *host) addRoutes(r *config.Resource, vs *networking.VirtualService) {
-	seen := map[string]int{}
-	for _, rt := range x.routes {
-		seen[rt.key]++
-	}
-	add := func(rt *route) {
-		seen[rt.key]++
-		if n := seen[rt.key]; n > 1 {
-			rt.key = fmt.Sprintf("%s#%d", rt.key, n)
-		}
-		x.routes = append(x.routes, rt)
-	}
+	add := x.add
 	for i, h := range vs.GetHttp() {
 		desc := httpMatches(h.GetMatch())
 		var ds []dest
@@ -136,7 +162,7 @@ func (x *host) addRoutes(r *config.Resource, vs *networking.VirtualService) {
 		extra.Match, extra.Route, extra.Name = nil, nil, ""
 		add(&route{
 			key: routeKey("http", h.GetName(), desc), label: routeLabel("", h.GetName(), desc, x.display),
-			proto: "http", dests: normalize(ds), extra: flatten(extra), res: r, path: fmt.Sprintf("spec.http[%d]", i),
+			proto: "http", dests: normalize(ds), extra: flatten(extra), res: r, path: fmt.Sprintf("spec.http[%d]", i), destField: "route",
 		})
 	}
 	for i, t := range vs.GetTcp() {
@@ -184,7 +210,7 @@ func (x *host) l4Route(proto string, i int, r *config.Resource, desc string, rds
 	}
 	return &route{
 		key: routeKey(proto, "", desc), label: routeLabel(proto, "", desc, x.display),
-		proto: proto, dests: normalize(ds), extra: fields{}, res: r, path: fmt.Sprintf("spec.%s[%d]", proto, i),
+		proto: proto, dests: normalize(ds), extra: fields{}, res: r, path: fmt.Sprintf("spec.%s[%d]", proto, i), destField: "route",
 	}
 }
 

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	meshconfig "github.com/meshctl/meshctl/pkg/config"
@@ -32,6 +34,8 @@ type DiffOptions struct {
 	// apply -n would; it is also the namespace read from the cluster.
 	Namespace string
 	Istio     func() (istioclient.Interface, error)
+	// Gateway lists the Gateway API kinds (HTTPRoute, Gateway…).
+	Gateway func() (gatewayclient.Interface, error)
 }
 
 // NewCmdDiff builds `meshctl config diff`.
@@ -47,8 +51,11 @@ For each host, config diff shows how the traffic shares of its routes move
 ("+ end-user=jason → v2"), routes that move ahead of others, changes to
 gateways, timeouts, retries and other route settings, DestinationRule subsets
 added or removed, and traffic policy changes (TLS mode, load balancer,
-connection pool…). Gateways, ServiceEntries, Sidecars and security policies
-are compared field by field. Renaming a VirtualService, reordering YAML or
+connection pool…). Gateway API HTTPRoutes join the host they route (a
+Service parent's host, or a Gateway's hostnames), their backendRefs read as
+destinations with shares. Gateways (Istio's and the Gateway API's),
+ServiceEntries, Sidecars, GRPCRoutes and security policies are compared
+field by field. Renaming a VirtualService, reordering YAML or
 splitting files changes nothing and shows nothing.
 
 OLD and NEW are files or directories of YAML or JSON (- for standard input).
@@ -122,6 +129,15 @@ func (o *DiffOptions) Complete(f *cmdutil.Factory, args []string) error {
 			return istioclient.NewForConfig(cfg)
 		}
 	}
+	if o.Gateway == nil {
+		o.Gateway = func() (gatewayclient.Interface, error) {
+			cfg, err := f.RESTConfig()
+			if err != nil {
+				return nil, err
+			}
+			return gatewayclient.NewForConfig(cfg)
+		}
+	}
 	return nil
 }
 
@@ -178,9 +194,20 @@ func (o *DiffOptions) load(ctx context.Context) (old, cur *meshconfig.Store, err
 		return nil, nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, err)
 	}
 	src := &meshconfig.ClusterSource{Istio: client}
+	kinds := configdiff.InputKinds()
+	if o.Gateway != nil {
+		if src.Gateway, err = o.Gateway(); err != nil {
+			return nil, nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, err)
+		}
+	} else {
+		kinds = slices.DeleteFunc(kinds, func(k meshconfig.Kind) bool {
+			info, _ := meshconfig.InfoFor(k)
+			return info.Group == meshconfig.GroupGatewayAPI
+		})
+	}
 	var live []*meshconfig.Resource
 	for _, ns := range o.clusterNamespaces(newRes) {
-		rs, err := src.Load(ctx, meshconfig.MeshKinds(), ns)
+		rs, err := src.Load(ctx, kinds, ns)
 		if err != nil {
 			return nil, nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, fmt.Errorf("%w\n  check that the cluster is reachable and that you may list mesh resources", err))
 		}

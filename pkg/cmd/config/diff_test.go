@@ -15,6 +15,9 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/configdiff"
@@ -81,6 +84,8 @@ func TestDiffGolden(t *testing.T) {
 	}{
 		{"all-v1-to-90-10", 1, []string{"~ reviews: v1 100% → 90%, v3 0% → 10%"}},
 		{"90-10-to-50-50", 1, []string{"~ reviews: v1 90% → 50%, v3 10% → 50%"}},
+		// Istio's Gateway API sample (samples/bookinfo/gateway-api/route-reviews-90-10.yaml) moved to 50/50.
+		{"httproute-90-10-to-50-50", 1, []string{"~ reviews: reviews-v1 90% → 50%, reviews-v2 10% → 50%  (new/reviews.yaml:11)"}},
 		{"50-50-to-v3", 1, []string{"~ reviews: v1 50% → 0%, v3 50% → 100%"}},
 		{"jason-v2", 1, []string{"+ end-user=jason → v2 [http route 1 of 2]"}},
 		{"istio-mutual", 1, []string{"+ trafficPolicy.tls.mode: ISTIO_MUTUAL"}},
@@ -246,5 +251,36 @@ func TestDiffStdinAndColor(t *testing.T) {
 	}
 	if !strings.Contains(got, "\x1b[33m~\x1b[0m") {
 		t.Errorf("the change marker is not colored on a color terminal: %q", got)
+	}
+}
+
+// With --cluster, HTTPRoutes are read from the cluster through the Gateway
+// API client: the live 90/10 route against the file's 50/50.
+func TestDiffClusterHTTPRoute(t *testing.T) {
+	w := func(n int32) *int32 { return &n }
+	port := gatewayv1.PortNumber(9080)
+	svc := gatewayv1.Kind("Service")
+	live := &gatewayv1.HTTPRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: "reviews", Namespace: "default"},
+		Spec: gatewayv1.HTTPRouteSpec{
+			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Kind: &svc, Name: "reviews", Port: &port}}},
+			Rules: []gatewayv1.HTTPRouteRule{{BackendRefs: []gatewayv1.HTTPBackendRef{
+				{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{Name: "reviews-v1", Port: &port}, Weight: w(90)}},
+				{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{Name: "reviews-v2", Port: &port}, Weight: w(10)}},
+			}}},
+		},
+	}
+	gw := gatewayfake.NewSimpleClientset(live)
+	t.Chdir(scenarioDir(t, "httproute-90-10-to-50-50"))
+	streams, _, out, _ := iostreams.Test()
+	o := &DiffOptions{IO: streams, Cluster: true, New: "new/reviews.yaml", Namespace: "default",
+		Istio:   func() (istioclient.Interface, error) { return istiofake.NewSimpleClientset(), nil },
+		Gateway: func() (gatewayclient.Interface, error) { return gw, nil }}
+	err := o.Run(context.Background())
+	if code := cmdutil.ExitCode(err); code != 1 {
+		t.Fatalf("exit code %d (%v), want 1", code, err)
+	}
+	if got := out.String(); !strings.Contains(got, "~ reviews: reviews-v1 90% → 50%, reviews-v2 10% → 50%  (new/reviews.yaml:11)") {
+		t.Errorf("weights change missing:\n%s", got)
 	}
 }
