@@ -21,10 +21,36 @@ import (
 const maxFastNesting = 200
 
 type fastParser struct {
-	src   []byte
+	src []byte
+	// text is src as one string: scalar values are slices of it, one
+	// allocation per document instead of one per scalar.
+	text  string
 	lines []fastLine
 	i     int // the current line
 	depth int
+	// slab hands out nodes a block at a time, and stack collects the
+	// children of collections being parsed, so that each Content is
+	// allocated once, at its final size.
+	slab  []yaml.Node
+	stack []*yaml.Node
+}
+
+func (p *fastParser) node(kind yaml.Kind, style yaml.Style, tag, value string, line, column int) *yaml.Node {
+	if len(p.slab) == 0 {
+		p.slab = make([]yaml.Node, 64)
+	}
+	n := &p.slab[0]
+	p.slab = p.slab[1:]
+	n.Kind, n.Style, n.Tag, n.Value, n.Line, n.Column = kind, style, tag, value, line, column
+	return n
+}
+
+// children moves the nodes pushed on the stack since mark into n.
+func (p *fastParser) children(n *yaml.Node, mark int) {
+	if len(p.stack) > mark {
+		n.Content = append([]*yaml.Node(nil), p.stack[mark:]...)
+	}
+	p.stack = p.stack[:mark]
 }
 
 type fastLine struct {
@@ -46,7 +72,7 @@ func fastYAML(text []byte, first int) (*yaml.Node, bool) {
 			return nil, false
 		}
 	}
-	p := &fastParser{src: text}
+	p := &fastParser{src: text, text: string(text)}
 	for start, no := 0, first; start <= len(text); no++ {
 		end := bytes.IndexByte(text[start:], '\n')
 		if end < 0 {
@@ -153,7 +179,8 @@ func blank(b []byte) bool {
 // current line, its keys at column col (0-based).
 func (p *fastParser) mapping(off, col int) (*yaml.Node, bool) {
 	line, column := p.pos(off)
-	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: line, Column: column}
+	m := p.node(yaml.MappingNode, 0, "!!map", "", line, column)
+	mark := len(p.stack)
 	for {
 		l := p.lines[p.i]
 		rest := p.src[off:l.end]
@@ -161,12 +188,12 @@ func (p *fastParser) mapping(off, col int) (*yaml.Node, bool) {
 		if k == 0 {
 			return nil, false
 		}
-		key := string(rest[:k])
+		key := p.text[off : off+k]
 		if key == "<<" {
 			return nil, false
 		}
 		kl, kc := p.pos(off)
-		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: resolveTag(key), Value: key, Line: kl, Column: kc})
+		p.stack = append(p.stack, p.node(yaml.ScalarNode, 0, resolveTag(key), key, kl, kc))
 		voff := off + k + 1
 		for voff < l.end && p.src[voff] == ' ' {
 			voff++
@@ -209,8 +236,9 @@ func (p *fastParser) mapping(off, col int) (*yaml.Node, bool) {
 				return nil, false
 			}
 		}
-		m.Content = append(m.Content, v)
+		p.stack = append(p.stack, v)
 		if p.i == len(p.lines) {
+			p.children(m, mark)
 			return m, true
 		}
 		nl := p.lines[p.i]
@@ -218,9 +246,11 @@ func (p *fastParser) mapping(off, col int) (*yaml.Node, bool) {
 		case nl.indent == col:
 			off = nl.start + nl.indent
 			if isSeqEntry(p.src[off:nl.end]) {
+				p.children(m, mark)
 				return m, true // the parent's sequence goes on (or it is an error yaml.v3 reports)
 			}
 		case nl.indent < col:
+			p.children(m, mark)
 			return m, true
 		default:
 			return nil, false // a continuation line: multi-line scalar or an error
@@ -233,7 +263,8 @@ func (p *fastParser) mapping(off, col int) (*yaml.Node, bool) {
 func (p *fastParser) sequence(col int) (*yaml.Node, bool) {
 	l := p.lines[p.i]
 	line, column := p.pos(l.start + col)
-	s := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: line, Column: column}
+	s := p.node(yaml.SequenceNode, 0, "!!seq", "", line, column)
+	mark := len(p.stack)
 	for {
 		l = p.lines[p.i]
 		if l.indent != col || !isSeqEntry(p.src[l.start+col:l.end]) {
@@ -250,12 +281,14 @@ func (p *fastParser) sequence(col int) (*yaml.Node, bool) {
 		if !ok {
 			return nil, false
 		}
-		s.Content = append(s.Content, n)
+		p.stack = append(p.stack, n)
 		if p.i == len(p.lines) {
+			p.children(s, mark)
 			return s, true
 		}
 		nl := p.lines[p.i]
 		if nl.indent < col || nl.indent == col && !isSeqEntry(p.src[nl.start+col:nl.end]) {
+			p.children(s, mark)
 			return s, true
 		}
 		if nl.indent > col {
@@ -288,7 +321,7 @@ func (p *fastParser) inline(off, end int, flow bool) (*yaml.Node, int, bool) {
 		if c == '\'' {
 			style = yaml.SingleQuotedStyle
 		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Style: style, Tag: "!!str", Value: string(p.src[off+1 : close]), Line: line, Column: column}, close + 1, true
+		return p.node(yaml.ScalarNode, style, "!!str", p.text[off+1:close], line, column), close + 1, true
 	}
 	if !plainValueStart(p.src[off:end]) {
 		return nil, 0, false
@@ -310,11 +343,11 @@ func (p *fastParser) inline(off, end int, flow bool) (*yaml.Node, int, bool) {
 	for j > off && p.src[j-1] == ' ' {
 		j--
 	}
-	v := string(p.src[off:j])
+	v := p.text[off:j]
 	if v == "<<" {
 		return nil, 0, false
 	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: resolveTag(v), Value: v, Line: line, Column: column}, i, true
+	return p.node(yaml.ScalarNode, 0, resolveTag(v), v, line, column), i, true
 }
 
 func plainValueStart(rest []byte) bool {
@@ -335,7 +368,7 @@ func (p *fastParser) flowCollection(off, end int) (*yaml.Node, int, bool) {
 	defer func() { p.depth-- }()
 	line, column := p.pos(off)
 	mapping := p.src[off] == '{'
-	n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle, Line: line, Column: column}
+	n := p.node(yaml.SequenceNode, yaml.FlowStyle, "!!seq", "", line, column)
 	closer := byte(']')
 	if mapping {
 		n.Kind, n.Tag, closer = yaml.MappingNode, "!!map", '}'
@@ -344,6 +377,7 @@ func (p *fastParser) flowCollection(off, end int) (*yaml.Node, int, bool) {
 	if i < end && p.src[i] == closer {
 		return n, i + 1, true
 	}
+	mark := len(p.stack)
 	for {
 		if i >= end {
 			return nil, 0, false
@@ -353,7 +387,7 @@ func (p *fastParser) flowCollection(off, end int) (*yaml.Node, int, bool) {
 			if !ok || k.Kind != yaml.ScalarNode || k.Style != 0 || j >= end || p.src[j] != ':' || j+1 >= end || p.src[j+1] != ' ' {
 				return nil, 0, false
 			}
-			n.Content = append(n.Content, k)
+			p.stack = append(p.stack, k)
 			i = skipSpaces(p.src, j+1, end)
 			if i >= end || p.src[i] == ',' || p.src[i] == '}' {
 				return nil, 0, false // an empty value
@@ -366,13 +400,14 @@ func (p *fastParser) flowCollection(off, end int) (*yaml.Node, int, bool) {
 		if !mapping && v.Kind == yaml.ScalarNode && j < end && p.src[j] == ':' {
 			return nil, 0, false // a single-pair mapping inside a sequence
 		}
-		n.Content = append(n.Content, v)
+		p.stack = append(p.stack, v)
 		i = skipSpaces(p.src, j, end)
 		if i >= end {
 			return nil, 0, false
 		}
 		switch p.src[i] {
 		case closer:
+			p.children(n, mark)
 			return n, i + 1, true
 		case ',':
 			i = skipSpaces(p.src, i+1, end)
@@ -392,7 +427,20 @@ func skipSpaces(b []byte, i, end int) int {
 	return i
 }
 
-// resolveTag is the tag yaml.v3 gives a plain scalar.
+// resolveTag is the tag yaml.v3 gives a plain scalar. yaml.v3 reads
+// a scalar that starts with a letter as a string unless the letter is one
+// of those that begin true, false, null, .inf…; those and all others are
+// asked of yaml.v3 itself.
 func resolveTag(v string) string {
+	if v != "" {
+		switch c := v[0]; {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			switch c {
+			case 'y', 'Y', 'n', 'N', 't', 'T', 'f', 'F', 'o', 'O':
+			default:
+				return "!!str"
+			}
+		}
+	}
 	return (&yaml.Node{Kind: yaml.ScalarNode, Value: v}).ShortTag()
 }

@@ -163,3 +163,24 @@ func FuzzFastYAML(f *testing.F) {
 		}
 	})
 }
+
+// resolveTag's shortcut gives yaml.v3's tag for every plain scalar.
+func TestResolveTag(t *testing.T) {
+	words := []string{"true", "True", "FALSE", "null", "Null", "~", "yes", "no", "on", "Off", "y", "n", ".inf", "-.Inf", ".nan", "<<", "0x1F", "1_000", "1e3", "2006-01-02", "12:30", "reviews", "http"}
+	var gen func(prefix string, n int)
+	gen = func(prefix string, n int) {
+		words = append(words, prefix)
+		if n == 0 {
+			return
+		}
+		for _, c := range "aytTnNoOfFzZ0.-+~<_ e" {
+			gen(prefix+string(c), n-1)
+		}
+	}
+	gen("", 3)
+	for _, w := range words {
+		if got, want := resolveTag(w), (&yaml.Node{Kind: yaml.ScalarNode, Value: w}).ShortTag(); got != want {
+			t.Fatalf("resolveTag(%q) = %s, yaml.v3 says %s", w, got, want)
+		}
+	}
+}
