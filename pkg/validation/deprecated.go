@@ -2,6 +2,7 @@ package validation
 
 import (
 	"fmt"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -24,7 +25,7 @@ func Deprecations(r *config.Resource) []Issue {
 }
 
 func walkDeprecated(out *issues, path string, m protoreflect.Message, depth int) {
-	if depth > 64 {
+	if depth > 64 || !mayDeprecate(m.Descriptor()) {
 		return
 	}
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
@@ -63,4 +64,54 @@ func visitValue(out *issues, path string, fd protoreflect.FieldDescriptor, v pro
 			out.warnf(path, "value %s is deprecated; see the API reference for its replacement", ev.Name())
 		}
 	}
+}
+
+// deprecating caches mayDeprecate per message type.
+var deprecating sync.Map // protoreflect.FullName -> bool
+
+// mayDeprecate reports whether a message of type md can hold a deprecated
+// field or enum value at any depth. Most of a mesh object's messages
+// cannot, and walking them (a path string per field) was most of the cost
+// of Deprecations.
+func mayDeprecate(md protoreflect.MessageDescriptor) bool {
+	if v, ok := deprecating.Load(md.FullName()); ok {
+		return v.(bool)
+	}
+	// Everything reachable from md, cycles included, then whether any of
+	// it is marked.
+	seen := map[protoreflect.FullName]bool{}
+	var found bool
+	var visit func(md protoreflect.MessageDescriptor)
+	visit = func(md protoreflect.MessageDescriptor) {
+		if found || seen[md.FullName()] {
+			return
+		}
+		seen[md.FullName()] = true
+		fields := md.Fields()
+		for i := 0; i < fields.Len() && !found; i++ {
+			fd := fields.Get(i)
+			if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDeprecated() {
+				found = true
+				return
+			}
+			if fd.IsMap() {
+				fd = fd.MapValue()
+			}
+			switch fd.Kind() {
+			case protoreflect.MessageKind, protoreflect.GroupKind:
+				visit(fd.Message())
+			case protoreflect.EnumKind:
+				vals := fd.Enum().Values()
+				for j := 0; j < vals.Len(); j++ {
+					if opts, ok := vals.Get(j).Options().(*descriptorpb.EnumValueOptions); ok && opts.GetDeprecated() {
+						found = true
+						return
+					}
+				}
+			}
+		}
+	}
+	visit(md)
+	deprecating.Store(md.FullName(), found)
+	return found
 }
