@@ -18,7 +18,10 @@ const (
 )
 
 var (
-	meshKinds = config.MeshKinds()
+	meshKinds    = config.MeshKinds()
+	gatewayKinds = config.GatewayAPIKinds()
+	// validatedKinds are the kinds pkg/validation has rules for.
+	validatedKinds = kinds(meshKinds, gatewayKinds, k(config.KindService))
 	// annotatedKinds are the kinds people annotate by hand; derived objects
 	// (ReplicaSets, Endpoints) only repeat what their owners say.
 	annotatedKinds = append(append([]config.Kind{}, meshKinds...), config.KindService, config.KindNamespace, config.KindPod,
@@ -44,10 +47,10 @@ var generalAnalyzers = []*Analyzer{
 	{
 		Code: codeSchema, Name: "SchemaValidation", Level: Error,
 		Doc:    "An object breaks the schema or semantic rules of its kind (the rules of meshctl validate and the validation webhook).",
-		Inputs: meshKinds,
+		Inputs: validatedKinds,
 		Run: func(c *Context) {
-			validated := map[config.Kind]bool{config.KindService: true}
-			for _, kind := range append(append([]config.Kind{}, meshKinds...), config.KindService) {
+			validated := map[config.Kind]bool{}
+			for _, kind := range validatedKinds {
 				validated[kind] = true
 				for _, r := range c.Store.List(kind, "") {
 					for _, is := range validation.Validate(r) {
@@ -58,7 +61,7 @@ var generalAnalyzers = []*Analyzer{
 				}
 			}
 			// The API server refuses an object without a name whatever its
-			// kind; validation has rules only for the mesh's kinds.
+			// kind; validation has rules only for some kinds.
 			for _, r := range c.Store.All() {
 				if r.Name == "" && r.GenerateName == "" && !validated[r.Kind] {
 					c.Report(r, "metadata", "give the object a metadata.name", "%s has no metadata.name; the API server refuses it", r.Kind)

@@ -359,6 +359,17 @@ func MeshKinds() []Kind {
 	return out
 }
 
+// GatewayAPIKinds returns the modelled Gateway API kinds.
+func GatewayAPIKinds() []Kind {
+	var out []Kind
+	for _, k := range kinds {
+		if k.Group == GroupGatewayAPI {
+			out = append(out, k.Kind)
+		}
+	}
+	return out
+}
+
 // InfoFor returns what is known about kind.
 func InfoFor(kind Kind) (KindInfo, bool) {
 	k, ok := kindsByName[kind]

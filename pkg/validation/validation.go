@@ -19,6 +19,7 @@ import (
 	networking "istio.io/api/networking/v1alpha3"
 	security "istio.io/api/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/meshctl/meshctl/pkg/config"
 )
@@ -101,6 +102,16 @@ func Validate(r *config.Resource) []Issue {
 		validateRequestAuthentication(&l, s)
 	case *corev1.Service:
 		validateService(&l, s)
+	case *gatewayv1.Gateway:
+		validateKubernetesGateway(&l, s)
+	case *gatewayv1.GatewayClass:
+		validateGatewayClass(&l, s)
+	case *gatewayv1.HTTPRoute:
+		validateHTTPRoute(&l, s)
+	case *gatewayv1.GRPCRoute:
+		validateGRPCRoute(&l, s)
+	case *gatewayv1.ReferenceGrant:
+		validateReferenceGrant(&l, s)
 	}
 	return l
 }
