@@ -29,6 +29,7 @@ type envoyGen struct {
 	parts    memo[*translate.HostPart, *envoyPart]
 	clusters memo[*ir.Cluster, generated]
 	vhosts   memo[*ir.RouteTable, *route.VirtualHost]
+	tcp      memo[*ir.RouteTable, generated]
 	routes   memo[[]*route.VirtualHost, generated]
 	ports    memo[uint32, generated]
 	inbound  memo[inboundClusterKey, generated]
@@ -47,9 +48,11 @@ type inboundClusterKey struct {
 
 // envoyPart is what one host part gives an Envoy proxy.
 type envoyPart struct {
-	res      generate.Resources // clusters and endpoints
-	vhosts   map[uint32][]*route.VirtualHost
-	problems []ir.Problem
+	res generate.Resources // clusters and endpoints
+	// listeners of its TCP and TLS ports, for sidecars
+	listeners generate.Resources
+	vhosts    map[uint32][]*route.VirtualHost
+	problems  []ir.Problem
 }
 
 type envoyView struct {
@@ -176,6 +179,7 @@ func (e *envoyGen) beginRound() {
 	e.parts.begin()
 	e.clusters.begin()
 	e.vhosts.begin()
+	e.tcp.begin()
 	e.routes.begin()
 	e.ports.begin()
 	e.inbound.begin()
@@ -191,6 +195,7 @@ func (e *envoyGen) endRound(views []*transport.View) {
 	e.parts.end()
 	e.clusters.end()
 	e.vhosts.end()
+	e.tcp.end()
 	e.routes.end()
 	e.ports.end()
 	e.inbound.end()
@@ -216,7 +221,7 @@ func generatedOf(res generate.Resources, gp []generate.Problem) generated {
 // something else in each namespace (visibility, short domains).
 func (e *envoyGen) part(ns string, hp *translate.HostPart) *envoyPart {
 	return memoized(e, &e.parts, ns+"/"+hp.Host, hp, func() *envoyPart {
-		p := &envoyPart{res: generate.NewResources(), vhosts: map[uint32][]*route.VirtualHost{}}
+		p := &envoyPart{res: generate.NewResources(), listeners: generate.NewResources(), vhosts: map[uint32][]*route.VirtualHost{}}
 		for _, cl := range hp.Clusters {
 			g := memoized(e, &e.clusters, ns+"/"+cl.Name, cl, func() generated {
 				return generatedOf(generate.EnvoyClusters([]*ir.Cluster{cl}))
@@ -225,6 +230,12 @@ func (e *envoyGen) part(ns string, hp *translate.HostPart) *envoyPart {
 			p.problems = append(p.problems, g.problems...)
 		}
 		for _, rt := range hp.RouteTables {
+			if rt.TCPRoutes != nil {
+				g := memoized(e, &e.tcp, ns+"/"+rt.Name, rt, func() generated { return generatedOf(generate.SidecarTCPListener(rt)) })
+				g.addTo(p.listeners)
+				p.problems = append(p.problems, g.problems...)
+				continue
+			}
 			vh := memoized(e, &e.vhosts, ns+"/"+rt.Name, rt, func() *route.VirtualHost { return generate.SidecarVirtualHost(rt) })
 			p.vhosts[rt.Port] = append(p.vhosts[rt.Port], vh)
 		}
@@ -276,6 +287,7 @@ func (p *Pusher) envoyResources(x *translate.Index, n transport.Node) (generate.
 		if gateway {
 			continue // a gateway's routes are its listeners'
 		}
+		out.Merge(g.listeners)
 		for port, vhs := range g.vhosts {
 			byPort[port] = append(byPort[port], vhs...)
 		}

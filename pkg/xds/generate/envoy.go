@@ -97,9 +97,90 @@ func SidecarPart(rts []*ir.RouteTable, clusters []*ir.Cluster) EnvoyPart {
 	p := EnvoyPart{Resources: newResources(), VirtualHosts: map[uint32][]*route.VirtualHost{}}
 	addEnvoyClusters(p.Resources, clusters, &p.Problems)
 	for _, rt := range rts {
+		if rt.TCPRoutes != nil {
+			res, ps := SidecarTCPListener(rt)
+			p.Resources.Merge(res)
+			p.Problems = append(p.Problems, ps...)
+			continue
+		}
 		p.VirtualHosts[rt.Port] = append(p.VirtualHosts[rt.Port], SidecarVirtualHost(rt))
 	}
 	return p
+}
+
+// SidecarTCPListener generates the outbound listener of a TCP or TLS port
+// of one service, "<vip>_<port>" (the virtual outbound listener hands it
+// the connections to the service's address): a filter chain per tls route,
+// matched by server name (the TLS inspector reads it), then one for the tcp
+// route that takes every other connection, each proxying to its weighted
+// clusters.
+func SidecarTCPListener(rt *ir.RouteTable) (Resources, []Problem) {
+	out := newResources()
+	var problems []Problem
+	name := fmt.Sprintf("%s_%d", rt.Address, rt.Port)
+	l := &listener.Listener{
+		Name:             name,
+		Address:          socketAddress(rt.Address, rt.Port),
+		BindToPort:       wrapperspb.Bool(false),
+		TrafficDirection: core.TrafficDirection_OUTBOUND,
+		FilterChains:     tcpChains("outbound|"+strconv.Itoa(int(rt.Port))+"||"+rt.Host, rt.TCPRoutes),
+	}
+	if hasSNI(rt.TCPRoutes) {
+		l.ListenerFilters = []*listener.ListenerFilter{tlsInspector()}
+	}
+	out.add(ListenerType, name, l, &problems)
+	return out, problems
+}
+
+// tcpChains are the filter chains of TCP routes: by server name for tls
+// routes; the first tcp route takes what no chain before it matched (later
+// ones could never match, as in Envoy's own choice of the most specific
+// chain).
+func tcpChains(stat string, routes []*ir.TCPRoute) []*listener.FilterChain {
+	var out []*listener.FilterChain
+	catchAll := false
+	for _, r := range routes {
+		fc := &listener.FilterChain{Name: r.Source, Filters: []*listener.Filter{weightedTCPProxy(stat, r.Destinations)}}
+		if len(r.SNIHosts) > 0 {
+			fc.FilterChainMatch = &listener.FilterChainMatch{ServerNames: r.SNIHosts, TransportProtocol: "tls"}
+		} else {
+			if catchAll {
+				continue
+			}
+			catchAll = true
+		}
+		out = append(out, fc)
+	}
+	return out
+}
+
+func hasSNI(routes []*ir.TCPRoute) bool {
+	for _, r := range routes {
+		if len(r.SNIHosts) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func tlsInspector() *listener.ListenerFilter {
+	return &listener.ListenerFilter{Name: "envoy.filters.listener.tls_inspector", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&tlsinspector.TlsInspector{})}}
+}
+
+// weightedTCPProxy proxies a connection to one cluster, or to one of
+// several by weight.
+func weightedTCPProxy(stat string, dests []*ir.Destination) *listener.Filter {
+	if len(dests) == 1 {
+		f := tcpProxy(dests[0].Cluster)
+		return f
+	}
+	wc := &tcpproxy.TcpProxy_WeightedCluster{}
+	for _, d := range dests {
+		wc.Clusters = append(wc.Clusters, &tcpproxy.TcpProxy_WeightedCluster_ClusterWeight{Name: d.Cluster, Weight: d.Weight})
+	}
+	return &listener.Filter{Name: "envoy.filters.network.tcp_proxy", ConfigType: &listener.Filter_TypedConfig{TypedConfig: anyOf(&tcpproxy.TcpProxy{
+		StatPrefix: stat, ClusterSpecifier: &tcpproxy.TcpProxy_WeightedClusters{WeightedClusters: wc},
+	})}}
 }
 
 // EnvoyClusters generates the clusters (and endpoints of EDS clusters) of an
@@ -305,10 +386,14 @@ func GatewayListener(gl *ir.GatewayListener) (Resources, []Problem) {
 		}
 		l.FilterChains = append(l.FilterChains, fc)
 	}
-	if tls {
-		l.ListenerFilters = []*listener.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector", ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: anyOf(&tlsinspector.TlsInspector{})}}}
-	} else if rdsName != "" {
+	if !tls && rdsName != "" {
 		l.FilterChains = []*listener.FilterChain{{Filters: []*listener.Filter{httpManager("outbound_"+gl.Name, rdsRoute(rdsName), nil)}}}
+	}
+	// TCP servers and TLS PASSTHROUGH servers: proxied as they come, told
+	// apart by server name where a tls route names one.
+	l.FilterChains = append(l.FilterChains, tcpChains("outbound_"+gl.Name, gl.TCPRoutes)...)
+	if tls || hasSNI(gl.TCPRoutes) {
+		l.ListenerFilters = []*listener.ListenerFilter{tlsInspector()}
 	}
 	if len(l.FilterChains) == 0 {
 		return out, nil

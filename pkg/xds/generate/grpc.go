@@ -36,6 +36,9 @@ func GRPC(c *ir.Config) (Resources, []Problem) {
 		}
 	}
 	for _, rt := range c.RouteTables {
+		if rt.TCPRoutes != nil {
+			continue // a TCP or TLS port: nothing a gRPC client can dial
+		}
 		name := fmt.Sprintf("%s:%d", rt.Host, rt.Port)
 		rs := routes(rt.Routes, kindGRPC)
 		if pw := prewarmRoute(clustersOf[name]); pw != nil {

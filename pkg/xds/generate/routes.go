@@ -275,8 +275,13 @@ func percent(p float64) *typev3.FractionalPercent {
 }
 
 // anyOf wraps a generated message; marshalling one cannot fail, and a nil
-// result would be caught by Validate before anything is sent.
+// result would be caught by Validate before anything is sent. It packs
+// deterministically: map fields (RBAC policies) would otherwise come out in
+// a random order, the same config packed twice would differ byte for byte,
+// and proto.Equal (which compares an Any by its bytes) would take it for a
+// change and send it again.
 func anyOf(m proto.Message) *anypb.Any {
-	a, _ := anypb.New(m)
+	a := &anypb.Any{}
+	_ = anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true})
 	return a
 }

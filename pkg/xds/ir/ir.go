@@ -72,6 +72,12 @@ type RouteTable struct {
 	// route to the service itself.
 	Source string   `json:"source,omitempty"`
 	Routes []*Route `json:"routes"`
+	// Address is the service's virtual IP of a TCP or TLS port: the
+	// sidecar's listener for the port matches connections to it.
+	Address string `json:"address,omitempty"`
+	// TCPRoutes route a TCP or TLS port (Routes route HTTP ones): the
+	// first whose match fits takes the connection.
+	TCPRoutes []*TCPRoute `json:"tcpRoutes,omitempty"`
 }
 
 // Route is one HTTP route: the first route whose match applies wins.
@@ -347,6 +353,9 @@ type GatewayListener struct {
 	Servers []*GatewayServer `json:"servers"`
 	// RouteTable is the routing of the port ("http.<port>").
 	RouteTable *GatewayRoutes `json:"routes,omitempty"`
+	// TCPRoutes route the port's TCP servers and TLS PASSTHROUGH servers
+	// (by SNI), from the tcp and tls sections of the bound VirtualServices.
+	TCPRoutes []*TCPRoute `json:"tcpRoutes,omitempty"`
 }
 
 // GatewayServer is one server block of a Gateway resource.
@@ -370,4 +379,13 @@ type GatewayVirtualHost struct {
 	Domains []string `json:"domains"`
 	Source  string   `json:"source,omitempty"`
 	Routes  []*Route `json:"routes"`
+}
+
+// TCPRoute is a route of a VirtualService's tcp or tls section for one port.
+type TCPRoute struct {
+	// SNIHosts are the server names a tls route matches (the TLS client
+	// hello); empty for a tcp route, which matches every connection.
+	SNIHosts     []string       `json:"sniHosts,omitempty"`
+	Source       string         `json:"source,omitempty"` // "VirtualService ns/name tls[0]"
+	Destinations []*Destination `json:"destinations"`
 }

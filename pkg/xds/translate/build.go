@@ -314,6 +314,9 @@ func (b *builder) service(svc *config.Service) {
 		proto := protocol(p.Protocol)
 		b.addClusters(svc, p, proto, dr)
 		if !proto.IsHTTP() {
+			if rt := b.tcpTable(svc, p.Number, proto); rt != nil {
+				b.out.RouteTables = append(b.out.RouteTables, rt)
+			}
 			continue
 		}
 		rt := &ir.RouteTable{

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -49,6 +50,9 @@ func (b *builder) gateways(pod *config.Resource) []*ir.GatewayListener {
 	for port, l := range byPort {
 		if l.Protocol.IsHTTP() || (l.Protocol == ir.ProtocolHTTPS && anyTLS(l)) {
 			l.RouteTable = b.gatewayRoutes(port, hostsByPort[port])
+		}
+		if !l.Protocol.IsHTTP() {
+			l.TCPRoutes = b.gatewayTCPRoutes(port, hostsByPort[port])
 		}
 		out = append(out, l)
 	}
@@ -126,4 +130,29 @@ func gatewayDomains(h string, port uint32) []string {
 		return []string{"*"}
 	}
 	return []string{h, fmt.Sprintf("%s:%d", h, port)}
+}
+
+// gatewayTCPRoutes are the tls and tcp routes of the VirtualServices bound
+// to the gateways of a TCP, TLS or HTTPS port (TLS PASSTHROUGH servers):
+// a tls route only for server names the servers accept.
+func (b *builder) gatewayTCPRoutes(port uint32, gateways map[string][]string) []*ir.TCPRoute {
+	var out []*ir.TCPRoute
+	gwKeys := sortedKeys(gateways)
+	for _, r := range b.x.vs {
+		vs := r.VirtualService()
+		for _, gwKey := range gwKeys {
+			b.gateway = gwKey
+			if !b.inContext(vs.Gateways, r.Namespace) {
+				continue
+			}
+			hosts := gateways[gwKey]
+			if !slices.ContainsFunc(vs.Hosts, func(h string) bool { return serverAllows(hosts, h, r.Namespace) }) {
+				continue
+			}
+			out = append(out, b.tcpRoutes(r, port, func(sni string) bool { return serverAllows(hosts, sni, r.Namespace) })...)
+			break // a VirtualService routes a port once
+		}
+	}
+	b.gateway = ""
+	return out
 }
