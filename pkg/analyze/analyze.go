@@ -347,6 +347,10 @@ type Context struct {
 	reg    *config.Registry
 	wls    map[string][]workload
 	wlsAll []workload
+	// Indexes of selector matching, built on first use (helpers.go).
+	wlsByLabel  map[labelPair][]workload
+	svcsByLabel map[labelPair][]*config.Resource
+	svcOrder    map[*config.Resource]int
 }
 
 // Report records a finding of the running analyzer about field of r.

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/inject"
@@ -319,18 +318,6 @@ var serviceAnalyzers = []*Analyzer{
 // proxyContainer reports the containers the mesh itself runs in a pod.
 func proxyContainer(name string) bool {
 	return name == vocab.ProxyContainerName || name == vocab.InitContainerName || name == vocab.IstioProxyContainerName
-}
-
-func servicesSelecting(c *Context, r *config.Resource) []*config.Resource {
-	t := r.PodTemplate()
-	var out []*config.Resource
-	for _, s := range c.Store.List(config.KindService, r.Namespace) {
-		sel := s.Service().Spec.Selector
-		if len(sel) > 0 && labels.SelectorFromSet(sel).Matches(labels.Set(t.Labels)) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 var injectionAnalyzers = []*Analyzer{

@@ -148,6 +148,55 @@ func BenchmarkAnalyzeFiles(b *testing.B) {
 }
 
 func benchmarkAnalyze(b *testing.B, n int) {
+	data := generatedServices(n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rs, errs := config.Parse("gen.yaml", data)
+		if len(rs) != 5*n || len(errs) != 0 {
+			b.Fatalf("parsed %d resources, %d errors", len(rs), len(errs))
+		}
+		res := Analyze(config.NewStoreFrom(rs), errs, Options{})
+		if len(res.Findings) != 0 {
+			b.Fatalf("generated config should be clean: %v", res.Findings[:1])
+		}
+	}
+}
+
+// TestAnalyzeWorkIsLinear checks, without timing anything, that parsing,
+// analyzing and printing do work proportional to the input: from 200 to
+// 2,000 services (1,000 to 10,000 resources, one finding per service) the
+// allocations grow at most about tenfold. A check that compares every
+// object with every other allocates per pair, and would grow a hundredfold.
+func TestAnalyzeWorkIsLinear(t *testing.T) {
+	allocs := func(n int) float64 {
+		data := generatedServices(n)
+		// Every route also names a subset nothing defines: one finding per
+		// service, so that reporting is measured too.
+		data = bytes.ReplaceAll(data, []byte("}, weight: 10}"), []byte(", subset: v9}, weight: 10}"))
+		return testing.AllocsPerRun(1, func() {
+			rs, errs := config.Parse("gen.yaml", data)
+			res := Analyze(config.NewStoreFrom(rs), errs, Options{})
+			if len(rs) != 5*n || len(res.Findings) < n {
+				t.Fatalf("%d services: %d resources, %d findings", n, len(rs), len(res.Findings))
+			}
+			var out bytes.Buffer
+			if err := WriteText(&out, res.Findings, func(_ Level, s string) string { return s }); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	small, big := allocs(200), allocs(2000)
+	t.Logf("%.0f allocations for 200 services, %.0f for 2,000 (%.1fx)", small, big, big/small)
+	if big > 11*small {
+		t.Errorf("analyze allocates %.0f times for 200 services and %.0f for 2,000: more than linear in the input", small, big)
+	}
+}
+
+// generatedServices is n services of five resources each (Service,
+// Deployment, DestinationRule, VirtualService, AuthorizationPolicy) in 50
+// namespaces, clean for every analyzer.
+func generatedServices(n int) []byte {
 	var buf bytes.Buffer
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&buf, `apiVersion: v1
@@ -194,19 +243,7 @@ spec:
 ---
 `, i, i%50)
 	}
-	data := buf.Bytes()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		rs, errs := config.Parse("gen.yaml", data)
-		if len(rs) != 5*n || len(errs) != 0 {
-			b.Fatalf("parsed %d resources, %d errors", len(rs), len(errs))
-		}
-		res := Analyze(config.NewStoreFrom(rs), errs, Options{})
-		if len(res.Findings) != 0 {
-			b.Fatalf("generated config should be clean: %v", res.Findings[:1])
-		}
-	}
+	return buf.Bytes()
 }
 
 // Kinds are told apart by their group: the Gateway API's Gateway is not an

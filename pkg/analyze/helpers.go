@@ -2,9 +2,9 @@ package analyze
 
 import (
 	"encoding/json"
+	"sort"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/inject"
@@ -111,15 +111,102 @@ func (c *Context) workloads(ns string) []workload {
 // with no workload in the input, "matches nothing" would always be true.
 func (c *Context) hasWorkloads(ns string) bool { return len(c.workloads(ns)) > 0 }
 
-// matching returns the workloads of ns ("" for all) whose pod labels match sel.
+// matching returns the workloads of ns ("" for all) whose pod labels match
+// sel (every pair present and equal, as a label selector from a set), in
+// workloads(ns) order.
 func (c *Context) matching(ns string, sel map[string]string) []workload {
+	if len(sel) == 0 {
+		return append([]workload(nil), c.workloads(ns)...)
+	}
+	c.buildWorkloads()
+	if c.wlsByLabel == nil {
+		// Every workload under each of its label pairs, in its namespace
+		// and in "" (all): a selector then reads the shortest list among
+		// its pairs instead of every workload of the namespace, which made
+		// selector checks quadratic in the workloads of a namespace.
+		c.wlsByLabel = map[labelPair][]workload{}
+		for _, w := range c.wlsAll {
+			for k, v := range w.tmpl.Labels {
+				all := labelPair{"", k, v}
+				c.wlsByLabel[all] = append(c.wlsByLabel[all], w)
+				if w.res.Namespace != "" {
+					p := labelPair{w.res.Namespace, k, v}
+					c.wlsByLabel[p] = append(c.wlsByLabel[p], w)
+				}
+			}
+		}
+	}
+	var cand []workload
+	first := true
+	for k, v := range sel {
+		b := c.wlsByLabel[labelPair{ns, k, v}]
+		if len(b) == 0 {
+			return nil
+		}
+		if first || len(b) < len(cand) {
+			cand, first = b, false
+		}
+	}
 	var out []workload
-	s := labels.SelectorFromSet(sel)
-	for _, w := range c.workloads(ns) {
-		if s.Matches(labels.Set(w.tmpl.Labels)) {
+	for _, w := range cand {
+		if selects(sel, w.tmpl.Labels) {
 			out = append(out, w)
 		}
 	}
+	return out
+}
+
+// labelPair is one label in one namespace ("" for all).
+type labelPair struct{ ns, key, value string }
+
+// selects is labels.SelectorFromSet(sel).Matches(labels.Set(lbls)) without
+// building the selector.
+func selects(sel, lbls map[string]string) bool {
+	for k, v := range sel {
+		if lv, ok := lbls[k]; !ok || lv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// servicesSelecting returns the Services of r's namespace whose selector
+// matches r's pod template, in Store order.
+func servicesSelecting(c *Context, r *config.Resource) []*config.Resource {
+	t := r.PodTemplate()
+	if t == nil {
+		return nil
+	}
+	if c.svcsByLabel == nil {
+		// Each Service under one pair of its selector (the least key): a
+		// workload finds its candidates through its own labels.
+		c.svcsByLabel = map[labelPair][]*config.Resource{}
+		c.svcOrder = map[*config.Resource]int{}
+		for i, s := range c.Store.List(config.KindService, "") {
+			sel := s.Service().Spec.Selector
+			if len(sel) == 0 {
+				continue
+			}
+			least := ""
+			for k := range sel {
+				if least == "" || k < least {
+					least = k
+				}
+			}
+			p := labelPair{s.Namespace, least, sel[least]}
+			c.svcsByLabel[p] = append(c.svcsByLabel[p], s)
+			c.svcOrder[s] = i
+		}
+	}
+	var out []*config.Resource
+	for k, v := range t.Labels {
+		for _, s := range c.svcsByLabel[labelPair{r.Namespace, k, v}] {
+			if selects(s.Service().Spec.Selector, t.Labels) {
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return c.svcOrder[out[i]] < c.svcOrder[out[j]] })
 	return out
 }
 
