@@ -7,6 +7,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	// No garbage collection while packages initialise; root resumes it.
+	_ "github.com/meshctl/meshctl/internal/initgc"
 	"github.com/meshctl/meshctl/pkg/cmd/root"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 )

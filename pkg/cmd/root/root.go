@@ -70,9 +70,7 @@ the name of a command:
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Annotations[cmdutil.AnnotationLongRunning] == "" {
-				paceGCForShortRun()
-			}
+			paceGC(cmd.Annotations[cmdutil.AnnotationLongRunning] != "")
 			return applyConfig(cmd, configFile)
 		},
 	}
@@ -149,11 +147,17 @@ func markGroups(c *cobra.Command) {
 // roles (cmdutil.AnnotationLongRunning) keep the default.
 const shortRunGCPercent = 400
 
-// paceGCForShortRun applies shortRunGCPercent unless the pacing is not
-// Go's default, i.e. the user chose it with GOGC.
-func paceGCForShortRun() {
-	if old := debug.SetGCPercent(shortRunGCPercent); old != 100 {
-		debug.SetGCPercent(old)
+// paceGC sets the collector's pacing for the command about to run, unless
+// the user chose one with GOGC. In the meshctl binary this also turns the
+// collector back on: internal/initgc keeps it off while packages initialise.
+func paceGC(longRunning bool) {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	if longRunning {
+		debug.SetGCPercent(100)
+	} else {
+		debug.SetGCPercent(shortRunGCPercent)
 	}
 }
 

@@ -296,11 +296,14 @@ func TestExitCodesAsDocumented(t *testing.T) {
 	}
 }
 
-// One-shot commands relax the collector's pacing; a long-running one and a
-// pacing chosen by the user (GOGC) are left alone.
+// One-shot commands relax the collector's pacing; a long-running one gets
+// Go's default, and a pacing chosen by the user (GOGC) is left alone. Each
+// run starts with the collector off, as the meshctl binary does
+// (internal/initgc).
 func TestShortRunsPaceTheCollector(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	run := func(annotations map[string]string) int {
+		debug.SetGCPercent(-1)
 		f := cmdutil.NewFactory(iostreams.System())
 		cmd := NewCmdRoot(f)
 		cmd.AddCommand(&cobra.Command{Use: "probe", Annotations: annotations, RunE: func(*cobra.Command, []string) error { return nil }})
@@ -308,17 +311,20 @@ func TestShortRunsPaceTheCollector(t *testing.T) {
 		_ = cmd.Execute()
 		return debug.SetGCPercent(100)
 	}
+	t.Setenv("GOGC", "")
 	if got := run(nil); got != shortRunGCPercent {
 		t.Errorf("one-shot command: GC percent %d, want %d", got, shortRunGCPercent)
 	}
 	if got := run(map[string]string{cmdutil.AnnotationLongRunning: "true"}); got != 100 {
 		t.Errorf("long-running command: GC percent %d, want Go's default", got)
 	}
+	// The runtime read GOGC=50 at start; initgc then left the collector on.
+	t.Setenv("GOGC", "50")
 	debug.SetGCPercent(50)
 	f := cmdutil.NewFactory(iostreams.System())
 	cmd := NewCmdRoot(f)
 	cmd.AddCommand(&cobra.Command{Use: "probe", RunE: func(*cobra.Command, []string) error { return nil }})
-	cmd.SetArgs([]string{"probe"})
+	cmd.SetArgs([]string{"probe", "--config", filepath.Join(t.TempDir(), "none.yaml")})
 	_ = cmd.Execute()
 	if got := debug.SetGCPercent(100); got != 50 {
 		t.Errorf("user's GOGC=50 replaced by %d", got)
