@@ -216,11 +216,12 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (res *Re
 	}
 
 	deadline := time.Now().Add(o.Timeout)
+	notServed := kindsNotServedYet(c, m)
 	next := 0 // index into entries, which follow the objects' order
 	for _, comp := range m.Components {
 		progress(Event{Component: comp.Name})
 		compEntries := entries[next : next+len(comp.Objects)]
-		outcomes, err := applyComponent(ctx, c, comp.Objects, compEntries, old, o, nsExists, live)
+		outcomes, err := applyComponent(ctx, c, comp.Objects, compEntries, old, o, nsExists, live, notServed)
 		if err != nil {
 			return res, err
 		}
@@ -262,6 +263,11 @@ func Apply(ctx context.Context, c Clients, m *Manifest, o ApplyOptions) (res *Re
 			}
 			for i, out := range outcomes {
 				compEntries[i].ResourceVersion = out.resourceVersion
+			}
+			if len(notServed) > 0 && slices.ContainsFunc(comp.Objects, func(o *unstructured.Unstructured) bool { return o.GetKind() == kindCRD }) {
+				// The CRDs are established: the mapper learns their
+				// kinds for the components that use them.
+				meta.MaybeResetRESTMapper(c.Mapper)
 			}
 		}
 		progress(Event{Component: comp.Name, Done: true, Changed: changed, Created: created})
@@ -382,7 +388,7 @@ func applyWave(kind string) int {
 // each wave, and returns the outcomes in the objects' order. live holds
 // what the ownership check read (absent: not read; nil: not found).
 func applyComponent(ctx context.Context, c Clients, objs []*unstructured.Unstructured, entries []inventoryEntry, old *Inventory,
-	o ApplyOptions, nsExists bool, live map[*unstructured.Unstructured]*unstructured.Unstructured) ([]applyOutcome, error) {
+	o ApplyOptions, nsExists bool, live map[*unstructured.Unstructured]*unstructured.Unstructured, notServed map[schema.GroupKind]bool) ([]applyOutcome, error) {
 	out := make([]applyOutcome, len(objs))
 	for wave := 0; wave <= 2; wave++ {
 		g, gctx := errgroup.WithContext(ctx)
@@ -397,6 +403,11 @@ func applyComponent(ctx context.Context, c Clients, objs []*unstructured.Unstruc
 					out[i] = applyOutcome{action: ActionUnchanged, uid: known.GetUID(), ready: true, resourceVersion: known.GetResourceVersion()}
 					continue
 				}
+			}
+			if o.DryRun && notServed[obj.GroupVersionKind().GroupKind()] {
+				// Its CRD is created by this install, not by a dry run.
+				out[i] = applyOutcome{action: ActionCreated}
+				continue
 			}
 			if o.DryRun {
 				// A dry run compares the whole live object with the

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshctl/meshctl/pkg/vocab"
 )
@@ -78,9 +79,13 @@ func checkOwnership(ctx context.Context, c Clients, m *Manifest, old *Inventory,
 	sc := ownerScope{Namespace: s.MeshNamespace, Install: InstallName(s)}
 	objs := m.Objects()
 	lives := make([]*unstructured.Unstructured, len(objs))
+	notServed := kindsNotServedYet(c, m)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(maxInFlight)
 	for i, obj := range objs {
+		if notServed[obj.GroupVersionKind().GroupKind()] {
+			continue // its CRD comes with this install: no such object exists
+		}
 		g.Go(func() error {
 			live, err := readMetadata(gctx, c, obj)
 			if apierrors.IsNotFound(err) {
@@ -176,6 +181,33 @@ func readMetadata(ctx context.Context, c Clients, obj *unstructured.Unstructured
 	live := &unstructured.Unstructured{Object: u}
 	live.SetGroupVersionKind(gvk)
 	return live, nil
+}
+
+// kindsNotServedYet are the kinds of the manifest's objects that the
+// cluster does not serve yet because their CRDs are part of the manifest
+// (the mesh-wide PeerAuthentication of a first install): no object of them
+// exists, and a dry run cannot send them to the API server.
+func kindsNotServedYet(c Clients, m *Manifest) map[schema.GroupKind]bool {
+	defined := map[schema.GroupKind]bool{}
+	for _, o := range m.Objects() {
+		if o.GetKind() != kindCRD {
+			continue
+		}
+		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
+		defined[schema.GroupKind{Group: group, Kind: kind}] = true
+	}
+	out := map[schema.GroupKind]bool{}
+	for _, o := range m.Objects() {
+		gvk := o.GroupVersionKind()
+		if !defined[gvk.GroupKind()] || out[gvk.GroupKind()] {
+			continue
+		}
+		if _, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version); meta.IsNoMatchError(err) {
+			out[gvk.GroupKind()] = true
+		}
+	}
+	return out
 }
 
 func entryOf(o *unstructured.Unstructured) inventoryEntry {

@@ -711,8 +711,15 @@ func serverOverlay(mi *profiles.MeshInstall) (overlay, error) {
 	if len(c.K8s.ServiceAnnotations) > 0 {
 		o.patches = append(o.patches, smp(servicePatch(vocab.ServerBaseName, c.K8s.ServiceAnnotations, "")))
 	}
+	if m := s.MeshConfig.MTLS.Mode; m != "" && m != profiles.MTLSPermissive {
+		o.components = append(o.components, "../../components/peer-authentication")
+		o.patches = append(o.patches, patch{
+			Target: &patchTarget{Kind: "PeerAuthentication"},
+			Patch:  fmt.Sprintf("- op: replace\n  path: /spec/mtls/mode\n  value: %s\n", m),
+		})
+	}
 	if c.Autoscale.Enabled {
-		o.components = []string{"../../components/autoscale"}
+		o.components = append(o.components, "../../components/autoscale")
 		o.patches = append(o.patches, patch{
 			Target: &patchTarget{Kind: "HorizontalPodAutoscaler"},
 			Patch: fmt.Sprintf("- op: replace\n  path: /spec/minReplicas\n  value: %d\n- op: replace\n  path: /spec/maxReplicas\n  value: %d\n",

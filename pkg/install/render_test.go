@@ -150,6 +150,59 @@ func TestRenderRevisionAndOverrides(t *testing.T) {
 	}
 }
 
+// meshConfig.mtls.mode is honoured by the mesh-wide PeerAuthentication in
+// the mesh (root) namespace, part of the control plane; PERMISSIVE, Istio's
+// behaviour without a policy, renders none.
+func TestRenderMeshMTLSMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode, revision, name string
+	}{
+		{"PERMISSIVE", "", ""},
+		{"STRICT", "", "default"},
+		{"DISABLE", "", "default"},
+		{"STRICT", "canary", "default-canary"},
+	} {
+		t.Run(tc.mode+"/"+tc.revision, func(t *testing.T) {
+			m := renderProfile(t, profiles.ResolveOptions{Profile: "minimal", Revision: tc.revision, MeshNamespace: "mesh-z",
+				Sets: []string{"meshConfig.mtls.mode=" + tc.mode}})
+			var found []*unstructured.Unstructured
+			for _, c := range m.Components {
+				for _, o := range c.Objects {
+					if o.GetKind() == "PeerAuthentication" {
+						if c.Name != vocab.ComponentServer {
+							t.Errorf("%s rendered with component %s, want %s", Ref(o), c.Name, vocab.ComponentServer)
+						}
+						found = append(found, o)
+					}
+				}
+			}
+			if tc.name == "" {
+				if len(found) != 0 {
+					t.Fatalf("%s renders %d PeerAuthentications, want none", tc.mode, len(found))
+				}
+				return
+			}
+			if len(found) != 1 {
+				t.Fatalf("%s renders %d PeerAuthentications, want 1", tc.mode, len(found))
+			}
+			pa := found[0]
+			mode, _, _ := unstructured.NestedString(pa.Object, "spec", "mtls", "mode")
+			_, hasSelector, _ := unstructured.NestedFieldNoCopy(pa.Object, "spec", "selector")
+			if pa.GetAPIVersion() != "security.istio.io/v1" || pa.GetName() != tc.name || pa.GetNamespace() != "mesh-z" || mode != tc.mode || hasSelector {
+				t.Errorf("PeerAuthentication %s/%s %s mode %q (selector %v), want %s/%s mode %s without a selector",
+					pa.GetNamespace(), pa.GetName(), pa.GetAPIVersion(), mode, hasSelector, "mesh-z", tc.name, tc.mode)
+			}
+			rev := tc.revision
+			if rev == "" {
+				rev = vocab.DefaultRevision
+			}
+			if l := pa.GetLabels(); l[vocab.LabelInstall] != rev || l[vocab.LabelComponent] != vocab.ComponentServer {
+				t.Errorf("labels %v: not this install's", l)
+			}
+		})
+	}
+}
+
 func TestRenderRenamedGateway(t *testing.T) {
 	m := renderProfile(t, profiles.ResolveOptions{Sets: []string{"components.ingressGateways[0].name=edge", "components.ingressGateways[0].replicas=2"}})
 	y, _ := ObjectsYAML(m.Component(vocab.ComponentIngressGateway).Objects)
@@ -355,6 +408,7 @@ func TestLabelFieldSpecsMatchKustomize(t *testing.T) {
 		"revision": {Profile: "demo", Revision: "canary", MeshNamespace: "mesh-y", Sets: []string{
 			"components.server.autoscale.enabled=true", "components.ingressGateways[0].name=edge",
 			"components.egressGateways[0].enabled=true", "components.server.replicas=3",
+			"meshConfig.mtls.mode=STRICT",
 		}},
 	}
 	for _, name := range profiles.Names() {

@@ -105,9 +105,10 @@ func TestTyposAreErrors(t *testing.T) {
 		{ResolveOptions{Sets: []string{"meshConfig.mtls.mod=STRICT"}}, []string{`did you mean "mode"`}},
 		{ResolveOptions{Sets: []string{"components.server.replicas=many"}}, []string{"components.server.replicas", "not a whole number"}},
 		{ResolveOptions{Sets: []string{"meshConfig.mtls.mode=STICT"}}, []string{"spec.meshConfig.mtls.mode", `did you mean "STRICT"`}},
-		// Accepted but never enforced would be a silent no-op.
-		{ResolveOptions{Sets: []string{"meshConfig.mtls.mode=STRICT"}}, []string{"spec.meshConfig.mtls.mode", "not rendered", "PeerAuthentication named default in namespace mesh-system"}},
-		{ResolveOptions{Sets: []string{"meshConfig.mtls.mode=DISABLE"}, MeshNamespace: "mesh-b"}, []string{"namespace mesh-b"}},
+		// The mode is rendered with the control plane; without it, it would
+		// be accepted and never enforced.
+		{ResolveOptions{Profile: "empty", Sets: []string{"meshConfig.mtls.mode=STRICT"}}, []string{"spec.meshConfig.mtls.mode", "STRICT needs components.server.enabled"}},
+		{ResolveOptions{Sets: []string{"meshConfig.mtls.mode=DISABLE", "components.server.enabled=false"}}, []string{"DISABLE needs components.server.enabled"}},
 		{ResolveOptions{Sets: []string{"components.ingressGateways[3].replicas=1"}}, []string{"index 3 is out of range"}},
 		{ResolveOptions{Sets: []string{"novalue"}}, []string{"expected path=value"}},
 		{ResolveOptions{Files: []string{"typo.yaml"}, ReadFile: fs}, []string{"typo.yaml:3", `did you mean "server"`}},

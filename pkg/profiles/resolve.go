@@ -529,13 +529,12 @@ func (m *MeshInstall) Validate() error {
 			bad(path, "%s", msg)
 		}
 	}
-	oneOf("meshConfig.mtls.mode", s.MeshConfig.MTLS.Mode, "PERMISSIVE", "STRICT", "DISABLE")
-	// Istio's MeshConfig has no mTLS mode; mesh-wide mTLS is a
-	// PeerAuthentication in the root namespace, which install does not
-	// render yet. Accepting STRICT here would promise enforcement that
-	// never happens, so only the mode that needs no policy is allowed.
-	if m := s.MeshConfig.MTLS.Mode; m == "STRICT" || m == "DISABLE" {
-		bad("meshConfig.mtls.mode", "%s is not rendered by install (MeshConfig has no mTLS mode): keep PERMISSIVE and apply a PeerAuthentication named default in namespace %s with spec.mtls.mode: %s", m, s.MeshNamespace, m)
+	oneOf("meshConfig.mtls.mode", s.MeshConfig.MTLS.Mode, MTLSPermissive, "STRICT", "DISABLE")
+	// The mode is rendered as a PeerAuthentication with the control plane
+	// (as the rest of meshConfig is, in its ConfigMap): without it, STRICT
+	// would be accepted and never enforced.
+	if m := s.MeshConfig.MTLS.Mode; m != MTLSPermissive && !s.Components.Server.Enabled {
+		bad("meshConfig.mtls.mode", "%s needs components.server.enabled: the mesh-wide PeerAuthentication is installed with the control plane", m)
 	}
 	oneOf("meshConfig.outboundTrafficPolicy", s.MeshConfig.OutboundTrafficPolicy, "ALLOW_ANY", "REGISTRY_ONLY")
 	if s.MeshConfig.AccessLog.Encoding != "" {

@@ -75,8 +75,14 @@ type MeshSettings struct {
 // MTLS is the mesh-wide default of PeerAuthentication.
 type MTLS struct {
 	// Mode is PERMISSIVE (plaintext and mTLS accepted), STRICT or DISABLE.
+	// Install renders STRICT and DISABLE as the PeerAuthentication
+	// `default` (`default-<revision>`) in the mesh namespace, Istio's root
+	// namespace for mesh-wide policy; PERMISSIVE needs none.
 	Mode string `json:"mode"`
 }
+
+// MTLSPermissive is the mTLS mode that needs no policy.
+const MTLSPermissive = "PERMISSIVE"
 
 // AccessLog configures proxy access logs.
 type AccessLog struct {
@@ -229,7 +235,8 @@ func (m *MeshInstall) InjectConfig() inject.Config {
 // mesh namespace (as the root namespace of mesh-wide policy) on it.
 //
 // meshConfig.mtls.mode has no MeshConfig field (Istio sets mesh-wide mTLS
-// with a PeerAuthentication in the root namespace), so it is not part of it.
+// with a PeerAuthentication in the root namespace), so it is not part of
+// it: install renders that policy (see MTLS).
 func (m *MeshInstall) RenderedMeshConfig() (*meshconfig.MeshConfig, error) {
 	s := &m.Spec
 	ms := s.MeshConfig

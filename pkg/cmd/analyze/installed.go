@@ -61,6 +61,13 @@ func renderInstalled(profile, meshNamespace string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rendering profile %s: %w", profile, err)
 	}
+	return installedJSON(m)
+}
+
+// installedJSON keeps the objects of m that the config model knows (the
+// mesh-wide PeerAuthentication of a STRICT or DISABLE mTLS mode among
+// them), as a stream of indented JSON documents.
+func installedJSON(m *install.Manifest) ([]byte, error) {
 	var buf bytes.Buffer
 	for _, o := range m.Objects() {
 		if _, ok := config.LookupKind(o.GetAPIVersion(), o.GetKind()); !ok {

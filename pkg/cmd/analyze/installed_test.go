@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/install"
 	"github.com/meshctl/meshctl/pkg/profiles"
 	"github.com/meshctl/meshctl/pkg/vocab"
 )
@@ -59,6 +61,41 @@ func TestInstalledOtherMeshNamespace(t *testing.T) {
 	for _, r := range rs {
 		if r.Namespace != "" && r.Namespace != "other-mesh" {
 			t.Errorf("%s is in namespace %s, want other-mesh", r.Key(), r.Namespace)
+		}
+	}
+}
+
+// The mesh-wide PeerAuthentication that a STRICT or DISABLE mode installs is
+// part of the installed objects, in the mesh (root) namespace.
+func TestInstalledKeepsTheMeshPeerAuthentication(t *testing.T) {
+	for mode, want := range map[string]int{"PERMISSIVE": 0, "STRICT": 1} {
+		mi, err := profiles.Resolve(profiles.ResolveOptions{Profile: "minimal", MeshNamespace: "mesh-q", Sets: []string{"meshConfig.mtls.mode=" + mode}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := install.Render(mi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := installedJSON(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, errs := config.Parse("installed", data)
+		if len(errs) > 0 {
+			t.Fatal(errs[0])
+		}
+		got := 0
+		for _, r := range rs {
+			if r.Kind == config.KindPeerAuthentication {
+				got++
+				if r.Namespace != "mesh-q" || r.Name != "default" {
+					t.Errorf("%s: want mesh-q/default", r.Key())
+				}
+			}
+		}
+		if got != want {
+			t.Errorf("mode %s: %d PeerAuthentications in the installed objects, want %d", mode, got, want)
 		}
 	}
 }

@@ -164,18 +164,23 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	if !o.DryRun {
 		// One line per removed component; the objects are in the inventory
-		// and in --dry-run output.
-		pruned, counts := []string{}, map[string]int{}
+		// and in --dry-run output. A component still installed names what
+		// it lost (the mesh-wide PeerAuthentication of a mode now PERMISSIVE).
+		pruned, refs := []string{}, map[string][]string{}
 		for _, r := range res.Objects {
 			if r.Action == install.ActionPruned {
-				if counts[r.Component] == 0 {
+				if len(refs[r.Component]) == 0 {
 					pruned = append(pruned, r.Component)
 				}
-				counts[r.Component]++
+				refs[r.Component] = append(refs[r.Component], r.Ref)
 			}
 		}
 		for _, c := range pruned {
-			p.Success("%s removed (no longer in the spec: %d objects)", install.ComponentTitle(c), counts[c])
+			if m.Component(c) != nil {
+				p.Success("%s: pruned %s (no longer in the spec)", install.ComponentTitle(c), strings.Join(refs[c], ", "))
+				continue
+			}
+			p.Success("%s removed (no longer in the spec: %d objects)", install.ComponentTitle(c), len(refs[c]))
 		}
 	}
 	for _, r := range res.Objects {
