@@ -2,7 +2,7 @@
 // traffic rather than by their text: for each host, how the weights of its
 // routes move, which matches appear or disappear, which subsets and traffic
 // policies change; and, for Gateways, ServiceEntries and the other mesh
-// kinds, which fields change. Gateway API HTTPRoutes are routes of the hosts
+// kinds, which fields change. Gateway API HTTPRoutes and GRPCRoutes are routes of the hosts
 // they route (httproute.go); the other Gateway API kinds are compared field
 // by field. Renaming a VirtualService, reordering YAML keys
 // or splitting one file in two is no difference; moving 10% of reviews from
@@ -531,7 +531,7 @@ func diffObjects(kind config.Kind, old, cur config.Reader) []Section {
 
 // InputKinds are the kinds Diff reads, for loading a cluster.
 func InputKinds() []config.Kind {
-	return append([]config.Kind{config.KindVirtualService, config.KindDestinationRule, config.KindHTTPRoute}, objectKinds()...)
+	return append([]config.Kind{config.KindVirtualService, config.KindDestinationRule, config.KindHTTPRoute, config.KindGRPCRoute}, objectKinds()...)
 }
 
 // objectKinds are the kinds compared object by object: the mesh's and the
@@ -540,7 +540,7 @@ func objectKinds() []config.Kind {
 	var out []config.Kind
 	for _, k := range config.Kinds() {
 		switch {
-		case k.Kind == config.KindVirtualService || k.Kind == config.KindDestinationRule || k.Kind == config.KindHTTPRoute:
+		case k.Kind == config.KindVirtualService || k.Kind == config.KindDestinationRule || k.Kind == config.KindHTTPRoute || k.Kind == config.KindGRPCRoute:
 		case !k.Namespaced: // GatewayClass: the class of an installation, not routing config
 		case k.Mesh || k.Group == config.GroupGatewayAPI:
 			out = append(out, k.Kind)
@@ -557,8 +557,6 @@ func specFields(r *config.Resource) fields {
 	case proto.Message:
 		return flatten(s)
 	case *gatewayv1.Gateway:
-		return flattenJSON(s.Spec)
-	case *gatewayv1.GRPCRoute:
 		return flattenJSON(s.Spec)
 	case *gatewayv1.ReferenceGrant:
 		return flattenJSON(s.Spec)

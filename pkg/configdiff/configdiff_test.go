@@ -233,6 +233,20 @@ kind: HTTPRoute
 metadata: {name: r}
 spec: {}
 `)
+	f.Add(`apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{method: {type: RegularExpression, service: "com\\.example\\..*"}, headers: [{name: a, value: b, type: RegularExpression}]}, {}]
+    backendRefs: [{name: store, port: 50051, weight: 3}, {name: store, port: 50052}]
+`, `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g}
+spec:
+  rules: [{matches: [{method: {method: Get}}], backendRefs: [{name: store, port: 50051}]}]
+`)
 	f.Fuzz(func(t *testing.T, a, b string) {
 		ra, _ := config.Parse("a", []byte(a))
 		rb, _ := config.Parse("b", []byte(b))

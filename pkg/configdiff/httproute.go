@@ -12,7 +12,7 @@ import (
 	"github.com/meshctl/meshctl/pkg/config"
 )
 
-// The Gateway API's HTTPRoute routes the same traffic a VirtualService does,
+// The Gateway API's HTTPRoute (and GRPCRoute) routes the same traffic a VirtualService does,
 // so its rules join the host sections: a rule is a route, its backendRefs
 // are the destinations, and a 90/10 → 50/50 move of backendRef weights reads
 // as the VirtualService one does. A route whose parent is a Service (mesh
@@ -24,7 +24,7 @@ type routeTarget struct {
 	fqdn, display, gateway string
 }
 
-func httpRouteTargets(hz *config.Hosts, r *config.Resource, rt *gatewayv1.HTTPRoute) []routeTarget {
+func routeTargets(hz *config.Hosts, r *config.Resource, parents []gatewayv1.ParentReference, names []gatewayv1.Hostname) []routeTarget {
 	var out []routeTarget
 	seen := map[string]int{}
 	add := func(t routeTarget) {
@@ -38,17 +38,17 @@ func httpRouteTargets(hz *config.Hosts, r *config.Resource, rt *gatewayv1.HTTPRo
 		out = append(out, t)
 	}
 	hostnames := func(gateway string) {
-		if len(rt.Spec.Hostnames) == 0 {
+		if len(names) == 0 {
 			add(routeTarget{fqdn: "*", display: "*", gateway: gateway})
 		}
-		for _, h := range rt.Spec.Hostnames {
+		for _, h := range names {
 			add(routeTarget{fqdn: hz.Resolve(string(h), r.Namespace), display: string(h), gateway: gateway})
 		}
 	}
-	if len(rt.Spec.ParentRefs) == 0 {
+	if len(parents) == 0 {
 		hostnames("")
 	}
-	for _, p := range rt.Spec.ParentRefs {
+	for _, p := range parents {
 		ns := r.Namespace
 		if p.Namespace != nil && *p.Namespace != "" {
 			ns = string(*p.Namespace)
@@ -89,6 +89,78 @@ func (x *host) addHTTPRoute(r *config.Resource, rt *gatewayv1.HTTPRoute) {
 			path: fmt.Sprintf("spec.rules[%d]", i), destField: "backendRefs",
 		})
 	}
+}
+
+// addGRPCRoute adds the rules of a GRPCRoute to the host's routes: gRPC is
+// HTTP/2, and its method match reads as a path ("grpc=/pkg.Service/Method").
+func (x *host) addGRPCRoute(r *config.Resource, rt *gatewayv1.GRPCRoute) {
+	for i, rule := range rt.Spec.Rules {
+		var ms []string
+		for _, m := range rule.Matches {
+			d := grpcMatch(m)
+			if d == "" {
+				ms = nil
+				break
+			}
+			ms = append(ms, d)
+		}
+		desc := strings.Join(ms, " or ")
+		name := ""
+		if rule.Name != nil {
+			name = string(*rule.Name)
+		}
+		var ds []dest
+		var weights []int32
+		for _, b := range rule.BackendRefs {
+			ds = append(ds, x.backend(b.BackendObjectReference, r.Namespace))
+			w := int32(1)
+			if b.Weight != nil {
+				w = *b.Weight
+			}
+			weights = append(weights, w)
+		}
+		shares(ds, weights)
+		rest := rule
+		rest.Name, rest.Matches, rest.BackendRefs = nil, nil, nil
+		x.add(&route{
+			key: routeKey("http", name, desc), label: routeLabel("", name, desc, x.display),
+			proto: "http", dests: normalize(ds), extra: flattenJSON(rest), res: r,
+			path: fmt.Sprintf("spec.rules[%d]", i), destField: "backendRefs",
+		})
+	}
+}
+
+func grpcMatch(m gatewayv1.GRPCRouteMatch) string {
+	var c []string
+	if mm := m.Method; mm != nil {
+		svc, method := "*", "*"
+		if mm.Service != nil && *mm.Service != "" {
+			svc = *mm.Service
+		}
+		if mm.Method != nil && *mm.Method != "" {
+			method = *mm.Method
+		}
+		op := "="
+		if mm.Type != nil && *mm.Type == gatewayv1.GRPCMethodMatchRegularExpression {
+			op = "~="
+		}
+		if svc != "*" || method != "*" {
+			c = append(c, "grpc"+op+"/"+svc+"/"+method)
+		}
+	}
+	headers := map[string]string{}
+	for _, h := range m.Headers {
+		n := strings.ToLower(string(h.Name))
+		op := "="
+		if h.Type != nil && *h.Type == gatewayv1.GRPCHeaderMatchRegularExpression {
+			op = "~="
+		}
+		headers[n] = n + op + h.Value
+	}
+	for _, k := range sortedKeys(headers) {
+		c = append(c, headers[k])
+	}
+	return strings.Join(c, " ")
 }
 
 // backend names a backendRef relative to the route: "reviews-v1" for a

@@ -1,6 +1,7 @@
 package configdiff
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -89,4 +90,39 @@ func TestHTTPRouteOnGateway(t *testing.T) {
 		"bookinfo.example.com|+ gateways: [default/bookinfo-gateway]",
 		"bookinfo.example.com|+ uri=/productpage or uri^=/static or uri=/login or uri=/logout or uri^=/api/v1/products → productpage",
 		"Gateway.gateway.networking.k8s.io default/bookinfo-gateway|~ listeners[http].port: 80 → 8080")
+}
+
+// GRPCRoutes read the same way; a method match reads as a path.
+func TestGRPCRoute(t *testing.T) {
+	route := `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: store
+spec:
+  parentRefs:
+  - name: grpc-gateway
+  hostnames: [store.example.com]
+  rules:
+%s  - backendRefs:
+    - name: store-v1
+      port: 50051
+      weight: %d
+    - name: store-v2
+      port: 50051
+      weight: %d
+`
+	deletes := `  - matches:
+    - method:
+        service: com.example.Store
+        method: Delete
+      headers:
+      - name: X-Admin
+        value: "true"
+    backendRefs:
+    - name: store-admin
+      port: 50051
+`
+	check(t, fmt.Sprintf(route, "", 90, 10), fmt.Sprintf(route, deletes, 50, 50),
+		"store.example.com|+ grpc=/com.example.Store/Delete x-admin=true → store-admin [http route 1 of 2]",
+		"store.example.com|~ store.example.com: store-v1 90% → 50%, store-v2 10% → 50%")
 }

@@ -20,7 +20,7 @@ type host struct {
 	display string
 	hosts   *config.Hosts
 	vs, dr  []*config.Resource
-	hr      []*config.Resource // HTTPRoutes
+	hr      []*config.Resource // HTTPRoutes and GRPCRoutes
 	seen    map[string]int     // route keys, to tell repeated ones apart
 
 	gateways, exportTo []string
@@ -106,22 +106,31 @@ func hosts(s config.Reader) map[string]*host {
 		}
 		out[h] = x
 	}
-	for _, r := range s.List(config.KindHTTPRoute, "") {
-		rt := r.HTTPRoute()
-		if rt == nil {
-			continue
+	// Gateway API routes join the hosts they route.
+	target := func(r *config.Resource, t routeTarget) *host {
+		x := out[t.fqdn]
+		if x == nil {
+			x = &host{fqdn: t.fqdn, display: t.display, hosts: reg.Hosts, subsets: map[string]*subset{}}
+			out[t.fqdn] = x
 		}
-		for _, t := range httpRouteTargets(reg.Hosts, r, rt) {
-			x := out[t.fqdn]
-			if x == nil {
-				x = &host{fqdn: t.fqdn, display: t.display, hosts: reg.Hosts, subsets: map[string]*subset{}}
-				out[t.fqdn] = x
+		x.hr = append(x.hr, r)
+		if t.gateway != "" {
+			x.gateways = union(x.gateways, strings.Split(t.gateway, ","))
+		}
+		return x
+	}
+	for _, r := range s.List(config.KindHTTPRoute, "") {
+		if rt := r.HTTPRoute(); rt != nil {
+			for _, t := range routeTargets(reg.Hosts, r, rt.Spec.ParentRefs, rt.Spec.Hostnames) {
+				target(r, t).addHTTPRoute(r, rt)
 			}
-			x.hr = append(x.hr, r)
-			if t.gateway != "" {
-				x.gateways = union(x.gateways, strings.Split(t.gateway, ","))
+		}
+	}
+	for _, r := range s.List(config.KindGRPCRoute, "") {
+		if rt := r.GRPCRoute(); rt != nil {
+			for _, t := range routeTargets(reg.Hosts, r, rt.Spec.ParentRefs, rt.Spec.Hostnames) {
+				target(r, t).addGRPCRoute(r, rt)
 			}
-			x.addHTTPRoute(r, rt)
 		}
 	}
 	return out

@@ -51,10 +51,10 @@ For each host, config diff shows how the traffic shares of its routes move
 ("+ end-user=jason → v2"), routes that move ahead of others, changes to
 gateways, timeouts, retries and other route settings, DestinationRule subsets
 added or removed, and traffic policy changes (TLS mode, load balancer,
-connection pool…). Gateway API HTTPRoutes join the host they route (a
-Service parent's host, or a Gateway's hostnames), their backendRefs read as
-destinations with shares. Gateways (Istio's and the Gateway API's),
-ServiceEntries, Sidecars, GRPCRoutes and security policies are compared
+connection pool…). Gateway API HTTPRoutes and GRPCRoutes join the host they
+route (a Service parent's host, or a Gateway's hostnames), their backendRefs
+read as destinations with shares. Gateways (Istio's and the Gateway API's),
+ServiceEntries, Sidecars, ReferenceGrants and security policies are compared
 field by field. Renaming a VirtualService, reordering YAML or
 splitting files changes nothing and shows nothing.
 
