@@ -295,7 +295,7 @@ var routingAnalyzers = []*Analyzer{
 	},
 	{
 		Code: "MSH0109", Name: "IneffectiveMatch", Level: Info,
-		Doc:    "One match of an HTTP route repeats a match of an earlier route, so it never selects this route; the route's other matches still work (a route whose matches are all repeated is MSH0105).",
+		Doc:    "One match of a route repeats a match of an earlier route, so it never selects this route; the route's other matches still work (an HTTP route that an earlier one shadows entirely is MSH0105).",
 		Inputs: k(config.KindVirtualService),
 		Run: func(c *Context) {
 			for _, r := range c.Store.List(config.KindVirtualService, "") {
@@ -305,28 +305,32 @@ var routingAnalyzers = []*Analyzer{
 					if len(h.Match) == 0 {
 						break // a catch-all: what follows is MSH0105's
 					}
-					var dup []int
-					dupOf := map[int]int{}
+					if shadowedBy(vs.Http[:i], h) >= 0 {
+						continue // the whole route is unreachable: MSH0105
+					}
 					for j, m := range h.Match {
 						key := matchKey(m)
 						if k, ok := first[key]; ok && k < i {
-							dup = append(dup, j)
-							dupOf[j] = k
-							continue
-						}
-						if _, ok := first[key]; !ok {
+							c.Report(r, field("spec.http[%d].match[%d]", i, j), "remove the repeated match",
+								"HTTP route %d match %d is never used: route %d has the same match", i, j, k)
+						} else if !ok {
 							first[key] = i
 						}
 					}
-					if len(dup) == len(h.Match) {
-						continue // the whole route is unreachable: MSH0105
-					}
-					for _, j := range dup {
-						c.Report(r, field("spec.http[%d].match[%d]", i, j), "remove the repeated match",
-							"HTTP route %d match %d is never used: route %d has the same match", i, j, dupOf[j])
-					}
 					if isCatchAll(h) {
 						break
+					}
+				}
+				for i, t := range vs.Tcp {
+					for _, d := range repeatedMatches(i, t.Match, first, "tcp") {
+						c.Report(r, field("spec.tcp[%d].match[%d]", i, d[0]), "remove the repeated match",
+							"TCP route %d match %d is never used: route %d has the same match", i, d[0], d[1])
+					}
+				}
+				for i, t := range vs.Tls {
+					for _, d := range repeatedMatches(i, t.Match, first, "tls") {
+						c.Report(r, field("spec.tls[%d].match[%d]", i, d[0]), "remove the repeated match",
+							"TLS route %d match %d is never used: route %d has the same match", i, d[0], d[1])
 					}
 				}
 			}
@@ -580,4 +584,21 @@ func routesBySubset(c *Context, r *config.Resource, host string) bool {
 		}
 	})
 	return found
+}
+
+// repeatedMatches returns, for route i of a TCP or TLS list, each match
+// that an earlier route of the list already has, with that route's index;
+// seen (keyed with the list's kind) remembers the matches of the routes so far.
+func repeatedMatches[M proto.Message](i int, ms []M, seen map[string]int, kind string) [][2]int {
+	var out [][2]int
+	for j, m := range ms {
+		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		key := kind + "\x00" + string(b)
+		if k, ok := seen[key]; ok && k < i {
+			out = append(out, [2]int{j, k})
+		} else if !ok {
+			seen[key] = i
+		}
+	}
+	return out
 }

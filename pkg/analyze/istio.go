@@ -51,7 +51,7 @@ var IstioCodes = []IstioCode{
 	{Code: "IST0128", Name: "NoServerCertificateVerificationDestinationLevel", MSH: []string{"MSH0304"}, Note: "MSH0304 also checks subsets, and accepts insecureSkipVerify: true as a deliberate choice"},
 	{Code: "IST0129", Name: "NoServerCertificateVerificationPortLevel", MSH: []string{"MSH0304"}},
 	{Code: "IST0130", Name: "VirtualServiceUnreachableRule", MSH: []string{"MSH0105"}},
-	{Code: "IST0131", Name: "VirtualServiceIneffectiveMatch", MSH: []string{"MSH0109"}, Note: "HTTP routes; a route whose matches are all repeated is MSH0105 (IST0130)"},
+	{Code: "IST0131", Name: "VirtualServiceIneffectiveMatch", MSH: []string{"MSH0109"}, Note: "HTTP, TCP and TLS routes; an HTTP route shadowed entirely by one earlier route is MSH0105 (IST0130)"},
 	{Code: "IST0132", Name: "VirtualServiceHostNotFoundInGateway", MSH: []string{"MSH0110"}},
 	{Code: "IST0133", Name: "SchemaWarning", MSH: []string{"MSH0008"}},
 	{Code: "IST0134", Name: "ServiceEntryAddressesRequired", MSH: []string{"MSH0803"}, Note: "meshctl has no DNS proxy that allocates addresses (Istio's ISTIO_META_DNS_AUTO_ALLOCATE), so addresses are always needed"},
