@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -25,32 +26,46 @@ func destinations(vs *networking.VirtualService, fn func(path string, d *network
 	for i, h := range vs.Http {
 		for j, r := range h.Route {
 			if r.Destination != nil {
-				fn(field("spec.http[%d].route[%d].destination", i, j), r.Destination)
+				fn(routePath("spec.http[", i, "].route[", j, "].destination"), r.Destination)
 			}
 		}
 		if h.Mirror != nil {
-			fn(field("spec.http[%d].mirror", i), h.Mirror)
+			fn(routePath("spec.http[", i, "].mirror", -1, ""), h.Mirror)
 		}
 		for j, m := range h.Mirrors {
 			if m.Destination != nil {
-				fn(field("spec.http[%d].mirrors[%d].destination", i, j), m.Destination)
+				fn(routePath("spec.http[", i, "].mirrors[", j, "].destination"), m.Destination)
 			}
 		}
 	}
 	for i, t := range vs.Tcp {
 		for j, r := range t.Route {
 			if r.Destination != nil {
-				fn(field("spec.tcp[%d].route[%d].destination", i, j), r.Destination)
+				fn(routePath("spec.tcp[", i, "].route[", j, "].destination"), r.Destination)
 			}
 		}
 	}
 	for i, t := range vs.Tls {
 		for j, r := range t.Route {
 			if r.Destination != nil {
-				fn(field("spec.tls[%d].route[%d].destination", i, j), r.Destination)
+				fn(routePath("spec.tls[", i, "].route[", j, "].destination"), r.Destination)
 			}
 		}
 	}
+}
+
+// routePath is a + i + b (+ j + c when j >= 0): the path of a destination,
+// made for every destination of every VirtualService by several analyzers,
+// without fmt.
+func routePath(a string, i int, b string, j int, c string) string {
+	buf := make([]byte, 0, len(a)+len(b)+len(c)+8)
+	buf = strconv.AppendInt(append(buf, a...), int64(i), 10)
+	buf = append(buf, b...)
+	if j >= 0 {
+		buf = strconv.AppendInt(buf, int64(j), 10)
+		buf = append(buf, c...)
+	}
+	return string(buf)
 }
 
 var vsInputs = k(config.KindVirtualService, config.KindDestinationRule, config.KindService, config.KindServiceEntry, config.KindNamespace)

@@ -29,8 +29,12 @@ func walkDeprecated(out *issues, path string, m protoreflect.Message, depth int)
 		return
 	}
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		opts, _ := fd.Options().(*descriptorpb.FieldOptions)
+		if !opts.GetDeprecated() && !valuesMayDeprecate(fd) {
+			return true // nothing to report at or below this field: no path to build
+		}
 		p := path + "." + fd.JSONName()
-		if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDeprecated() {
+		if opts.GetDeprecated() {
 			out.warnf(p, "field %s is deprecated; see the API reference for its replacement", fd.JSONName())
 		}
 		switch {
@@ -64,6 +68,26 @@ func visitValue(out *issues, path string, fd protoreflect.FieldDescriptor, v pro
 			out.warnf(path, "value %s is deprecated; see the API reference for its replacement", ev.Name())
 		}
 	}
+}
+
+// valuesMayDeprecate reports whether the values of field fd (its elements,
+// its map values) can be or hold something deprecated.
+func valuesMayDeprecate(fd protoreflect.FieldDescriptor) bool {
+	if fd.IsMap() {
+		fd = fd.MapValue()
+	}
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return mayDeprecate(fd.Message())
+	case protoreflect.EnumKind:
+		vals := fd.Enum().Values()
+		for j := 0; j < vals.Len(); j++ {
+			if opts, ok := vals.Get(j).Options().(*descriptorpb.EnumValueOptions); ok && opts.GetDeprecated() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // deprecating caches mayDeprecate per message type.
