@@ -267,6 +267,11 @@ func (p *Pusher) envoyResources(x *translate.Index, n transport.Node) (generate.
 	gateway := n.Kind == transport.KindGateway
 	v := translate.View{Namespace: n.Namespace, Labels: n.Labels, Workload: n.Pod, Gateway: gateway}
 	parts, w := x.ViewParts(v), x.Workload(v)
+	if w == nil {
+		// A node id that names no pod: the outbound config of its
+		// namespace, nothing of its own.
+		w = &translate.WorkloadPart{}
+	}
 	key := n.ViewKey()
 	e.mu.Lock()
 	last := e.views[key]

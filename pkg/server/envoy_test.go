@@ -180,3 +180,26 @@ spec: {selector: {matchLabels: {app: svc-0}}, mtls: {mode: STRICT}}
 		}
 	}
 }
+
+// TestEnvoyNodeWithoutPod: an Envoy whose node id does not follow Istio's
+// form (no pod, no namespace) is served the outbound config of namespace
+// default and no inbound, instead of failing the server.
+func TestEnvoyNodeWithoutPod(t *testing.T) {
+	p := &Pusher{Log: logr.Discard()}
+	p.Views = transport.NewViews(p.Populate, nil)
+	live := config.NewLiveStore()
+	live.Put(parseOne(t, reviewsYAML(map[string]string{"v1": "10.0.0.1", "v2": "10.0.0.2", "v3": "10.0.0.3"}, 9080))...)
+	p.Update(live.Snapshot())
+	for _, id := range []string{"plain-envoy", "router"} {
+		v := p.Views.Ensure(&core.Node{Id: id})
+		res := v.Resources()
+		if res[generate.ClusterType]["outbound|9080||reviews.default.svc.cluster.local"] == nil {
+			t.Errorf("%s: no reviews cluster: %v", id, res.Names(generate.ClusterType))
+		}
+		if res[generate.ListenerType][generate.VirtualInboundListener] != nil {
+			t.Errorf("%s: an inbound listener for a proxy with no pod", id)
+		}
+	}
+	live.Put(changedVS(t)...)
+	p.Update(live.Snapshot()) // and again after an event
+}
