@@ -100,7 +100,7 @@ func (r *renderer) renderCRDs() ([]*unstructured.Unstructured, error) {
 	out := make([]*unstructured.Unstructured, 0, len(set.items))
 	for i, item := range set.items {
 		// Shallow copies share the schemas, which nothing modifies (see
-		// renderCached); only metadata is made per render.
+		// renderOverlays); only metadata is made per render.
 		obj := maps.Clone(item)
 		meta := maps.Clone(item["metadata"].(map[string]any))
 		l := map[string]any{}

@@ -9,14 +9,17 @@ import (
 	"io/fs"
 	"math"
 	"path"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/openapi"
 	"sigs.k8s.io/yaml"
@@ -121,7 +124,6 @@ func InstallName(s *profiles.Spec) string { return s.RevisionName() }
 type renderer struct {
 	mu    sync.Mutex
 	fs    filesys.FileSystem // built on the first kustomize run
-	k     *krusty.Kustomizer
 	cache map[[32]byte][]*unstructured.Unstructured
 	crds  func() (*crdSet, error) // decoded once, shared by renders
 	// kustomizeLabels configures the labels with kustomize's own `labels:`
@@ -138,10 +140,11 @@ func newRenderer() *renderer {
 // nothing, the embedded manifests are loaded on the first render.
 var theRenderer = newRenderer()
 
-// kustomizer returns the filesystem and kustomizer, building them on first use.
-func (r *renderer) kustomizer() (filesys.FileSystem, *krusty.Kustomizer, error) {
+// kustomizer returns the filesystem kustomize reads, building it (and
+// setting kustomize's schema) on first use.
+func (r *renderer) kustomizer() (filesys.FileSystem, error) {
 	if r.fs != nil {
-		return r.fs, r.k, nil
+		return r.fs, nil
 	}
 	mfs := filesys.MakeFsInMemory()
 	err := fs.WalkDir(manifests.FS, ".", func(p string, d fs.DirEntry, err error) error {
@@ -155,7 +158,7 @@ func (r *renderer) kustomizer() (filesys.FileSystem, *krusty.Kustomizer, error) 
 		return mfs.WriteFile(path.Join("/manifests", p), b)
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading embedded manifests: %w", err)
+		return nil, fmt.Errorf("loading embedded manifests: %w", err)
 	}
 	// kustomize needs a schema only for the merge keys of strategic-merge
 	// patches; its built-in one covers every Kubernetes API and costs more
@@ -164,13 +167,13 @@ func (r *renderer) kustomizer() (filesys.FileSystem, *krusty.Kustomizer, error) 
 	// process-wide in kustomize and loaded on first use.
 	schema, err := manifests.FS.ReadFile("openapi.json")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := openapi.SetSchema(nil, schema, true); err != nil {
-		return nil, nil, fmt.Errorf("manifests/openapi.json: %w", err)
+		return nil, fmt.Errorf("manifests/openapi.json: %w", err)
 	}
-	r.fs, r.k = mfs, krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	return r.fs, r.k, nil
+	r.fs = mfs
+	return r.fs, nil
 }
 
 // forget drops the renders and their cached encodings.
@@ -212,16 +215,19 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		// base component is put first when they are done.
 		go func() { _, _ = r.crds() }()
 	}
+	// Every overlay is known before any is rendered: the kustomize runs
+	// are independent, and those not cached run concurrently.
+	type part struct {
+		component string
+		o         overlay
+	}
+	var parts []part
 	if s.Components.Server.Enabled {
 		o, err := serverOverlay(mi)
 		if err != nil {
 			return nil, err
 		}
-		objs, err := r.renderCached(o)
-		if err != nil {
-			return nil, err
-		}
-		add(vocab.ComponentServer, objs)
+		parts = append(parts, part{vocab.ComponentServer, o})
 	}
 	for _, kind := range []struct {
 		component, base string
@@ -230,7 +236,6 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		{vocab.ComponentIngressGateway, vocab.DefaultIngressGatewayName, s.Components.IngressGateways},
 		{vocab.ComponentEgressGateway, vocab.DefaultEgressGatewayName, s.Components.EgressGateways},
 	} {
-		var objs []*unstructured.Unstructured
 		for _, g := range kind.list {
 			if !g.Enabled {
 				continue
@@ -239,25 +244,32 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 			if err != nil {
 				return nil, err
 			}
-			o2, err := r.renderCached(o)
-			if err != nil {
-				return nil, err
-			}
-			objs = append(objs, o2...)
+			parts = append(parts, part{kind.component, o})
 		}
-		add(kind.component, objs)
 	}
 	addons := s.Addons.ByName()
 	for _, name := range AddonComponents {
-		a := addons[name]
-		if !a.Enabled {
-			continue
+		if a := addons[name]; a.Enabled {
+			parts = append(parts, part{name, addonOverlay(s, name, *a)})
 		}
-		objs, err := r.renderCached(addonOverlay(s, name, *a))
-		if err != nil {
-			return nil, err
+	}
+	overlays := make([]overlay, len(parts))
+	for i, p := range parts {
+		overlays[i] = p.o
+	}
+	rendered, err := r.renderOverlays(overlays)
+	if err != nil {
+		return nil, err
+	}
+	// Gateways of one kind form one component.
+	for i := 0; i < len(parts); {
+		var objs []*unstructured.Unstructured
+		j := i
+		for ; j < len(parts) && parts[j].component == parts[i].component; j++ {
+			objs = append(objs, rendered[j]...)
 		}
-		add(name, objs)
+		add(parts[i].component, objs)
+		i = j
 	}
 	if s.Components.Base.Enabled {
 		key := sha256.Sum256([]byte("crds"))
@@ -409,33 +421,69 @@ func (o overlay) kustomization(kustomizeLabels bool) ([]byte, map[string][]byte,
 }
 
 func (r *renderer) kustomize(o overlay) ([]*unstructured.Unstructured, error) {
-	k, files, err := o.kustomization(r.kustomizeLabels)
+	objs, err := r.kustomizeAll([]overlay{o})
 	if err != nil {
 		return nil, err
 	}
-	mfs, kz, err := r.kustomizer()
+	return objs[0], nil
+}
+
+// kustomizeAll renders overlays, whose directories must differ: their
+// kustomizations are written into the in-memory filesystem first, then
+// kustomize runs over each, concurrently (a run only reads the filesystem;
+// kyaml's one process-wide schema is behind its own lock).
+func (r *renderer) kustomizeAll(overlays []overlay) ([][]*unstructured.Unstructured, error) {
+	mfs, err := r.kustomizer()
 	if err != nil {
 		return nil, err
 	}
-	dir := path.Join("/manifests/_overlays", o.dir)
-	// Start from an empty directory so that nothing of a previous render
-	// (a file that is no longer generated) leaks into this one.
-	_ = mfs.RemoveAll(dir)
-	if err := mfs.MkdirAll(dir); err != nil {
-		return nil, err
-	}
-	if err := mfs.WriteFile(path.Join(dir, "kustomization.yaml"), k); err != nil {
-		return nil, err
-	}
-	for n, b := range files {
-		if err := mfs.WriteFile(path.Join(dir, n), b); err != nil {
+	dirs := make([]string, len(overlays))
+	seen := map[string]bool{}
+	for i, o := range overlays {
+		if seen[o.dir] {
+			return nil, fmt.Errorf("two overlays in %s in one render", o.dir)
+		}
+		seen[o.dir] = true
+		k, files, err := o.kustomization(r.kustomizeLabels)
+		if err != nil {
 			return nil, err
 		}
+		dir := path.Join("/manifests/_overlays", o.dir)
+		// Start from an empty directory so that nothing of a previous
+		// render (a file that is no longer generated) leaks into this one.
+		_ = mfs.RemoveAll(dir)
+		if err := mfs.MkdirAll(dir); err != nil {
+			return nil, err
+		}
+		if err := mfs.WriteFile(path.Join(dir, "kustomization.yaml"), k); err != nil {
+			return nil, err
+		}
+		for n, b := range files {
+			if err := mfs.WriteFile(path.Join(dir, n), b); err != nil {
+				return nil, err
+			}
+		}
+		dirs[i] = dir
 	}
-	rm, err := kz.Run(mfs, dir)
-	if err != nil {
-		return nil, fmt.Errorf("rendering %s (a bug in meshctl's manifests; please report it): %w", o.dir, err)
+	out := make([][]*unstructured.Unstructured, len(overlays))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range overlays {
+		g.Go(func() error {
+			// A Kustomizer per run: runs share nothing but the filesystem.
+			rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mfs, dirs[i])
+			if err != nil {
+				return fmt.Errorf("rendering %s (a bug in meshctl's manifests; please report it): %w", overlays[i].dir, err)
+			}
+			out[i], err = resourceObjects(rm)
+			return err
+		})
 	}
+	return out, g.Wait()
+}
+
+// resourceObjects converts kustomize's resources into unstructured objects.
+func resourceObjects(rm resmap.ResMap) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, res := range rm.Resources() {
 		if m, err := res.Map(); err == nil {
@@ -498,31 +546,54 @@ func jsonValue(v any) (any, bool) {
 	return nil, false
 }
 
-// renderCached memoizes render: the output of an overlay depends only on
-// its kustomization and generated files. Kustomize re-parses every base on
+// renderOverlays renders overlays, memoized: the output of an overlay
+// depends only on its kustomization and generated files. Kustomize re-parses every base on
 // each run and the CRDs alone are ~850 KB of schemas, so without this a
 // render costs hundreds of milliseconds; with it, re-rendering an unchanged
 // component is a map lookup. The objects are shared between renders and
 // must not be modified (DeepCopy first).
-func (r *renderer) renderCached(o overlay) ([]*unstructured.Unstructured, error) {
-	k, files, err := o.kustomization(r.kustomizeLabels)
+func (r *renderer) renderOverlays(overlays []overlay) ([][]*unstructured.Unstructured, error) {
+	out := make([][]*unstructured.Unstructured, len(overlays))
+	keys := make([][32]byte, len(overlays))
+	var missing []overlay
+	var at []int
+	for i, o := range overlays {
+		k, files, err := o.kustomization(r.kustomizeLabels)
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		h.Write(k)
+		names := make([]string, 0, len(files))
+		for n := range files {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(files[n]))
+			h.Write(files[n])
+		}
+		copy(keys[i][:], h.Sum(nil))
+		if objs, ok := r.cache[keys[i]]; ok {
+			out[i] = slices.Clone(objs)
+			continue
+		}
+		missing = append(missing, o)
+		at = append(at, i)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	made, err := r.kustomizeAll(missing)
 	if err != nil {
 		return nil, err
 	}
-	h := sha256.New()
-	h.Write(k)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
+	for j, i := range at {
+		if out[i], err = r.cached(keys[i], func() ([]*unstructured.Unstructured, error) { return made[j], nil }); err != nil {
+			return nil, err
+		}
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(files[n]))
-		h.Write(files[n])
-	}
-	var key [32]byte
-	copy(key[:], h.Sum(nil))
-	return r.cached(key, func() ([]*unstructured.Unstructured, error) { return r.kustomize(o) })
+	return out, nil
 }
 
 // cached returns the objects stored under key, or makes and stores them.
@@ -557,7 +628,7 @@ func (r *renderer) cached(key [32]byte, make func() ([]*unstructured.Unstructure
 const maxCachedRenders = 64
 
 // encoded caches the YAML of rendered objects, which are immutable once
-// cached (see renderCached).
+// cached (see renderOverlays).
 var encoded sync.Map // *unstructured.Unstructured -> []byte
 
 // commonLabels are the ownership labels every object carries. Only the
