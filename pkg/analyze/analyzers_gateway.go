@@ -354,8 +354,8 @@ var destinationRuleAnalyzers = []*Analyzer{
 		},
 	},
 	{
-		Code: "MSH0304", Name: "ServerCertificateNotVerified", Level: Warning,
-		Doc:    "A DestinationRule originates TLS (SIMPLE or MUTUAL) without caCertificates or credentialName, for the destination or one of its ports, and does not say insecureSkipVerify: the proxy accepts any server certificate, so a man in the middle goes unnoticed.",
+		Code: "MSH0304", Name: "ServerCertificateNotVerified", Level: Info,
+		Doc:    "A DestinationRule originates TLS (SIMPLE or MUTUAL) without caCertificates or credentialName, for the destination or one of its ports, and does not say insecureSkipVerify: the proxy checks the server's certificate against the system roots of its image only, so a server with a private CA is refused. Istio reports this as a warning because its older proxies accepted any certificate; meshctl's never do unless insecureSkipVerify says so.",
 		Inputs: k(config.KindDestinationRule),
 		Run: func(c *Context) {
 			for _, r := range c.Store.List(config.KindDestinationRule, "") {
@@ -367,8 +367,8 @@ var destinationRuleAnalyzers = []*Analyzer{
 					if tls.CaCertificates != "" || tls.CredentialName != "" || tls.InsecureSkipVerify.GetValue() {
 						return
 					}
-					c.Report(r, p+".tls", "set caCertificates (or a credentialName whose Secret holds ca.crt); if skipping verification is intended, say so with insecureSkipVerify: true",
-						"TLS mode %s towards %q%s does not verify the server's certificate: neither caCertificates nor credentialName is set", tls.Mode, dr.Host, port)
+					c.Report(r, p+".tls", "for a server with a private CA, set caCertificates (or a credentialName whose Secret holds ca.crt)",
+						"TLS mode %s towards %q%s verifies the server's certificate against the system roots only: neither caCertificates nor credentialName is set", tls.Mode, dr.Host, port)
 				}
 				visit := func(p, subset string, tp *networking.TrafficPolicy) {
 					if tp == nil {

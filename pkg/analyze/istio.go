@@ -48,7 +48,7 @@ var IstioCodes = []IstioCode{
 	{Code: "IST0125", Name: "InvalidAnnotation", MSH: []string{"MSH0010"}, Note: "values the injector cannot read, by the injector's own rules; MSH0006 reports annotations meshctl does not read"},
 	{Code: "IST0126", Name: "UnknownMeshNetworksServiceRegistry", Note: "meshctl has no meshNetworks (multi-network) configuration"},
 	{Code: "IST0127", Name: "NoMatchingWorkloadsFound", MSH: []string{"MSH0405", "MSH0501"}},
-	{Code: "IST0128", Name: "NoServerCertificateVerificationDestinationLevel", MSH: []string{"MSH0304"}, Note: "MSH0304 also checks subsets, and accepts insecureSkipVerify: true as a deliberate choice"},
+	{Code: "IST0128", Name: "NoServerCertificateVerificationDestinationLevel", MSH: []string{"MSH0304"}, Note: "MSH0304 also checks subsets, and accepts insecureSkipVerify: true as a deliberate choice; Info, not Warning: meshctl's proxy checks such a server against the system roots (only a private CA fails)"},
 	{Code: "IST0129", Name: "NoServerCertificateVerificationPortLevel", MSH: []string{"MSH0304"}},
 	{Code: "IST0130", Name: "VirtualServiceUnreachableRule", MSH: []string{"MSH0105"}},
 	{Code: "IST0131", Name: "VirtualServiceIneffectiveMatch", MSH: []string{"MSH0109"}, Note: "HTTP, TCP and TLS routes; an HTTP route shadowed entirely by one earlier route is MSH0105 (IST0130)"},

@@ -18,6 +18,7 @@ import (
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -519,16 +520,61 @@ func upstreamTLS(c *cluster.Cluster, cl *ir.Cluster) {
 	case t.Mode == "DISABLE":
 	case t.Mode == "ISTIO_MUTUAL":
 		c.TransportSocket = istioMutual(t.SNI)
-	default: // SIMPLE, MUTUAL: the app's own TLS origination
-		ctx := &tlsv3.UpstreamTlsContext{Sni: t.SNI, CommonTlsContext: &tlsv3.CommonTlsContext{}}
-		if t.CredentialName != "" {
-			ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{ValidationContextSdsSecretConfig: sdsSecret("kubernetes://" + t.CredentialName + "-cacert")}
-			if t.Mode == "MUTUAL" {
-				ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{sdsSecret("kubernetes://" + t.CredentialName)}
+	default: // SIMPLE, MUTUAL: the proxy originates TLS to a server outside the mesh's identity
+		c.TransportSocket = &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: anyOf(originateTLS(t))}}
+	}
+}
+
+// SystemRootCerts is the trust bundle of the proxy image's operating system:
+// what SIMPLE and MUTUAL verify the server against when the DestinationRule
+// names no CA, as Istio does (a DestinationRule that wants no check says
+// insecureSkipVerify).
+const SystemRootCerts = "/etc/ssl/certs/ca-certificates.crt"
+
+// originateTLS is the client side of SIMPLE and MUTUAL. The server's
+// certificate is always checked unless insecureSkipVerify says otherwise:
+// against the credentialName's CA, else caCertificates, else the system roots;
+// subjectAltNames, when given, narrow which certificate is accepted.
+func originateTLS(t *ir.TLS) *tlsv3.UpstreamTlsContext {
+	common := &tlsv3.CommonTlsContext{}
+	if !t.InsecureSkipVerify {
+		static := &tlsv3.CertificateValidationContext{}
+		for _, san := range t.SubjectAltNames {
+			// The SAN may be a DNS name or a URI (SPIFFE id); a matcher per
+			// type accepts either, as the DestinationRule does not say which.
+			for _, typ := range []tlsv3.SubjectAltNameMatcher_SanType{tlsv3.SubjectAltNameMatcher_DNS, tlsv3.SubjectAltNameMatcher_URI} {
+				static.MatchTypedSubjectAltNames = append(static.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{
+					SanType: typ, Matcher: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: san}},
+				})
 			}
 		}
-		c.TransportSocket = &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: anyOf(ctx)}}
+		switch {
+		case t.CredentialName != "":
+			common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext:         static,
+				ValidationContextSdsSecretConfig: sdsSecret("kubernetes://" + t.CredentialName + "-cacert"),
+			}}
+		default:
+			ca := t.CACertificates
+			if ca == "" {
+				ca = SystemRootCerts
+			}
+			static.TrustedCa = &core.DataSource{Specifier: &core.DataSource_Filename{Filename: ca}}
+			common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: static}
+		}
 	}
+	if t.Mode == "MUTUAL" {
+		switch {
+		case t.CredentialName != "":
+			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{sdsSecret("kubernetes://" + t.CredentialName)}
+		case t.ClientCertificate != "":
+			common.TlsCertificates = []*tlsv3.TlsCertificate{{
+				CertificateChain: &core.DataSource{Specifier: &core.DataSource_Filename{Filename: t.ClientCertificate}},
+				PrivateKey:       &core.DataSource{Specifier: &core.DataSource_Filename{Filename: t.PrivateKey}},
+			}}
+		}
+	}
+	return &tlsv3.UpstreamTlsContext{Sni: t.SNI, CommonTlsContext: common}
 }
 
 func istioMutual(sni string) *core.TransportSocket {

@@ -251,7 +251,15 @@ type TLS struct {
 	// CredentialName is the secret (SDS name) for SIMPLE/MUTUAL; ISTIO_MUTUAL
 	// uses the workload certificate and root.
 	CredentialName string `json:"credentialName,omitempty"`
-	CACertificates string `json:"caCertificates,omitempty"`
+	// CACertificates, ClientCertificate and PrivateKey are files in the
+	// proxy's filesystem (mounted by the user) for SIMPLE/MUTUAL without a
+	// credentialName.
+	CACertificates    string `json:"caCertificates,omitempty"`
+	ClientCertificate string `json:"clientCertificate,omitempty"`
+	PrivateKey        string `json:"privateKey,omitempty"`
+	// InsecureSkipVerify turns off the server certificate check that SIMPLE
+	// and MUTUAL otherwise make (against the system roots when no CA is named).
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
 }
 
 // Endpoint is one address of a cluster.

@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"strings"
+
 	"cmp"
 	"slices"
 
@@ -78,9 +80,18 @@ func policyFor(tp *networking.TrafficPolicy, port uint32, host string) *ir.Polic
 		p.Outlier = o
 	}
 	if tls != nil && tls.Mode != networking.ClientTLSSettings_DISABLE {
-		t := &ir.TLS{Mode: tls.Mode.String(), SNI: tls.Sni, SubjectAltNames: tls.SubjectAltNames, CredentialName: tls.CredentialName, CACertificates: tls.CaCertificates}
-		if t.Mode == "ISTIO_MUTUAL" && t.SNI == "" {
+		t := &ir.TLS{Mode: tls.Mode.String(), SNI: tls.Sni, SubjectAltNames: tls.SubjectAltNames, CredentialName: tls.CredentialName,
+			CACertificates: tls.CaCertificates, ClientCertificate: tls.ClientCertificate, PrivateKey: tls.PrivateKey,
+			InsecureSkipVerify: tls.GetInsecureSkipVerify().GetValue()}
+		switch {
+		case t.SNI != "":
+		case t.Mode == "ISTIO_MUTUAL":
 			t.SNI = ClusterName(port, "", host)
+		case !strings.HasPrefix(host, "*"):
+			// A server outside the mesh picks its certificate by server name;
+			// without one, edition.cnn.com and its like answer with a default
+			// certificate that fails the check.
+			t.SNI = host
 		}
 		p.TLS = t
 	} else if tls != nil {
