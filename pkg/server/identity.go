@@ -58,6 +58,10 @@ type Identity struct {
 	Registry prometheus.Registerer
 	// OnError hears about failures that are retried; may be nil.
 	OnError func(error)
+	// Leader, if set, runs the writes (root certificate ConfigMaps, webhook
+	// configurations) only while this replica leads; nil writes always
+	// (one server). Serving never waits for it.
+	Leader *LeaderElection
 
 	// Set by Setup.
 	CA      *ca.Authority
@@ -138,20 +142,50 @@ func (i *Identity) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	run(func() error { return i.CA.Run(ctx) })
-	run(func() error {
+	publish := func(ctx context.Context) error {
 		p := &ca.RootPublisher{Client: i.Client, CA: i.CA, ConfigMap: i.InjectConfig().RootCertConfigMap}
 		if i.OnError != nil {
 			p.OnError = func(ns string, err error) { i.OnError(err) }
 		}
 		return p.Run(ctx)
-	})
+	}
+	run(func() error { return i.CA.Run(ctx) })
+	if i.Leader == nil {
+		run(func() error { return publish(ctx) })
+	} else {
+		i.webhook.PatchElsewhere = true
+		run(func() error { return i.Leader.Run(ctx, i.writes(publish)) })
+	}
 	run(func() error { return i.GRPC.Serve(ln) })
 	run(func() error { return i.webhook.Run(ctx) })
 	<-ctx.Done()
 	i.GRPC.Stop()
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// writes is what the leader does: publish the root certificate and keep
+// the webhook configurations current, until leadership ends. A writer that
+// fails gives leadership up (reported), for another replica to take.
+func (i *Identity) writes(publish func(context.Context) error) func(context.Context) {
+	return func(ctx context.Context) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var wg sync.WaitGroup
+		for _, w := range []func(context.Context) error{publish, i.webhook.Patch} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w(ctx); err != nil && ctx.Err() == nil {
+					if i.OnError != nil {
+						i.OnError(err)
+					}
+					cancel()
+				}
+			}()
+		}
+		wg.Wait()
+	}
 }
 
 // WatchInjectConfig reads the revision's injection config from its mesh

@@ -85,6 +85,12 @@ const (
 	ServerContainerName = "server"
 )
 
+// ServerLeaderName is the Lease in the mesh namespace whose holder, one
+// replica of a revision's servers, does the server's writes (root
+// certificate ConfigMaps, webhook configurations): "meshctl-server-leader",
+// or "meshctl-server-<revision>-leader".
+func ServerLeaderName(revision string) string { return ServerName(revision) + "-leader" }
+
 // ServerName is the name of the control plane's Deployment and Service:
 // "meshctl-server", or "meshctl-server-<revision>" side by side.
 func ServerName(revision string) string {

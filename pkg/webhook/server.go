@@ -42,6 +42,10 @@ type Server struct {
 	Addr     string
 	// OnError hears about failed patches (they are retried); may be nil.
 	OnError func(error)
+	// PatchElsewhere leaves keeping the webhook configurations current to
+	// the caller, which runs Patch (under leader election: one replica
+	// writes); otherwise Run does it.
+	PatchElsewhere bool
 
 	serving atomic.Bool
 }
@@ -77,7 +81,9 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
 	s.serving.Store(true)
-	go func() { _ = s.patch(ctx) }()
+	if !s.PatchElsewhere {
+		go func() { _ = s.patch(ctx) }()
+	}
 	select {
 	case <-ctx.Done():
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -91,6 +97,11 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 }
+
+// Patch keeps the webhook configurations current until ctx ends (see
+// patch); the validation failure policy becomes Fail only once this
+// server's Run serves.
+func (s *Server) Patch(ctx context.Context) error { return s.patch(ctx) }
 
 // patch keeps caBundle of every webhook of the revision's configurations
 // equal to the trust bundle (both roots during a rotation's overlap, so the

@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshctl/meshctl/pkg/ca"
@@ -69,10 +71,29 @@ func (o *IdentityOptions) Identity(ctx context.Context, kube kubernetes.Interfac
 		InjectConfig: cfg, WorkloadTTL: o.WorkloadCertTTL,
 		SecureGRPCAddress: o.SecureGRPCAddress, WebhookAddress: o.WebhookAddress,
 		Registry: reg, OnError: onError,
+		Leader: leaderElection(kube, meshNamespace, o.Revision, log),
 	}
 	if err := id.Setup(ctx); err != nil {
 		return nil, err
 	}
 	log.Info("mesh CA loaded", "source", id.CA.Bundle().Source, "roots", len(id.CA.Bundle().Roots))
 	return id, nil
+}
+
+// leaderElection makes one replica of the revision's servers do the writes;
+// the identity is unique per process (two servers run out of the cluster on
+// one host must not both lead).
+func leaderElection(kube kubernetes.Interface, meshNamespace, revision string, log logr.Logger) *server.LeaderElection {
+	host, _ := os.Hostname()
+	return &server.LeaderElection{
+		Client: kube, Namespace: meshNamespace, Name: vocab.ServerLeaderName(revision),
+		Identity: host + "_" + string(uuid.NewUUID()),
+		OnChange: func(leading bool) {
+			if leading {
+				log.Info("leading: this replica publishes the root certificate and patches the webhook configurations", "lease", meshNamespace+"/"+vocab.ServerLeaderName(revision))
+			} else {
+				log.Info("no longer leading: another replica does the writes", "lease", meshNamespace+"/"+vocab.ServerLeaderName(revision))
+			}
+		},
+	}
 }
