@@ -22,7 +22,7 @@ type IstioCode struct {
 
 const (
 	notModelled     = "meshctl does not model %s, so there is nothing to check"
-	gatewayAPINote  = "the Gateway API kinds are not modelled yet (issue 15); checked once they are"
+	gatewayAPINote  = "about the Gateway API CRDs installed in a cluster, which analyze does not read; an object of a version the Gateway API v1.6 standard CRDs do not serve is MSH0002"
 	telemetryNote   = "Telemetry"
 	envoyFilterNote = "EnvoyFilter"
 )
@@ -32,7 +32,7 @@ const (
 var IstioCodes = []IstioCode{
 	{Code: "IST0001", Name: "InternalError", Note: "a failure of meshctl itself is an error message and exit code 1, not a finding"},
 	{Code: "IST0002", Name: "Deprecated", MSH: []string{"MSH0003", "MSH0004"}},
-	{Code: "IST0101", Name: "ReferencedResourceNotFound", MSH: []string{"MSH0101", "MSH0102", "MSH0103", "MSH0203", "MSH0403", "MSH0404", "MSH0503"}},
+	{Code: "IST0101", Name: "ReferencedResourceNotFound", MSH: []string{"MSH0101", "MSH0102", "MSH0103", "MSH0203", "MSH0403", "MSH0404", "MSH0503", "MSH0901", "MSH0903"}},
 	{Code: "IST0102", Name: "NamespaceNotInjected", MSH: []string{"MSH0701"}},
 	{Code: "IST0103", Name: "PodMissingProxy", MSH: []string{"MSH0702"}},
 	{Code: "IST0106", Name: "SchemaValidationError", MSH: []string{"MSH0001", "MSH0002"}},
@@ -86,7 +86,7 @@ var IstioCodes = []IstioCode{
 	{Code: "IST0163", Name: "InvalidExternalControlPlaneConfig", Note: "meshctl has no external control plane mode"},
 	{Code: "IST0164", Name: "ExternalControlPlaneAddressIsNotAHostname", Note: "meshctl has no external control plane mode"},
 	{Code: "IST0165", Name: "ReferencedInternalGateway", Note: "meshctl generates no internal Gateways from Gateway API objects"},
-	{Code: "IST0166", Name: "IneffectiveSelector", Note: gatewayAPINote},
+	{Code: "IST0166", Name: "IneffectiveSelector", Note: "meshctl runs no controller that deploys gateways for Gateway API Gateways, so no such gateway pods exist for a policy's selector to miss"},
 	{Code: "IST0167", Name: "IneffectivePolicy", MSH: []string{"MSH0407"}, Note: "Istio reports policies on ambient-mode workloads, which meshctl does not have; MSH0407 reports policies and Sidecars that select only workloads without a sidecar"},
 	{Code: "IST0168", Name: "UnknownUpgradeCompatibility", Note: "about upgrading istiod's defaults; meshctl install shows what an upgrade changes (manifest diff)"},
 	{Code: "IST0169", Name: "UpdateIncompatibility", Note: "about upgrading istiod's defaults; meshctl install shows what an upgrade changes (manifest diff)"},

@@ -7,7 +7,7 @@ import "sort"
 func All() []*Analyzer {
 	var out []*Analyzer
 	for _, group := range [][]*Analyzer{generalAnalyzers, routingAnalyzers, gatewayAnalyzers, destinationRuleAnalyzers,
-		securityAnalyzers, sidecarAnalyzers, serviceAnalyzers, injectionAnalyzers, serviceEntryAnalyzers} {
+		securityAnalyzers, sidecarAnalyzers, serviceAnalyzers, injectionAnalyzers, serviceEntryAnalyzers, gatewayAPIAnalyzers} {
 		out = append(out, group...)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })

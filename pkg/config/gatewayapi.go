@@ -46,7 +46,14 @@ func refOf(group *gatewayv1.Group, kind *gatewayv1.Kind, ns *gatewayv1.Namespace
 
 // ParentRefOf resolves a route's parentRef: a Gateway of the route's
 // namespace unless it says otherwise.
+//
+// A Service parent (a mesh route, GAMMA) written without a group is the
+// core Service, as Istio's own samples write it, though the CRD would
+// default the group to the Gateway API's.
 func ParentRefOf(p gatewayv1.ParentReference, routeNamespace string) ObjectRef {
+	if p.Group == nil && p.Kind != nil && *p.Kind == "Service" {
+		return refOf(p.Group, p.Kind, p.Namespace, p.Name, "", "Service", routeNamespace)
+	}
 	return refOf(p.Group, p.Kind, p.Namespace, p.Name, GroupGatewayAPI, "Gateway", routeNamespace)
 }
 

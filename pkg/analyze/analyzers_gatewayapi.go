@@ -1,0 +1,539 @@
+package analyze
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/meshctl/meshctl/pkg/config"
+)
+
+// The Gateway API's analyzers (MSH09xx). Without a cluster they follow the
+// file-only rule of helpers.go: a missing Gateway is reported only when the
+// input holds Gateway API Gateways, a missing Service backend or parent only
+// when the input holds Services of its namespace, a missing ReferenceGrant
+// only when it holds ReferenceGrants of the namespace referred to (otherwise
+// Info).
+
+var gatewayAPIRouteInputs = k(config.KindHTTPRoute, config.KindGRPCRoute, config.KindKubernetesGateway,
+	config.KindService, config.KindServiceEntry, config.KindNamespace, config.KindReferenceGrant)
+
+// route is what the analyzers read of an HTTPRoute or a GRPCRoute.
+type route struct {
+	res       *config.Resource
+	parents   []gatewayv1.ParentReference
+	hostnames []gatewayv1.Hostname
+	// backends yields each backendRef (and mirror backendRef) with its path.
+	backends func(fn func(path string, b gatewayv1.BackendObjectReference))
+}
+
+func (c *Context) gatewayRoutes() []route {
+	var out []route
+	for _, r := range c.Store.List(config.KindHTTPRoute, "") {
+		s := r.HTTPRoute().Spec
+		out = append(out, route{res: r, parents: s.ParentRefs, hostnames: s.Hostnames, backends: func(fn func(string, gatewayv1.BackendObjectReference)) {
+			mirrors := func(p string, fs []gatewayv1.HTTPRouteFilter) {
+				for k, f := range fs {
+					if f.RequestMirror != nil {
+						fn(field("%s[%d].requestMirror.backendRef", p, k), f.RequestMirror.BackendRef)
+					}
+				}
+			}
+			for i, rule := range s.Rules {
+				mirrors(field("spec.rules[%d].filters", i), rule.Filters)
+				for j, b := range rule.BackendRefs {
+					fn(field("spec.rules[%d].backendRefs[%d]", i, j), b.BackendObjectReference)
+					mirrors(field("spec.rules[%d].backendRefs[%d].filters", i, j), b.Filters)
+				}
+			}
+		}})
+	}
+	for _, r := range c.Store.List(config.KindGRPCRoute, "") {
+		s := r.GRPCRoute().Spec
+		out = append(out, route{res: r, parents: s.ParentRefs, hostnames: s.Hostnames, backends: func(fn func(string, gatewayv1.BackendObjectReference)) {
+			mirrors := func(p string, fs []gatewayv1.GRPCRouteFilter) {
+				for k, f := range fs {
+					if f.RequestMirror != nil {
+						fn(field("%s[%d].requestMirror.backendRef", p, k), f.RequestMirror.BackendRef)
+					}
+				}
+			}
+			for i, rule := range s.Rules {
+				mirrors(field("spec.rules[%d].filters", i), rule.Filters)
+				for j, b := range rule.BackendRefs {
+					fn(field("spec.rules[%d].backendRefs[%d]", i, j), b.BackendObjectReference)
+					mirrors(field("spec.rules[%d].backendRefs[%d].filters", i, j), b.Filters)
+				}
+			}
+		}})
+	}
+	return out
+}
+
+// knowsServicesIn reports whether a Service missing from namespace ns is
+// really missing: with a cluster, or when the files hold Services there.
+func (c *Context) knowsServicesIn(ns string) bool {
+	return c.opts.Cluster || c.inputHas(config.KindService, ns)
+}
+
+// listenersFor returns the listeners of gw a parentRef selects (by
+// sectionName and port; all when it names neither).
+func listenersFor(gw *gatewayv1.Gateway, p gatewayv1.ParentReference) []gatewayv1.Listener {
+	var out []gatewayv1.Listener
+	for _, l := range gw.Spec.Listeners {
+		if p.SectionName != nil && *p.SectionName != "" && l.Name != *p.SectionName {
+			continue
+		}
+		if p.Port != nil && *p.Port != 0 && l.Port != *p.Port {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// defaultRouteKinds are the route kinds a listener admits when its
+// allowedRoutes.kinds is empty, by protocol.
+func defaultRouteKinds(p gatewayv1.ProtocolType) []string {
+	switch p {
+	case gatewayv1.HTTPProtocolType, gatewayv1.HTTPSProtocolType:
+		return []string{"HTTPRoute", "GRPCRoute"}
+	case gatewayv1.TLSProtocolType:
+		return []string{"TLSRoute", "TCPRoute"}
+	case gatewayv1.TCPProtocolType:
+		return []string{"TCPRoute"}
+	case gatewayv1.UDPProtocolType:
+		return []string{"UDPRoute"}
+	}
+	return nil
+}
+
+// admits says whether listener l of gateway gw takes a route of kind in
+// namespace ns with hostnames, and if not why; known is false when it
+// cannot be told (a namespace selector without the Namespace object).
+func (c *Context) admits(gw *config.Resource, l gatewayv1.Listener, kind, ns string, hostnames []gatewayv1.Hostname) (ok, known bool, why string) {
+	from := gatewayv1.NamespacesFromSame
+	var sel *metav1.LabelSelector
+	if ar := l.AllowedRoutes; ar != nil && ar.Namespaces != nil {
+		if ar.Namespaces.From != nil {
+			from = *ar.Namespaces.From
+		}
+		sel = ar.Namespaces.Selector
+	}
+	switch from {
+	case gatewayv1.NamespacesFromSame:
+		if ns != gw.Namespace {
+			return false, true, fmt.Sprintf("listener %s admits routes of namespace %s only", l.Name, gw.Namespace)
+		}
+	case gatewayv1.NamespacesFromSelector:
+		n := c.Store.Get(config.KindNamespace, "", ns)
+		if n == nil || sel == nil {
+			return false, false, ""
+		}
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			return false, false, ""
+		}
+		if !s.Matches(labels.Set(n.Labels)) {
+			return false, true, fmt.Sprintf("listener %s admits routes of namespaces labelled %s, and namespace %s is not", l.Name, s, ns)
+		}
+	}
+	var allowed []string
+	if l.AllowedRoutes != nil && len(l.AllowedRoutes.Kinds) > 0 {
+		for _, rk := range l.AllowedRoutes.Kinds {
+			if rk.Group == nil || *rk.Group == gatewayv1.GroupName {
+				allowed = append(allowed, string(rk.Kind))
+			}
+		}
+	} else {
+		allowed = defaultRouteKinds(l.Protocol)
+		if allowed == nil {
+			return false, false, "" // an implementation-specific protocol
+		}
+	}
+	if !slices.Contains(allowed, kind) {
+		return false, true, fmt.Sprintf("listener %s (%s) admits %s, not %s", l.Name, l.Protocol, strings.Join(allowed, ", "), kind)
+	}
+	if l.Hostname != nil && *l.Hostname != "" && len(hostnames) > 0 {
+		for _, h := range hostnames {
+			if config.HostsOverlap(string(h), string(*l.Hostname)) {
+				return true, true, ""
+			}
+		}
+		return false, true, fmt.Sprintf("listener %s serves hostname %s, which none of the route's hostnames matches", l.Name, *l.Hostname)
+	}
+	return true, true, ""
+}
+
+// grantAllows reports whether a ReferenceGrant in the namespace of to lets
+// objects of fromKind in fromNS refer to it.
+func (c *Context) grantAllows(fromKind, fromNS string, to config.ObjectRef) bool {
+	for _, g := range c.Store.List(config.KindReferenceGrant, to.Namespace) {
+		s := g.ReferenceGrant().Spec
+		from := false
+		for _, f := range s.From {
+			if string(f.Group) == gatewayv1.GroupName && string(f.Kind) == fromKind && string(f.Namespace) == fromNS {
+				from = true
+			}
+		}
+		if !from {
+			continue
+		}
+		for _, t := range s.To {
+			group := string(t.Group)
+			if group == "core" {
+				group = ""
+			}
+			if group == to.Group && string(t.Kind) == to.Kind && (t.Name == nil || *t.Name == "" || string(*t.Name) == to.Name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// httpRouteMatchKey is one (hostname, match) of an HTTPRoute rule, in a canonical
+// form: two rules with equal keys compete for the same requests.
+func httpRouteMatchKey(m gatewayv1.HTTPRouteMatch) string {
+	path := gatewayv1.HTTPPathMatch{Type: ptrTo(gatewayv1.PathMatchPathPrefix), Value: ptrTo("/")}
+	if m.Path != nil {
+		if m.Path.Type != nil {
+			path.Type = m.Path.Type
+		}
+		if m.Path.Value != nil {
+			path.Value = m.Path.Value
+		}
+	}
+	m.Path = &path
+	for i := range m.Headers {
+		if m.Headers[i].Type == nil {
+			m.Headers[i].Type = ptrTo(gatewayv1.HeaderMatchExact)
+		}
+		m.Headers[i].Name = gatewayv1.HTTPHeaderName(strings.ToLower(string(m.Headers[i].Name)))
+	}
+	for i := range m.QueryParams {
+		if m.QueryParams[i].Type == nil {
+			m.QueryParams[i].Type = ptrTo(gatewayv1.QueryParamMatchExact)
+		}
+	}
+	m.Headers = slices.Clone(m.Headers)
+	sort.Slice(m.Headers, func(i, j int) bool { return m.Headers[i].Name < m.Headers[j].Name })
+	m.QueryParams = slices.Clone(m.QueryParams)
+	sort.Slice(m.QueryParams, func(i, j int) bool { return m.QueryParams[i].Name < m.QueryParams[j].Name })
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func describeMatch(m gatewayv1.HTTPRouteMatch) string {
+	var parts []string
+	if m.Path == nil {
+		parts = append(parts, "path prefix /")
+	} else {
+		t, v := "PathPrefix", "/"
+		if m.Path.Type != nil {
+			t = string(*m.Path.Type)
+		}
+		if m.Path.Value != nil {
+			v = *m.Path.Value
+		}
+		parts = append(parts, fmt.Sprintf("path %s %s", t, v))
+	}
+	for _, h := range m.Headers {
+		parts = append(parts, fmt.Sprintf("header %s=%s", h.Name, h.Value))
+	}
+	for _, q := range m.QueryParams {
+		parts = append(parts, fmt.Sprintf("query %s=%s", q.Name, q.Value))
+	}
+	if m.Method != nil {
+		parts = append(parts, "method "+string(*m.Method))
+	}
+	return strings.Join(parts, ", ")
+}
+
+var gatewayAPIAnalyzers = []*Analyzer{
+	{
+		Code: "MSH0901", Name: "GatewayAPIParentNotFound", Level: Error,
+		Doc:    "A Gateway API route's parentRef names a Gateway, a listener (sectionName, port) or a Service (mesh route) that does not exist: the route is attached to nothing there.",
+		Inputs: gatewayAPIRouteInputs,
+		Run: func(c *Context) {
+			for _, rt := range c.gatewayRoutes() {
+				r := rt.res
+				for i, p := range rt.parents {
+					ref := config.ParentRefOf(p, r.Namespace)
+					pf := field("spec.parentRefs[%d]", i)
+					switch {
+					case ref.IsGateway():
+						gwr := c.Store.Get(config.KindKubernetesGateway, ref.Namespace, ref.Name)
+						if gwr == nil {
+							if c.knows(config.KindKubernetesGateway) {
+								c.Report(r, pf+".name", fmt.Sprintf("create Gateway %s/%s, or name an existing one (with namespace: when it is in another namespace)", ref.Namespace, ref.Name),
+									"parent Gateway %s/%s not found", ref.Namespace, ref.Name)
+							}
+							continue
+						}
+						if len(listenersFor(gwr.KubernetesGateway(), p)) == 0 {
+							var names []string
+							for _, l := range gwr.KubernetesGateway().Spec.Listeners {
+								names = append(names, fmt.Sprintf("%s (port %d)", l.Name, l.Port))
+							}
+							what, at := "", pf
+							if p.SectionName != nil && *p.SectionName != "" {
+								what, at = fmt.Sprintf("sectionName %s", *p.SectionName), pf+".sectionName"
+							}
+							if p.Port != nil && *p.Port != 0 {
+								if what != "" {
+									what += " and "
+								} else {
+									at = pf + ".port"
+								}
+								what += fmt.Sprintf("port %d", *p.Port)
+							}
+							c.Report(r, at, "name a listener of the Gateway by its name or port",
+								"Gateway %s/%s has no listener with %s; its listeners are %s", ref.Namespace, ref.Name, what, strings.Join(names, ", "))
+						}
+					case ref.IsService():
+						svc := c.Store.Get(config.KindService, ref.Namespace, ref.Name)
+						if svc == nil {
+							if c.knowsServicesIn(ref.Namespace) {
+								c.Report(r, pf+".name", fmt.Sprintf("create Service %s/%s, or name an existing one", ref.Namespace, ref.Name),
+									"parent Service %s/%s not found: the mesh route applies to no service", ref.Namespace, ref.Name)
+							}
+							continue
+						}
+						if p.Port != nil && *p.Port != 0 && !servicePort(svc, int32(*p.Port)) {
+							c.Report(r, pf+".port", fmt.Sprintf("use one of the ports of Service %s/%s", ref.Namespace, ref.Name),
+								"parent Service %s/%s has no port %d", ref.Namespace, ref.Name, *p.Port)
+						}
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0902", Name: "GatewayAPIRouteNotAllowed", Level: Error,
+		Doc:    "No listener a route's parentRef selects admits the route: allowedRoutes excludes its namespace or kind, or the listener's hostname matches none of the route's hostnames.",
+		Inputs: gatewayAPIRouteInputs,
+		Run: func(c *Context) {
+			for _, rt := range c.gatewayRoutes() {
+				r := rt.res
+				for i, p := range rt.parents {
+					ref := config.ParentRefOf(p, r.Namespace)
+					if !ref.IsGateway() {
+						continue
+					}
+					gwr := c.Store.Get(config.KindKubernetesGateway, ref.Namespace, ref.Name)
+					if gwr == nil {
+						continue // MSH0901
+					}
+					var whys []string
+					admitted := false
+					for _, l := range listenersFor(gwr.KubernetesGateway(), p) {
+						ok, known, why := c.admits(gwr, l, string(r.Kind), r.Namespace, rt.hostnames)
+						if ok || !known {
+							admitted = true
+							break
+						}
+						whys = append(whys, why)
+					}
+					if admitted || len(whys) == 0 {
+						continue
+					}
+					c.Report(r, field("spec.parentRefs[%d]", i), fmt.Sprintf("change the listener's allowedRoutes or hostname on Gateway %s/%s, or attach the route to a listener that admits it", ref.Namespace, ref.Name),
+						"Gateway %s/%s does not admit %s %s/%s: %s", ref.Namespace, ref.Name, r.Kind, r.Namespace, r.Name, strings.Join(whys, "; "))
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0903", Name: "GatewayAPIBackendNotFound", Level: Error,
+		Doc:    "A Gateway API route's backendRef names a Service that does not exist or a port it does not have, or a ServiceEntry host (kind Hostname) that nothing defines: its share of requests fails.",
+		Inputs: gatewayAPIRouteInputs,
+		Run: func(c *Context) {
+			for _, rt := range c.gatewayRoutes() {
+				r := rt.res
+				rt.backends(func(p string, b gatewayv1.BackendObjectReference) {
+					ref := config.BackendRefOf(b, r.Namespace)
+					switch {
+					case ref.IsService():
+						svc := c.Store.Get(config.KindService, ref.Namespace, ref.Name)
+						if svc == nil {
+							if c.knowsServicesIn(ref.Namespace) {
+								c.Report(r, p+".name", fmt.Sprintf("create Service %s/%s, or correct the name (and namespace)", ref.Namespace, ref.Name),
+									"backend Service %s/%s not found", ref.Namespace, ref.Name)
+							}
+							return
+						}
+						if b.Port != nil && !servicePort(svc, int32(*b.Port)) {
+							var ports []string
+							for _, sp := range svc.Service().Spec.Ports {
+								ports = append(ports, fmt.Sprint(sp.Port))
+							}
+							c.Report(r, p+".port", fmt.Sprintf("use a port of Service %s/%s (%s)", ref.Namespace, ref.Name, strings.Join(ports, ", ")),
+								"backend Service %s/%s has no port %d", ref.Namespace, ref.Name, *b.Port)
+						}
+					case ref.Group == config.GroupNetworking && ref.Kind == "Hostname":
+						if len(c.lookupHost(ref.Name, r.Namespace)) == 0 {
+							c.Report(r, p+".name", fmt.Sprintf("create a ServiceEntry for %s, or correct the host", ref.Name),
+								"backend host %q not found: no ServiceEntry or Service defines it", ref.Name)
+						}
+					}
+				})
+			}
+		},
+	},
+	{
+		Code: "MSH0904", Name: "GatewayAPIReferenceNotPermitted", Level: Error,
+		Doc:    "A route's backendRef or a Gateway listener's certificateRef points into another namespace that has no ReferenceGrant allowing it: the reference is refused.",
+		Inputs: k(config.KindHTTPRoute, config.KindGRPCRoute, config.KindKubernetesGateway, config.KindReferenceGrant),
+		Run: func(c *Context) {
+			check := func(r *config.Resource, path, fromKind string, to config.ObjectRef) {
+				if to.Namespace == r.Namespace || c.grantAllows(fromKind, r.Namespace, to) {
+					return
+				}
+				fix := fmt.Sprintf("create a ReferenceGrant in namespace %s from %s of namespace %s to %s", to.Namespace, fromKind, r.Namespace, to.Kind)
+				if !c.opts.Cluster && !c.inputHas(config.KindReferenceGrant, to.Namespace) {
+					c.ReportLevel(Info, r, path, fix, "%s refers to %s in another namespace; no ReferenceGrant of namespace %s is in the files, so whether it is permitted is not known", r.Kind, to, to.Namespace)
+					return
+				}
+				c.Report(r, path, fix, "reference to %s not permitted: no ReferenceGrant in namespace %s allows %s of namespace %s to refer to it", to, to.Namespace, fromKind, r.Namespace)
+			}
+			for _, rt := range c.gatewayRoutes() {
+				rt.backends(func(p string, b gatewayv1.BackendObjectReference) {
+					ref := config.BackendRefOf(b, rt.res.Namespace)
+					check(rt.res, p+".namespace", string(rt.res.Kind), ref)
+				})
+			}
+			for _, r := range c.Store.List(config.KindKubernetesGateway, "") {
+				for i, l := range r.KubernetesGateway().Spec.Listeners {
+					if l.TLS == nil {
+						continue
+					}
+					for j, cr := range l.TLS.CertificateRefs {
+						check(r, field("spec.listeners[%d].tls.certificateRefs[%d]", i, j), "Gateway", config.SecretRefOf(cr, r.Namespace))
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0905", Name: "GatewayAPIConflictingRoutes", Level: Warning,
+		Doc:    "Two HTTPRoutes attached to the same parent match the same hostname and the same request (path, headers, query, method): only one of them is used.",
+		Inputs: k(config.KindHTTPRoute),
+		Run: func(c *Context) {
+			type owner struct {
+				r    *config.Resource
+				path string
+			}
+			seen := map[string]owner{}
+			// The Gateway API resolves such ties by age, then by
+			// namespace/name; files carry no age, so the name decides.
+			routes := c.Store.List(config.KindHTTPRoute, "")
+			sort.SliceStable(routes, func(i, j int) bool {
+				return routes[i].Namespace+"/"+routes[i].Name < routes[j].Namespace+"/"+routes[j].Name
+			})
+			for _, r := range routes {
+				s := r.HTTPRoute().Spec
+				hosts := []string{"*"}
+				if len(s.Hostnames) > 0 {
+					hosts = nil
+					for _, h := range s.Hostnames {
+						hosts = append(hosts, string(h))
+					}
+				}
+				reported := map[string]bool{}
+				for _, p := range s.ParentRefs {
+					ref := config.ParentRefOf(p, r.Namespace)
+					parent := ref.String()
+					if p.SectionName != nil {
+						parent += "#" + string(*p.SectionName)
+					}
+					if p.Port != nil {
+						parent += fmt.Sprintf(":%d", *p.Port)
+					}
+					for i, rule := range s.Rules {
+						matches := rule.Matches
+						if len(matches) == 0 {
+							matches = []gatewayv1.HTTPRouteMatch{{}}
+						}
+						for j, m := range matches {
+							mk := httpRouteMatchKey(m)
+							path := field("spec.rules[%d].matches[%d]", i, j)
+							if len(rule.Matches) == 0 {
+								path = field("spec.rules[%d]", i)
+							}
+							for _, h := range hosts {
+								key := parent + "|" + h + "|" + mk
+								o, dup := seen[key]
+								if !dup {
+									seen[key] = owner{r, path}
+									continue
+								}
+								if o.r == r || reported[path] {
+									continue
+								}
+								reported[path] = true
+								c.Report(r, path, fmt.Sprintf("merge the rule into HTTPRoute %s/%s or make the matches differ", o.r.Namespace, o.r.Name),
+									"HTTPRoute %s/%s (%s) matches the same requests on %s for hostname %s (%s): that one wins, this rule gets none of them",
+									o.r.Namespace, o.r.Name, o.r.OriginAt(o.path), ref, h, describeMatch(m))
+							}
+						}
+					}
+				}
+			}
+		},
+	},
+	{
+		Code: "MSH0906", Name: "GatewayAPIWeightsAllZero", Level: Warning,
+		Doc:    "Every backendRef of a route rule has weight 0: the rule answers every request with HTTP 500 (gRPC UNAVAILABLE).",
+		Inputs: k(config.KindHTTPRoute, config.KindGRPCRoute),
+		Run: func(c *Context) {
+			check := func(r *config.Resource, path string, ws []*int32) {
+				if len(ws) == 0 {
+					return
+				}
+				for _, w := range ws {
+					if w == nil || *w != 0 {
+						return
+					}
+				}
+				c.Report(r, path, "give at least one backendRef a weight above 0, or remove the rule",
+					"all %d backendRefs have weight 0: requests matched by this rule get no backend", len(ws))
+			}
+			for _, r := range c.Store.List(config.KindHTTPRoute, "") {
+				for i, rule := range r.HTTPRoute().Spec.Rules {
+					var ws []*int32
+					for _, b := range rule.BackendRefs {
+						ws = append(ws, b.Weight)
+					}
+					check(r, field("spec.rules[%d].backendRefs", i), ws)
+				}
+			}
+			for _, r := range c.Store.List(config.KindGRPCRoute, "") {
+				for i, rule := range r.GRPCRoute().Spec.Rules {
+					var ws []*int32
+					for _, b := range rule.BackendRefs {
+						ws = append(ws, b.Weight)
+					}
+					check(r, field("spec.rules[%d].backendRefs", i), ws)
+				}
+			}
+		},
+	},
+}
+
+func servicePort(svc *config.Resource, port int32) bool {
+	for _, sp := range svc.Service().Spec.Ports {
+		if sp.Port == port {
+			return true
+		}
+	}
+	return false
+}
