@@ -5,6 +5,9 @@ package testcrds
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/pkg/install"
 )
@@ -33,7 +37,6 @@ func Ensure(t testing.TB, cfg *rest.Config, plurals ...string) {
 	if err != nil {
 		t.Fatalf("reading the shipped CRDs: %v", err)
 	}
-	ctx := context.Background()
 	if len(plurals) == 0 {
 		for p := range crds {
 			plurals = append(plurals, p)
@@ -44,21 +47,57 @@ func Ensure(t testing.TB, cfg *rest.Config, plurals ...string) {
 		if !ok {
 			t.Fatalf("manifests/base ships no CRD for %q", p)
 		}
-		_, err := client.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("creating CRD %s: %v", crd.Name, err)
+		create(t, client, crd)
+	}
+}
+
+// EnsureGatewayAPI creates the Gateway API CRDs of the kinds meshctl models
+// (GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant), as the
+// Gateway API publishes them, and waits until they are served. The mesh
+// install does not bring them (users install the Gateway API themselves), so
+// they come from testdata/upstream/gateway-api.
+func EnsureGatewayAPI(t testing.TB, cfg *rest.Config) {
+	t.Helper()
+	client, err := apiextclient.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, self, _, _ := goruntime.Caller(0)
+	files, err := filepath.Glob(filepath.Join(filepath.Dir(self), "..", "..", "testdata", "upstream", "gateway-api", "crds-v1.6.3", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Gateway API CRDs in testdata/upstream/gateway-api/crds-v1.6.3 (%v)", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
 		}
-		deadline := time.Now().Add(time.Minute)
-		for {
-			got, err := client.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
-			if err == nil && established(got) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("CRD %s not established after a minute (last error: %v)", crd.Name, err)
-			}
-			time.Sleep(100 * time.Millisecond)
+		crd := &apiextv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(data, crd); err != nil {
+			t.Fatalf("%s: %v", f, err)
 		}
+		create(t, client, crd)
+	}
+}
+
+// create creates crd unless it exists and waits until it is established.
+func create(t testing.TB, client apiextclient.Interface, crd *apiextv1.CustomResourceDefinition) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := client.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating CRD %s: %v", crd.Name, err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got, err := client.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
+		if err == nil && established(got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CRD %s not established after a minute (last error: %v)", crd.Name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

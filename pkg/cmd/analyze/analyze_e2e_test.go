@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshctl/meshctl/internal/testcluster"
 	"github.com/meshctl/meshctl/internal/testcrds"
@@ -71,6 +72,14 @@ func apply(t *testing.T, c *testcluster.Cluster, istio istioclient.Interface, ns
 					r.VirtualService().DeepCopyInto(&old.Spec)
 					_, err = istio.NetworkingV1().VirtualServices(ns).Update(ctx, old, metav1.UpdateOptions{})
 				}
+			case config.KindKubernetesGateway:
+				gw := r.KubernetesGateway().DeepCopy()
+				gw.ObjectMeta = meta
+				_, err = gatewayAPI(t, c).GatewayV1().Gateways(ns).Create(ctx, gw, metav1.CreateOptions{})
+			case config.KindHTTPRoute:
+				rt := r.HTTPRoute().DeepCopy()
+				rt.ObjectMeta = meta
+				_, err = gatewayAPI(t, c).GatewayV1().HTTPRoutes(ns).Create(ctx, rt, metav1.CreateOptions{})
 			default:
 				continue
 			}
@@ -78,6 +87,46 @@ func apply(t *testing.T, c *testcluster.Cluster, istio istioclient.Interface, ns
 				t.Fatalf("creating %s: %v", r, err)
 			}
 		}
+	}
+}
+
+func gatewayAPI(t *testing.T, c *testcluster.Cluster) gatewayclient.Interface {
+	t.Helper()
+	gc, err := gatewayclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gc
+}
+
+// TestAnalyzeClusterGatewayAPI reads Gateway API kinds from a real API server
+// (the Gateway API's own CRDs): Istio's bookinfo Gateway API samples analyze
+// clean there, and a route to a Service that does not exist, applied to the
+// cluster, is found and named as a cluster object.
+func TestAnalyzeClusterGatewayAPI(t *testing.T) {
+	c := testcluster.Get(t)
+	istio, err := istioclient.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testcrds.Ensure(t, c.Config)
+	testcrds.EnsureGatewayAPI(t, c.Config)
+	ns := c.NewNamespace(t, nil)
+
+	apply(t, c, istio, ns, "bookinfo/bookinfo.yaml",
+		"upstream/istio/gateway-api/bookinfo_platform_kube_bookinfo-versions.yaml",
+		"upstream/istio/gateway-api/bookinfo_gateway-api_bookinfo-gateway.yaml",
+		"upstream/istio/gateway-api/bookinfo_gateway-api_route-reviews-90-10.yaml")
+	code, out, errOut := analyzeCluster(t, c, ns)
+	if code != 0 || strings.Contains(out, "Error [") || strings.Contains(out, "Warning [") || strings.Contains(errOut, "No cluster reachable") {
+		t.Fatalf("bookinfo with Gateway API routes in the cluster: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	apply(t, c, istio, ns, "analyze/MSH0903/positive.yaml")
+	code, out, _ = analyzeCluster(t, c, ns)
+	want := `Error [MSH0903] (HTTPRoute ` + ns + `/bad cluster) backend Service ` + ns + `/ratingz not found`
+	if code != cmdutil.ExitFindings || !strings.Contains(out, want) {
+		t.Fatalf("route to a missing Service in the cluster: exit %d, want %d and %q:\n%s", code, cmdutil.ExitFindings, want, out)
 	}
 }
 
