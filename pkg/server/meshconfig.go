@@ -8,8 +8,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/meshconfig"
 	"github.com/meshctl/meshctl/pkg/vocab"
+	"github.com/meshctl/meshctl/pkg/xds/translate"
 )
 
 // ReadMeshConfig reads the revision's mesh config from its mesh ConfigMap
@@ -35,4 +37,35 @@ func ReadMeshConfig(ctx context.Context, client kubernetes.Interface, namespace,
 		return def, nil
 	}
 	return mc, nil
+}
+
+// rootNamespaceFrom reads the rootNamespace of the revision's mesh config
+// from a snapshot holding the mesh namespace's ConfigMaps: without the
+// ConfigMap it is the mesh namespace (as ReadMeshConfig); ok is false when
+// it does not parse (the caller keeps the root it has; the error is logged).
+func rootNamespaceFrom(namespace, revision string, onError func(error)) func(translate.Reader) (string, bool) {
+	name := vocab.MeshConfigMapName(revision)
+	return func(s translate.Reader) (string, bool) {
+		for _, r := range s.List(config.KindConfigMap, namespace) {
+			if r.Name != name {
+				continue
+			}
+			cm := r.ConfigMap()
+			if cm == nil {
+				return "", false
+			}
+			mc, ok, err := meshconfig.FromConfigMapData(cm.Data, fmt.Sprintf("configmap %s/%s", namespace, name))
+			if err != nil {
+				if onError != nil {
+					onError(err)
+				}
+				return "", false
+			}
+			if !ok || mc.GetRootNamespace() == "" {
+				return namespace, true
+			}
+			return mc.GetRootNamespace(), true
+		}
+		return namespace, true
+	}
 }

@@ -95,3 +95,51 @@ func TestReadMeshConfig(t *testing.T) {
 		t.Errorf("a bad mesh config: %v", err)
 	}
 }
+
+// TestRootNamespaceFollowsMeshConfig: the mesh config's rootNamespace is
+// read from each snapshot, so a change to the mesh ConfigMap moves the
+// mesh-wide policies at once (here a PeerAuthentication STRICT in the new
+// root makes a gRPC server's port STRICT); a ConfigMap that does not parse
+// keeps the last root.
+func TestRootNamespaceFollowsMeshConfig(t *testing.T) {
+	srv := startTestServer(t)
+	p := srv.pusher
+	p.RootNamespace = "mesh-system"
+	p.MeshConfig = rootNamespaceFrom("mesh-system", "", nil)
+	base := `apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec: {ports: [{name: grpc, port: 9090}], selector: {app: echo}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: echo-0, namespace: default, labels: {app: echo}}
+spec: {containers: [{name: app, image: x}]}
+status: {podIP: 10.244.0.5}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: policies}
+spec: {mtls: {mode: STRICT}}
+`
+	mesh := func(data string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mesh, namespace: mesh-system}\ndata:\n  mesh: " + data + "\n"
+	}
+	mode := func() (string, string) {
+		p.mu.Lock()
+		x := p.index
+		p.mu.Unlock()
+		return x.RootNamespace(), x.Servers("default").Servers[0].Ports[0].MTLS
+	}
+	for _, step := range []struct{ what, config, root, mtls string }{
+		{"no mesh ConfigMap: the root given at start", base, "mesh-system", "PERMISSIVE"},
+		{"rootNamespace: policies", base + "---\n" + mesh(`"rootNamespace: policies"`), "policies", "STRICT"},
+		{"a bad edit keeps the last root", base + "---\n" + mesh(`"rootNamespace: [policies"`), "policies", "STRICT"},
+		{"rootNamespace back to the mesh namespace", base + "---\n" + mesh(`"rootNamespace: mesh-system"`), "mesh-system", "PERMISSIVE"},
+	} {
+		p.Update(parseStore(t, step.config))
+		if root, mtls := mode(); root != step.root || mtls != step.mtls {
+			t.Errorf("%s: root %s, echo's port %s; want %s, %s", step.what, root, mtls, step.root, step.mtls)
+		}
+	}
+}

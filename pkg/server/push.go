@@ -31,6 +31,11 @@ type Pusher struct {
 	RootNamespace string
 	// TrustDomain of workload identities; "" is translate's default.
 	TrustDomain string
+	// MeshConfig, if set, reads the mesh config's rootNamespace from each
+	// snapshot (the mesh ConfigMap is watched): a change re-translates
+	// everything with it instead of RootNamespace, which stays the
+	// fallback while the ConfigMap is absent or unreadable.
+	MeshConfig func(translate.Reader) (rootNamespace string, ok bool)
 
 	mu       sync.Mutex
 	index    *translate.Index
@@ -111,9 +116,18 @@ func (p *Pusher) publish(s translate.Reader) {
 	prev, prevSnap := p.index, p.snap
 	p.mu.Unlock()
 	p.beginRound()
-	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid, RootNamespace: p.RootNamespace, TrustDomain: p.TrustDomain}
+	root := p.RootNamespace
+	if prev != nil {
+		root = prev.RootNamespace()
+	}
+	if p.MeshConfig != nil {
+		if r, ok := p.MeshConfig(s); ok {
+			root = r
+		}
+	}
+	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid, RootNamespace: root, TrustDomain: p.TrustDomain}
 	var x *translate.Index
-	if prev != nil && snap != nil && prevSnap != nil {
+	if prev != nil && snap != nil && prevSnap != nil && prev.RootNamespace() == root {
 		// Only what changed is translated again; the rest is shared.
 		changes := snap.ChangesSince(prevSnap)
 		p.forgetDeleted(changes)

@@ -51,9 +51,12 @@ type Options struct {
 	// TrustDomain of workload identities (the mesh config's); "" is
 	// cluster.local.
 	TrustDomain string
-	Kube        kubernetes.Interface
-	Istio       istioclient.Interface
-	Log         logr.Logger
+	// Revision names the mesh ConfigMap whose rootNamespace is followed
+	// at runtime (RootNamespace is used until it is read).
+	Revision string
+	Kube     kubernetes.Interface
+	Istio    istioclient.Interface
+	Log      logr.Logger
 	// Name identifies this server in syncz and proxy-status (pod name).
 	Name string
 }
@@ -88,6 +91,11 @@ func New(o Options) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := transport.NewMetrics(reg)
 	p := &Pusher{Metrics: m, Log: o.Log, Validate: validate, RootNamespace: cmp.Or(o.RootNamespace, o.MeshNamespace), TrustDomain: o.TrustDomain}
+	if o.MeshNamespace != "" {
+		p.MeshConfig = rootNamespaceFrom(o.MeshNamespace, o.Revision, func(err error) {
+			o.Log.Info("mesh config not applied, the last one stays in force", "error", err.Error())
+		})
+	}
 	views := transport.NewViews(p.Populate, nil)
 	p.Views = views
 	s := &Server{opts: o, Pusher: p, Views: views, Status: transport.NewStatus(m, views), Metrics: m, reg: reg, live: config.NewLiveStore()}

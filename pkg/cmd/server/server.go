@@ -119,6 +119,7 @@ func (o *Options) Run(ctx context.Context) error {
 		MeshNamespace:     o.MeshNamespace(),
 		RootNamespace:     mc.GetRootNamespace(),
 		TrustDomain:       mc.GetTrustDomain(),
+		Revision:          o.Identity.Revision,
 		Kube:              kube,
 		Istio:             istio,
 		Log:               log,

@@ -124,6 +124,10 @@ func (x *Index) index() {
 // Registry is the service registry translation reads.
 func (x *Index) Registry() *config.Registry { return x.reg }
 
+// RootNamespace is the namespace of mesh-wide policies the index was built
+// with: parts of an index cannot be carried over to another root.
+func (x *Index) RootNamespace() string { return x.rootNamespace() }
+
 func (x *Index) rootNamespace() string {
 	if x.in.RootNamespace == "" {
 		return vocab.DefaultMeshNamespace
