@@ -47,13 +47,14 @@
 // without a namespace the one of -n, as kubectl apply would. JSONOf turns a
 // yaml.v3 node into JSON the way Kubernetes reads YAML.
 //
-// Two fast paths keep parsing cheap without changing any result: plain YAML
-// (block mappings and sequences, one-line flow collections and scalars) is
-// read by a small parser that builds yaml.v3's own node tree (fastyaml.go),
-// and plain mesh specs and metadata are decoded from the node tree directly
-// (nodeproto.go). Each gives up at anything it does not handle, and the
-// document takes the reference way (yaml.v3, JSONOf, protojson), which also
-// words every error; fuzz tests check both ways agree.
+// A fast path keeps parsing cheap without changing any result: plain mesh
+// specs and metadata are decoded from yaml.v3's node tree directly
+// (nodeproto.go). It gives up at anything it does not handle, and the
+// document takes the reference way (JSONOf, protojson), which also words
+// every error; fuzz tests check both ways agree. YAML itself is always read by
+// yaml.v3: a hand-written YAML reader was tried and measured (~30% less CPU
+// for analyze of 1,000 services) and removed, because line numbers and YAML's
+// corner cases are the library's job.
 //
 // # Kinds
 //

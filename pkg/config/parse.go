@@ -67,7 +67,6 @@ func Parse(path string, data []byte) ([]*Resource, []*ParseError) {
 		src = SourceStdin
 	}
 	docs := splitDocuments(data)
-	fast := separatorsPlain(data, docs)
 	// Documents are independent: big streams (generated config, a cluster
 	// dump) are cut into one contiguous chunk per core. Results keep the
 	// order of the stream.
@@ -83,11 +82,7 @@ func Parse(path string, data []byte) ([]*Resource, []*ParseError) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if fast {
-				results[w].rs, results[w].errs = parseFast(src, path, data, docs[lo:hi])
-			} else {
-				results[w].rs, results[w].errs = parseChunk(src, path, data, docs[lo:hi])
-			}
+			results[w].rs, results[w].errs = parseChunk(src, path, data, docs[lo:hi])
 		}()
 	}
 	wg.Wait()
@@ -100,55 +95,6 @@ func Parse(path string, data []byte) ([]*Resource, []*ParseError) {
 		errs = append(errs, r.errs...)
 	}
 	return out, errs
-}
-
-// separatorsPlain reports whether every document separator is a bare
-// "---": one with content after it ("--- {a: b}") is read differently by
-// yaml.v3's stream decoder and by a parser given one document.
-func separatorsPlain(data []byte, docs []document) bool {
-	for i := 1; i < len(docs); i++ {
-		if string(bytes.TrimRight(data[docs[i-1].end:docs[i].start], " \n")) != "---" {
-			return false
-		}
-	}
-	return true
-}
-
-// parseFast reads each document with fastYAML, and those it leaves to
-// yaml.v3 as parseChunk does, keeping the order of the stream.
-func parseFast(src SourceType, path string, data []byte, docs []document) ([]*Resource, []*ParseError) {
-	var (
-		out  []*Resource
-		errs []*ParseError
-	)
-	for i, d := range docs {
-		n, ok := fastYAML(data[d.start:d.end], d.line)
-		var (
-			rs []*Resource
-			es []*ParseError
-		)
-		if ok && n != nil && !(n.Kind == yaml.ScalarNode && n.Tag == strNull) {
-			rs, es, ok = decodeRecovered(Origin{Source: src, Path: path, Line: n.Line}, n)
-		}
-		if !ok {
-			rs, es = parseChunk(src, path, data, docs[i:i+1])
-		}
-		out = append(out, rs...)
-		errs = append(errs, es...)
-	}
-	return out, errs
-}
-
-// decodeRecovered is decodeObject, false if it panicked (the caller then
-// goes the way that reports it).
-func decodeRecovered(o Origin, n *yaml.Node) (rs []*Resource, errs []*ParseError, ok bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			rs, errs, ok = nil, nil, false
-		}
-	}()
-	rs, errs = decodeObject(o, n)
-	return rs, errs, true
 }
 
 // parseChunk reads consecutive documents with one yaml.v3 decoder, which
