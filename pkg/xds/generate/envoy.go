@@ -514,12 +514,12 @@ func upstreamTLS(c *cluster.Cluster, cl *ir.Cluster) {
 		}
 		md, _ := structpb.NewStruct(map[string]any{"tlsMode": "istio"})
 		c.TransportSocketMatches = []*cluster.Cluster_TransportSocketMatch{
-			{Name: "tlsMode-istio", Match: md, TransportSocket: istioMutual(cl.Name)},
+			{Name: "tlsMode-istio", Match: md, TransportSocket: istioMutual(cl.Name, nil)},
 			{Name: "tlsMode-disabled", Match: &structpb.Struct{}, TransportSocket: rawBuffer()},
 		}
 	case t.Mode == "DISABLE":
 	case t.Mode == "ISTIO_MUTUAL":
-		c.TransportSocket = istioMutual(t.SNI)
+		c.TransportSocket = istioMutual(t.SNI, t.SubjectAltNames)
 	default: // SIMPLE, MUTUAL: the proxy originates TLS to a server outside the mesh's identity
 		c.TransportSocket = &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: anyOf(originateTLS(t))}}
 	}
@@ -577,7 +577,11 @@ func originateTLS(t *ir.TLS) *tlsv3.UpstreamTlsContext {
 	return &tlsv3.UpstreamTlsContext{Sni: t.SNI, CommonTlsContext: common}
 }
 
-func istioMutual(sni string) *core.TransportSocket {
+// istioMutual is the mesh's mTLS from the workload certificate. With sans
+// (the rule's subjectAltNames, or by default the SPIFFE ids of the service
+// accounts behind the service) only a server holding one of those identities
+// is accepted, not any workload of the mesh.
+func istioMutual(sni string, sans []string) *core.TransportSocket {
 	ctx := &tlsv3.UpstreamTlsContext{
 		Sni: sni,
 		CommonTlsContext: &tlsv3.CommonTlsContext{
@@ -585,6 +589,18 @@ func istioMutual(sni string) *core.TransportSocket {
 			ValidationContextType:          &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{ValidationContextSdsSecretConfig: sdsSecret(SDSRootCert)},
 			AlpnProtocols:                  []string{"istio-peer-exchange", "istio"},
 		},
+	}
+	if len(sans) > 0 {
+		static := &tlsv3.CertificateValidationContext{}
+		for _, san := range sans {
+			static.MatchTypedSubjectAltNames = append(static.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{
+				SanType: tlsv3.SubjectAltNameMatcher_URI, Matcher: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: san}},
+			})
+		}
+		ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+			DefaultValidationContext:         static,
+			ValidationContextSdsSecretConfig: sdsSecret(SDSRootCert),
+		}}
 	}
 	return &core.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: anyOf(ctx)}}
 }
