@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -19,15 +20,24 @@ import (
 // decoding in config does not already enforce, in the CRDs' words where
 // they have them. docs/gateway-api.md lists the rules left out.
 
-// Patterns of the CRDs.
-var (
-	gwHostnameRE   = regexp.MustCompile(`^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	gwPathRE       = regexp.MustCompile(`^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$`)
-	gwDurationRE   = regexp.MustCompile(`^([0-9]{1,5}(h|m|s|ms)){1,4}$`)
-	gwGRPCService  = regexp.MustCompile(`^(?i)\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*$`)
-	gwGRPCMethod   = regexp.MustCompile(`^[A-Za-z_][A-Za-z_0-9]*$`)
-	gwControllerRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[A-Za-z0-9\/\-._~%!$&'()*+,;=:]+$`)
-)
+// Patterns of the CRDs, compiled when a Gateway API object is first
+// validated: compiled at package initialisation they cost every command's
+// start-up, `meshctl version` included (cmd/meshctl TestStartupInitStaysLight).
+type gatewayPatterns struct {
+	hostname, path, duration, grpcService, grpcMethod, controller, headerName *regexp.Regexp
+}
+
+var gwRE = sync.OnceValue(func() *gatewayPatterns {
+	return &gatewayPatterns{
+		hostname:    regexp.MustCompile(`^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`),
+		path:        regexp.MustCompile(`^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$`),
+		duration:    regexp.MustCompile(`^([0-9]{1,5}(h|m|s|ms)){1,4}$`),
+		grpcService: regexp.MustCompile(`^(?i)\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*$`),
+		grpcMethod:  regexp.MustCompile(`^[A-Za-z_][A-Za-z_0-9]*$`),
+		controller:  regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[A-Za-z0-9\/\-._~%!$&'()*+,;=:]+$`),
+		headerName:  regexp.MustCompile("^[A-Za-z0-9!#$%&'*+\\-.^_`|~]+$"),
+	}
+})
 
 // Limits of the CRDs.
 const (
@@ -45,7 +55,7 @@ func validateGatewayClass(l *issues, gc *gatewayv1.GatewayClass) {
 	switch {
 	case c == "":
 		l.errorf("spec.controllerName", "controllerName is required (a domain-prefixed path such as istio.io/gateway-controller)")
-	case !gwControllerRE.MatchString(c) || len(c) > 253:
+	case !gwRE().controller.MatchString(c) || len(c) > 253:
 		l.errorf("spec.controllerName", "invalid controllerName %q: it must be a domain-prefixed path such as istio.io/gateway-controller", c)
 	}
 }
@@ -169,7 +179,7 @@ func validateKubernetesGateway(l *issues, gw *gatewayv1.Gateway) {
 		if a.Type != nil {
 			t = *a.Type
 		}
-		if t == gatewayv1.HostnameAddressType && a.Value != "" && !gwHostnameRE.MatchString(a.Value) {
+		if t == gatewayv1.HostnameAddressType && a.Value != "" && !gwRE().hostname.MatchString(a.Value) {
 			l.errorf(f+".value", "invalid hostname %q", a.Value)
 		}
 		if a.Value == "" {
@@ -269,7 +279,7 @@ func validateHTTPMatch(l *issues, f string, m gatewayv1.HTTPRouteMatch) {
 					l.errorf(f+".path.value", "must not end with '%s' when type one of ['Exact', 'PathPrefix']", bad)
 				}
 			}
-			if !gwPathRE.MatchString(v) {
+			if !gwRE().path.MatchString(v) {
 				l.errorf(f+".path.value", "path %q has characters a URL path cannot hold unescaped; percent-encode them", v)
 			}
 		case gatewayv1.PathMatchRegularExpression:
@@ -531,10 +541,10 @@ func validateGRPCRoute(l *issues, r *gatewayv1.GRPCRoute) {
 				if mm.Service == nil && mm.Method == nil {
 					l.errorf(mf+".method", "One or both of 'service' or 'method' must be specified")
 				}
-				if exact && mm.Service != nil && !gwGRPCService.MatchString(*mm.Service) {
+				if exact && mm.Service != nil && !gwRE().grpcService.MatchString(*mm.Service) {
 					l.errorf(mf+".method.service", "service %q is not a gRPC service name (package.Service)", *mm.Service)
 				}
-				if exact && mm.Method != nil && !gwGRPCMethod.MatchString(*mm.Method) {
+				if exact && mm.Method != nil && !gwRE().grpcMethod.MatchString(*mm.Method) {
 					l.errorf(mf+".method.method", "method %q is not a gRPC method name", *mm.Method)
 				}
 				if !exact {
@@ -714,7 +724,7 @@ func validateGWHostname(l *issues, f, h string) {
 		l.errorf(f, "hostname %q is longer than 253 characters", h)
 	case net.ParseIP(h) != nil:
 		l.errorf(f, "hostname %q is an IP address; the Gateway API matches hostnames only (leave it out to match every request)", h)
-	case !gwHostnameRE.MatchString(h):
+	case !gwRE().hostname.MatchString(h):
 		l.errorf(f, "invalid hostname %q: lower-case DNS names only, optionally starting with '*.', without a port", h)
 	}
 }
@@ -741,13 +751,11 @@ func validateObjectName(l *issues, f, name string) {
 	}
 }
 
-var headerNameRE = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+\\-.^_`|~]+$")
-
 func validateHeaderName(l *issues, f, name string) {
 	switch {
 	case name == "":
 		l.errorf(f, "header name is required")
-	case !headerNameRE.MatchString(name):
+	case !gwRE().headerName.MatchString(name):
 		l.errorf(f, "invalid header name %q (RFC 7230 token characters only)", name)
 	}
 }
@@ -759,7 +767,7 @@ func validateGWDuration(l *issues, f string, d *gatewayv1.Duration) time.Duratio
 	if d == nil {
 		return 0
 	}
-	if !gwDurationRE.MatchString(string(*d)) {
+	if !gwRE().duration.MatchString(string(*d)) {
 		l.errorf(f, "invalid duration %q: write up to four parts of 1-5 digits with h, m, s or ms (10s, 1m30s, 500ms)", *d)
 		return 0
 	}
