@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	sigsyaml "sigs.k8s.io/yaml"
+
 	"github.com/meshctl/meshctl/pkg/config"
 )
 
@@ -88,6 +90,13 @@ func checkWellFormed(t *testing.T, res Result) {
 	if len(back.Findings) != len(res.Findings) {
 		t.Fatalf("-o json has %d findings, the run %d", len(back.Findings), len(res.Findings))
 	}
+	// Read back, each finding is the one the run produced, not merely one
+	// of the right count: the typed result is what -o json promises.
+	for i, fd := range res.Findings {
+		if got := back.Findings[i]; got.String() != fd.String() || got.Fix != fd.Fix || got.Origin != fd.Origin || got.Analyzer != fd.Analyzer {
+			t.Fatalf("-o json finding %d reads back as %+v, the run had %+v", i, got, fd)
+		}
+	}
 	for _, fd := range res.Findings {
 		if fd.Code == "" || fd.Message == "" || ByCode(fd.Code) == nil {
 			t.Fatalf("finding without a known code or message: %+v", fd)
@@ -103,8 +112,18 @@ func checkWellFormed(t *testing.T, res Result) {
 	if err := WriteText(&buf, res.Findings, nil); err != nil {
 		t.Fatal(err)
 	}
+	buf.Reset()
 	if err := WriteYAML(&buf, rep); err != nil {
 		t.Fatal(err)
+	}
+	var fromYAML Report
+	if err := sigsyaml.Unmarshal(buf.Bytes(), &fromYAML); err != nil {
+		t.Fatalf("-o yaml does not read back: %v\n%s", err, buf.String())
+	}
+	for i, fd := range res.Findings {
+		if i >= len(fromYAML.Findings) || fromYAML.Findings[i].String() != fd.String() || fromYAML.Findings[i].Origin != fd.Origin {
+			t.Fatalf("-o yaml does not hold finding %d as the run had it (%+v):\n%s", i, fd, buf.String())
+		}
 	}
 	buf.Reset()
 	if err := WriteSARIF(&buf, rep, "test"); err != nil {
