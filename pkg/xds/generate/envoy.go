@@ -497,7 +497,8 @@ func envoyLoadAssignment(c *ir.Cluster) *endpoint.ClusterLoadAssignment {
 
 // upstreamTLS sets how the sidecar connects to a cluster: as the
 // DestinationRule says, or, without a TLS setting, mesh mTLS to endpoints
-// that have a sidecar and plaintext to the others (Istio's auto mTLS).
+// that have a sidecar and plaintext to the others (Istio's auto mTLS),
+// which checks the server's identity as ISTIO_MUTUAL does.
 func upstreamTLS(c *cluster.Cluster, cl *ir.Cluster) {
 	var t *ir.TLS
 	if cl.Policy != nil {
@@ -514,7 +515,7 @@ func upstreamTLS(c *cluster.Cluster, cl *ir.Cluster) {
 		}
 		md, _ := structpb.NewStruct(map[string]any{"tlsMode": "istio"})
 		c.TransportSocketMatches = []*cluster.Cluster_TransportSocketMatch{
-			{Name: "tlsMode-istio", Match: md, TransportSocket: istioMutual(cl.Name, nil)},
+			{Name: "tlsMode-istio", Match: md, TransportSocket: istioMutual(cl.Name, cl.AutoMTLSSubjectAltNames)},
 			{Name: "tlsMode-disabled", Match: &structpb.Struct{}, TransportSocket: rawBuffer()},
 		}
 	case t.Mode == "DISABLE":

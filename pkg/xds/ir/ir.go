@@ -217,6 +217,11 @@ type Cluster struct {
 	Source    string     `json:"source,omitempty"`
 	Policy    *Policy    `json:"policy,omitempty"`
 	Endpoints []Endpoint `json:"endpoints"`
+	// AutoMTLSSubjectAltNames are what auto mTLS (no TLS in the policy,
+	// mesh mTLS to the endpoints that have a sidecar) expects of the
+	// server: the SPIFFE ids of the service accounts behind the service,
+	// as ISTIO_MUTUAL expects by default.
+	AutoMTLSSubjectAltNames []string `json:"autoMtlsSubjectAltNames,omitempty"`
 }
 
 // Policy is a DestinationRule traffic policy, resolved for one port.

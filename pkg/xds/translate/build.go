@@ -408,8 +408,19 @@ func (b *builder) addClusters(svc *config.Service, p config.Port, proto ir.Proto
 	case networking.ServiceEntry_NONE.String():
 		discovery = "Passthrough"
 	}
+	// The identities behind the port, computed once for every subset: what
+	// mesh mTLS checks of the server, whether a DestinationRule asks for it
+	// (ISTIO_MUTUAL) or the client chooses it (auto mTLS).
+	var ids []string
+	idsDone := false
+	identities := func() []string {
+		if !idsDone {
+			ids, idsDone = b.serviceIdentities(svc, p.Number), true
+		}
+		return ids
+	}
 	mk := func(subset string, labels map[string]string, policy *ir.Policy) {
-		policy = b.defaultSANs(policy, svc, p.Number)
+		policy = defaultSANs(policy, identities)
 		c := &ir.Cluster{
 			Name:      ClusterName(p.Number, subset, svc.Host),
 			Host:      svc.Host,
@@ -438,6 +449,14 @@ func (b *builder) addClusters(svc *config.Service, p config.Port, proto ir.Proto
 			})
 		}
 		sortEndpoints(c.Endpoints)
+		if policy == nil || policy.TLS == nil {
+			for _, e := range c.Endpoints {
+				if e.MTLS {
+					c.AutoMTLSSubjectAltNames = identities()
+					break
+				}
+			}
+		}
 		b.clusters[c.Name] = c
 	}
 	var tp *networking.TrafficPolicy
@@ -459,14 +478,26 @@ func (b *builder) addClusters(svc *config.Service, p config.Port, proto ir.Proto
 }
 
 // defaultSANs gives an ISTIO_MUTUAL policy without subjectAltNames Istio's
-// default: the SPIFFE ids of the service accounts behind the service port
-// (every subset's), so that a client checks it reached the service's
-// workloads and not just any workload of the mesh. Without endpoints there
-// is nothing to expect, and no check.
-func (b *builder) defaultSANs(pol *ir.Policy, svc *config.Service, port uint32) *ir.Policy {
+// default: the identities behind the service port (serviceIdentities).
+func defaultSANs(pol *ir.Policy, identities func() []string) *ir.Policy {
 	if pol == nil || pol.TLS == nil || pol.TLS.Mode != "ISTIO_MUTUAL" || len(pol.TLS.SubjectAltNames) > 0 {
 		return pol
 	}
+	sans := identities()
+	if len(sans) == 0 {
+		return pol
+	}
+	out, tls := *pol, *pol.TLS
+	tls.SubjectAltNames = sans
+	out.TLS = &tls
+	return &out
+}
+
+// serviceIdentities are the SPIFFE ids of the service accounts behind a
+// service port (every subset's), sorted: mesh mTLS to the service accepts a
+// server holding one of them, not just any workload of the mesh, as in
+// Istio. Without endpoints there is nothing to expect, and no check.
+func (b *builder) serviceIdentities(svc *config.Service, port uint32) []string {
 	seen := map[string]bool{}
 	var sans []string
 	for _, e := range svc.EndpointsFor(port, nil) {
@@ -480,12 +511,6 @@ func (b *builder) defaultSANs(pol *ir.Policy, svc *config.Service, port uint32) 
 		}
 		sans = append(sans, fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", b.x.in.TrustDomain, ns, e.ServiceAccount))
 	}
-	if len(sans) == 0 {
-		return pol
-	}
 	sort.Strings(sans)
-	out, tls := *pol, *pol.TLS
-	tls.SubjectAltNames = sans
-	out.TLS = &tls
-	return &out
+	return sans
 }
