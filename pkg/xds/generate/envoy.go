@@ -2,6 +2,8 @@ package generate
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -134,25 +136,170 @@ func SidecarTCPListener(rt *ir.RouteTable) (Resources, []Problem) {
 }
 
 // tcpChains are the filter chains of TCP routes: by server name for tls
-// routes; the first tcp route takes what no chain before it matched (later
-// ones could never match, as in Envoy's own choice of the most specific
-// chain).
+// routes, by destination address where a route names subnets.
+//
+// Envoy does not take the first chain that fits but prunes by the most
+// specific match, destination address first: a connection to an address in
+// some chain's subnet only ever reaches the chains that name the longest
+// such subnet, and never one without subnets. So that the first route that
+// fits wins, as the VirtualService says, the chains are built per
+// destination bucket (each subnet a route names, and "anywhere"): a bucket
+// holds, in route order, every route whose subnets contain it (or that has
+// none), each server name (or no name, for a tcp route) taken by the first
+// route that has it. Buckets that hold the same as the next wider one are
+// left out, and a route's chains gather the buckets where it takes the same
+// names. No two chains share a match, which Envoy would reject.
 func tcpChains(stat string, routes []*ir.TCPRoute) []*listener.FilterChain {
-	var out []*listener.FilterChain
-	catchAll := false
+	type bucket struct {
+		prefix netip.Prefix // invalid: anywhere
+		taken  []string     // "route/name" in order
+	}
+	var prefixes [][]netip.Prefix
+	anywhere := &bucket{}
+	buckets := []*bucket{anywhere}
 	for _, r := range routes {
-		fc := &listener.FilterChain{Name: r.Source, Filters: []*listener.Filter{weightedTCPProxy(stat, r.Destinations)}}
-		if len(r.SNIHosts) > 0 {
-			fc.FilterChainMatch = &listener.FilterChainMatch{ServerNames: r.SNIHosts, TransportProtocol: "tls"}
-		} else {
-			if catchAll {
+		ps, ok := parsePrefixes(r.DestinationSubnets)
+		if !ok {
+			ps = nil
+		}
+		prefixes = append(prefixes, ps)
+		for _, p := range ps {
+			if !slices.ContainsFunc(buckets, func(b *bucket) bool { return b.prefix == p }) {
+				buckets = append(buckets, &bucket{prefix: p})
+			}
+		}
+	}
+	names := func(r *ir.TCPRoute) []string {
+		if len(r.SNIHosts) == 0 {
+			return []string{""} // a tcp route: any server name, or none
+		}
+		return r.SNIHosts
+	}
+	for _, b := range buckets {
+		seen := map[string]bool{}
+		for i, r := range routes {
+			if len(r.DestinationSubnets) > 0 && len(prefixes[i]) == 0 {
+				continue // translate masks subnets: unreachable; never widen a route
+			}
+			if !covers(prefixes[i], b.prefix) {
 				continue
 			}
-			catchAll = true
+			for _, n := range names(r) {
+				if !seen[n] {
+					seen[n] = true
+					b.taken = append(b.taken, fmt.Sprintf("%d/%s", i, n))
+				}
+			}
 		}
-		out = append(out, fc)
+	}
+	// parent is the next wider bucket: the longest other subnet that
+	// contains b's, else anywhere.
+	parent := func(b *bucket) *bucket {
+		best := anywhere
+		for _, o := range buckets {
+			if o != b && o.prefix.IsValid() && o.prefix.Bits() < b.prefix.Bits() && o.prefix.Contains(b.prefix.Addr()) &&
+				(!best.prefix.IsValid() || o.prefix.Bits() > best.prefix.Bits()) {
+				best = o
+			}
+		}
+		return best
+	}
+	kept := []*bucket{anywhere}
+	for _, b := range buckets[1:] {
+		if !slices.Equal(b.taken, parent(b).taken) {
+			kept = append(kept, b)
+		}
+	}
+	var out []*listener.FilterChain
+	for i, r := range routes {
+		// The kept buckets each name is taken in, and the names by the
+		// same list of buckets, in the route's order.
+		type group struct {
+			anywhere bool
+			prefixes []netip.Prefix
+			names    []string
+		}
+		var groups []*group
+		for _, n := range names(r) {
+			g := &group{}
+			for _, b := range kept {
+				if slices.Contains(b.taken, fmt.Sprintf("%d/%s", i, n)) {
+					if b.prefix.IsValid() {
+						g.prefixes = append(g.prefixes, b.prefix)
+					} else {
+						g.anywhere = true
+					}
+				}
+			}
+			if !g.anywhere && len(g.prefixes) == 0 {
+				continue // every connection it matches is taken before it
+			}
+			k := slices.IndexFunc(groups, func(o *group) bool { return o.anywhere == g.anywhere && slices.Equal(o.prefixes, g.prefixes) })
+			if k < 0 {
+				groups = append(groups, g)
+				k = len(groups) - 1
+			}
+			if n != "" && !slices.Contains(groups[k].names, n) {
+				groups[k].names = append(groups[k].names, n)
+			}
+		}
+		for _, g := range groups {
+			if g.anywhere {
+				out = append(out, tcpChain(stat, r, g.names, nil))
+			}
+			if len(g.prefixes) > 0 {
+				out = append(out, tcpChain(stat, r, g.names, g.prefixes))
+			}
+		}
 	}
 	return out
+}
+
+// tcpChain proxies the connections with one of the server names (any, if
+// none) to one of the prefixes (anywhere, if none) to a route's clusters.
+func tcpChain(stat string, r *ir.TCPRoute, names []string, prefixes []netip.Prefix) *listener.FilterChain {
+	fc := &listener.FilterChain{Name: r.Source, Filters: []*listener.Filter{weightedTCPProxy(stat, r.Destinations)}}
+	if len(names) == 0 && len(prefixes) == 0 {
+		return fc
+	}
+	m := &listener.FilterChainMatch{}
+	if len(names) > 0 {
+		m.ServerNames, m.TransportProtocol = names, "tls"
+	}
+	for _, p := range prefixes {
+		m.PrefixRanges = append(m.PrefixRanges, &core.CidrRange{AddressPrefix: p.Addr().String(), PrefixLen: wrapperspb.UInt32(uint32(p.Bits()))})
+	}
+	fc.FilterChainMatch = m
+	return fc
+}
+
+// covers reports whether a route with subnets ps (none: anywhere) matches
+// every connection to p (invalid: anywhere).
+func covers(ps []netip.Prefix, p netip.Prefix) bool {
+	if len(ps) == 0 {
+		return true
+	}
+	if !p.IsValid() {
+		return false
+	}
+	for _, q := range ps {
+		if q.Bits() <= p.Bits() && q.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+func parsePrefixes(subnets []string) ([]netip.Prefix, bool) {
+	var out []netip.Prefix
+	for _, s := range subnets {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, p.Masked())
+	}
+	return out, true
 }
 
 func hasSNI(routes []*ir.TCPRoute) bool {

@@ -398,7 +398,11 @@ type GatewayVirtualHost struct {
 type TCPRoute struct {
 	// SNIHosts are the server names a tls route matches (the TLS client
 	// hello); empty for a tcp route, which matches every connection.
-	SNIHosts     []string       `json:"sniHosts,omitempty"`
-	Source       string         `json:"source,omitempty"` // "VirtualService ns/name tls[0]"
-	Destinations []*Destination `json:"destinations"`
+	SNIHosts []string `json:"sniHosts,omitempty"`
+	// DestinationSubnets narrow the route to connections to these
+	// addresses (masked CIDRs, from the matches' destinationSubnets);
+	// empty: any destination. Sidecars only.
+	DestinationSubnets []string       `json:"destinationSubnets,omitempty"`
+	Source             string         `json:"source,omitempty"` // "VirtualService ns/name tls[0]"
+	Destinations       []*Destination `json:"destinations"`
 }

@@ -3,6 +3,8 @@ package translate
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 
 	networking "istio.io/api/networking/v1alpha3"
 
@@ -26,8 +28,18 @@ func (b *builder) tcpTable(svc *config.Service, port uint32, proto ir.Protocol) 
 			rt.Source, rt.TCPRoutes = r.String(), routes
 		}
 	}
-	if rt.Source == "" {
-		rt.TCPRoutes = []*ir.TCPRoute{{Destinations: []*ir.Destination{{Cluster: ClusterName(port, "", svc.Host), Weight: 100}}}}
+	// Connections no route takes go to the service itself: all of them
+	// without a VirtualService, and, as in Istio, those outside the subnets
+	// of tcp routes that all name some.
+	narrowed, catchAll := false, false
+	for _, t := range rt.TCPRoutes {
+		if len(t.SNIHosts) == 0 {
+			narrowed = narrowed || len(t.DestinationSubnets) > 0
+			catchAll = catchAll || len(t.DestinationSubnets) == 0
+		}
+	}
+	if rt.Source == "" || (narrowed && !catchAll) {
+		rt.TCPRoutes = append(rt.TCPRoutes, &ir.TCPRoute{Destinations: []*ir.Destination{{Cluster: ClusterName(port, "", svc.Host), Weight: 100}}})
 	}
 	return rt
 }
@@ -58,41 +70,108 @@ func serviceAddress(svc *config.Service) string {
 // VirtualService for one port, in the context being built (the mesh, or
 // b.gateway). allowSNI, if set, narrows the server names a tls route may
 // match (a gateway server's hosts).
+//
+// For sidecars a match's destinationSubnets narrow it to connections to
+// those addresses, which the proxy decides (a filter chain per set of
+// subnets, as in Istio); gateways ignore them, as Istio's do. A tcp route
+// with a match that has no subnets takes every connection.
 func (b *builder) tcpRoutes(r *config.Resource, port uint32, allowSNI func(string) bool) []*ir.TCPRoute {
 	vs := r.VirtualService()
 	var out []*ir.TCPRoute
 	for i, t := range vs.Tls {
-		var sni []string
-		for _, m := range t.Match {
+		// Matches with the same subnets share a filter chain; one per set.
+		var groups []*ir.TCPRoute
+		for j, m := range t.Match {
 			if !b.l4Applies(r, m.Port, m.Gateways, m.SourceLabels, m.SourceNamespace, port) {
 				continue
 			}
+			subnets, ok := b.destinationSubnets(r, fmt.Sprintf("tls[%d].match[%d]", i, j), m.DestinationSubnets)
+			if !ok {
+				continue
+			}
+			var sni []string
 			for _, h := range m.SniHosts {
 				if allowSNI == nil || allowSNI(h) {
 					sni = append(sni, h)
 				}
 			}
+			if len(sni) == 0 {
+				continue // a tls route matches only by server name
+			}
+			k := slices.IndexFunc(groups, func(g *ir.TCPRoute) bool { return slices.Equal(g.DestinationSubnets, subnets) })
+			if k < 0 {
+				groups = append(groups, &ir.TCPRoute{DestinationSubnets: subnets, Source: fmt.Sprintf("%s tls[%d]", r, i)})
+				k = len(groups) - 1
+			}
+			groups[k].SNIHosts = append(groups[k].SNIHosts, sni...)
 		}
-		if len(sni) == 0 {
-			continue // a tls route matches only by server name
+		if len(groups) == 0 {
+			continue
 		}
 		if dests := b.l4Destinations(r, t.Route, port); len(dests) > 0 {
-			out = append(out, &ir.TCPRoute{SNIHosts: sni, Source: fmt.Sprintf("%s tls[%d]", r, i), Destinations: dests})
+			for _, g := range groups {
+				g.Destinations = dests
+				out = append(out, g)
+			}
 		}
 	}
 	for i, t := range vs.Tcp {
-		applies := len(t.Match) == 0
-		for _, m := range t.Match {
-			applies = applies || b.l4Applies(r, m.Port, m.Gateways, m.SourceLabels, m.SourceNamespace, port)
+		applies, anyDestination := len(t.Match) == 0, len(t.Match) == 0
+		var subnets []string
+		for j, m := range t.Match {
+			if !b.l4Applies(r, m.Port, m.Gateways, m.SourceLabels, m.SourceNamespace, port) {
+				continue
+			}
+			sn, ok := b.destinationSubnets(r, fmt.Sprintf("tcp[%d].match[%d]", i, j), m.DestinationSubnets)
+			if !ok {
+				continue
+			}
+			applies = true
+			anyDestination = anyDestination || len(sn) == 0
+			for _, s := range sn {
+				if !slices.Contains(subnets, s) {
+					subnets = append(subnets, s)
+				}
+			}
 		}
 		if !applies {
 			continue
 		}
+		if anyDestination {
+			subnets = nil
+		}
 		if dests := b.l4Destinations(r, t.Route, port); len(dests) > 0 {
-			out = append(out, &ir.TCPRoute{Source: fmt.Sprintf("%s tcp[%d]", r, i), Destinations: dests})
+			out = append(out, &ir.TCPRoute{DestinationSubnets: subnets, Source: fmt.Sprintf("%s tcp[%d]", r, i), Destinations: dests})
 		}
 	}
 	return out
+}
+
+// destinationSubnets are a match's destinationSubnets for the context being
+// built, each as a masked CIDR (an address is its own /32 or /128): none
+// for gateways, which do not match on them. ok is false, and the problem
+// reported, when one is not an address or CIDR: the match is left out
+// rather than widened to every destination.
+func (b *builder) destinationSubnets(r *config.Resource, where string, subnets []string) ([]string, bool) {
+	if b.gateway != "" || len(subnets) == 0 {
+		return nil, true
+	}
+	out := make([]string, 0, len(subnets))
+	for k, s := range subnets {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				b.problem(r, "%s.destinationSubnets[%d]: %q is not an IP address or CIDR (e.g. 10.0.0.0/16); match left out", where, k, s)
+				return nil, false
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p = p.Masked(); !slices.Contains(out, p.String()) {
+			out = append(out, p.String())
+		}
+	}
+	return out, true
 }
 
 // l4Applies reports whether a tls or tcp match applies to port in the
