@@ -11,10 +11,14 @@ package analyze
 import (
 	"fmt"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/meshctl/meshctl/pkg/config"
+	"github.com/meshctl/meshctl/pkg/validation"
 	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
@@ -261,15 +265,7 @@ func Analyze(store *config.Store, parseErrors []*config.ParseError, opts Options
 		}
 		all = append(all, f)
 	}
-	c := &Context{Store: store, opts: opts}
-	for _, a := range analyzers {
-		if a.Run == nil {
-			continue
-		}
-		c.current = a
-		a.Run(c)
-	}
-	all = append(all, c.findings...)
+	all = append(all, runAnalyzers(store, opts, analyzers)...)
 
 	for _, f := range all {
 		if f.Level < opts.OutputThreshold {
@@ -337,20 +333,76 @@ func SortFindings(fs []Finding) {
 	})
 }
 
+// runAnalyzers runs the analyzers on every core: they only read the store
+// and the views built over it, and the user waits for the slowest path, not
+// for the sum. Each analyzer's findings are kept apart and joined in the
+// analyzers' order, so that the result is the same as one after the other.
+func runAnalyzers(store *config.Store, opts Options, analyzers []*Analyzer) []Finding {
+	sh := &shared{}
+	found := make([][]Finding, len(analyzers))
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(analyzers) {
+				return
+			}
+			a := analyzers[i]
+			if a.Run == nil {
+				continue
+			}
+			c := &Context{Store: store, opts: opts, current: a, shared: sh}
+			a.Run(c)
+			found[i] = c.findings
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(analyzers))
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	var all []Finding
+	for _, f := range found {
+		all = append(all, f...)
+	}
+	return all
+}
+
 // Context is what an analyzer sees: the store, helpers over it, and Report.
+// Each running analyzer has its own; what they derive from the store is
+// built once per run and shared.
 type Context struct {
 	Store    *config.Store
 	opts     Options
 	current  *Analyzer
 	findings []Finding
 
-	reg    *config.Registry
-	wls    map[string][]workload
-	wlsAll []workload
-	// Indexes of selector matching, built on first use (helpers.go).
-	wlsByLabel  map[labelPair][]workload
-	svcsByLabel map[labelPair][]*config.Resource
-	svcOrder    map[*config.Resource]int
+	*shared
+}
+
+// shared holds the views of the store that analyzers build on first use
+// (helpers.go), each once per run whichever analyzer asks first.
+type shared struct {
+	regOnce sync.Once
+	reg     *config.Registry
+
+	wlsOnce sync.Once
+	wls     map[string][]workload
+	wlsAll  []workload
+
+	// Indexes of selector matching.
+	wlsByLabelOnce sync.Once
+	wlsByLabel     map[labelPair][]workload
+	svcsOnce       sync.Once
+	svcsByLabel    map[labelPair][]*config.Resource
+	svcOrder       map[*config.Resource]int
+
+	// validation.Validate of every object of validatedKinds: its errors
+	// are MSH0002 and its warnings MSH0008.
+	issuesOnce sync.Once
+	issues     map[*config.Resource][]validation.Issue
 }
 
 // Report records a finding of the running analyzer about field of r.

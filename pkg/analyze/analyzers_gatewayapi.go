@@ -211,6 +211,10 @@ func httpRouteMatchKey(m gatewayv1.HTTPRouteMatch) string {
 		}
 	}
 	m.Path = &path
+	// m is a copy, its lists are not: defaults go into copies of them, as
+	// the route is read by other analyzers at the same time.
+	m.Headers = slices.Clone(m.Headers)
+	m.QueryParams = slices.Clone(m.QueryParams)
 	for i := range m.Headers {
 		if m.Headers[i].Type == nil {
 			m.Headers[i].Type = ptrTo(gatewayv1.HeaderMatchExact)
@@ -222,9 +226,7 @@ func httpRouteMatchKey(m gatewayv1.HTTPRouteMatch) string {
 			m.QueryParams[i].Type = ptrTo(gatewayv1.QueryParamMatchExact)
 		}
 	}
-	m.Headers = slices.Clone(m.Headers)
 	sort.Slice(m.Headers, func(i, j int) bool { return m.Headers[i].Name < m.Headers[j].Name })
-	m.QueryParams = slices.Clone(m.QueryParams)
 	sort.Slice(m.QueryParams, func(i, j int) bool { return m.QueryParams[i].Name < m.QueryParams[j].Name })
 	b, _ := json.Marshal(m)
 	return string(b)

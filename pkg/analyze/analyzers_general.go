@@ -53,7 +53,7 @@ var generalAnalyzers = []*Analyzer{
 			for _, kind := range validatedKinds {
 				validated[kind] = true
 				for _, r := range c.Store.List(kind, "") {
-					for _, is := range validation.Validate(r) {
+					for _, is := range c.validationIssues(r) {
 						if is.Severity == validation.SeverityError {
 							c.Report(r, is.Field, "correct the field as the message says", "%s", is.String())
 						}
@@ -170,7 +170,7 @@ var generalAnalyzers = []*Analyzer{
 		Run: func(c *Context) {
 			for _, kind := range meshKinds {
 				for _, r := range c.Store.List(kind, "") {
-					for _, is := range validation.Validate(r) {
+					for _, is := range c.validationIssues(r) {
 						if is.Severity == validation.SeverityWarning {
 							c.Report(r, is.Field, "see the message", "%s", is.String())
 						}

@@ -2,21 +2,23 @@ package analyze
 
 import (
 	"encoding/json"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/inject"
+	"github.com/meshctl/meshctl/pkg/validation"
 	"github.com/meshctl/meshctl/pkg/vocab"
 )
 
 // registry is the services and per-host config of the input, resolved the
 // way config diff and the server resolve them.
 func (c *Context) registry() *config.Registry {
-	if c.reg == nil {
-		c.reg = config.NewRegistry(c.Store, nil)
-	}
+	c.regOnce.Do(func() { c.reg = config.NewRegistry(c.Store, nil) })
 	return c.reg
 }
 
@@ -82,10 +84,9 @@ type workload struct {
 	tmpl *corev1.PodTemplateSpec
 }
 
-func (c *Context) buildWorkloads() {
-	if c.wls != nil {
-		return
-	}
+func (c *Context) buildWorkloads() { c.wlsOnce.Do(c.indexWorkloads) }
+
+func (c *Context) indexWorkloads() {
 	c.wls = map[string][]workload{}
 	for _, k := range []config.Kind{config.KindPod, config.KindDeployment, config.KindStatefulSet, config.KindDaemonSet, config.KindReplicaSet, config.KindJob, config.KindCronJob} {
 		for _, r := range c.Store.List(k, "") {
@@ -119,7 +120,7 @@ func (c *Context) matching(ns string, sel map[string]string) []workload {
 		return append([]workload(nil), c.workloads(ns)...)
 	}
 	c.buildWorkloads()
-	if c.wlsByLabel == nil {
+	c.wlsByLabelOnce.Do(func() {
 		// Every workload under each of its label pairs, in its namespace
 		// and in "" (all): a selector then reads the shortest list among
 		// its pairs instead of every workload of the namespace, which made
@@ -135,7 +136,7 @@ func (c *Context) matching(ns string, sel map[string]string) []workload {
 				}
 			}
 		}
-	}
+	})
 	var cand []workload
 	first := true
 	for k, v := range sel {
@@ -177,7 +178,7 @@ func servicesSelecting(c *Context, r *config.Resource) []*config.Resource {
 	if t == nil {
 		return nil
 	}
-	if c.svcsByLabel == nil {
+	c.svcsOnce.Do(func() {
 		// Each Service under one pair of its selector (the least key): a
 		// workload finds its candidates through its own labels.
 		c.svcsByLabel = map[labelPair][]*config.Resource{}
@@ -197,7 +198,7 @@ func servicesSelecting(c *Context, r *config.Resource) []*config.Resource {
 			c.svcsByLabel[p] = append(c.svcsByLabel[p], s)
 			c.svcOrder[s] = i
 		}
-	}
+	})
 	var out []*config.Resource
 	for k, v := range t.Labels {
 		for _, s := range c.svcsByLabel[labelPair{r.Namespace, k, v}] {
@@ -317,4 +318,46 @@ func (c *Context) subsetsFor(host, ns string) map[string]bool {
 
 func inSystemNamespace(ns, root string) bool {
 	return ns == "kube-system" || ns == "kube-public" || ns == "kube-node-lease" || ns == root
+}
+
+// validationIssues returns validation.Validate(r) for an object of
+// validatedKinds. Validating every object is the costliest part of a run;
+// it is done once, on every core, for the two analyzers that report it.
+func (c *Context) validationIssues(r *config.Resource) []validation.Issue {
+	c.issuesOnce.Do(func() {
+		var rs []*config.Resource
+		for _, kind := range validatedKinds {
+			rs = append(rs, c.Store.List(kind, "")...)
+		}
+		found := make([][]validation.Issue, len(rs))
+		parallel(len(rs), func(i int) { found[i] = validation.Validate(rs[i]) })
+		c.issues = make(map[*config.Resource][]validation.Issue, len(rs))
+		for i, r := range rs {
+			c.issues[r] = found[i]
+		}
+	})
+	return c.issues[r]
+}
+
+// parallel calls f(0) … f(n-1) on every core, in chunks.
+func parallel(n int, f func(i int)) {
+	const chunk = 64
+	var next atomic.Int64
+	work := func() {
+		for {
+			lo := int(next.Add(chunk)) - chunk
+			if lo >= n {
+				return
+			}
+			for i := lo; i < min(lo+chunk, n); i++ {
+				f(i)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
 }
