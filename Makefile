@@ -19,8 +19,12 @@ TEST_TIMEOUT ?= 20m
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
+# Static, as in the images: with cgo the binary is dynamically linked, and
+# kustomize's Go plugin loader (package plugin) makes the linker export every
+# symbol, so every command paid the dynamic loader's symbol lookups and ~7%
+# more page faults (bench/RESULTS.txt, issue 16).
 build: ## build bin/meshctl
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/meshctl ./cmd/meshctl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/meshctl ./cmd/meshctl
 
 bin/localcluster: $(shell find internal/testcluster hack/cluster/localcluster -name '*.go')
 	$(GO) build -o $@ ./hack/cluster/localcluster

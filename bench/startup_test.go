@@ -33,9 +33,11 @@ func TestMain(m *testing.M) {
 
 var buildOnce = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(binDir, "meshctl")
-	// Without -trimpath, so that the packages compiled for the tests are
-	// reused; the code, and so the figures, are those of `make build`.
+	// Without -trimpath, so that most packages compiled for the tests are
+	// reused; static (CGO_ENABLED=0) as `make build` builds it, so the code
+	// and the figures are those of `make build`.
 	build := exec.Command("go", "build", "-o", bin, "github.com/meshctl/meshctl/cmd/meshctl")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stderr = os.Stderr
 	return bin, build.Run()
 })
