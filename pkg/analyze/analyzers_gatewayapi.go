@@ -24,56 +24,43 @@ import (
 var gatewayAPIRouteInputs = k(config.KindHTTPRoute, config.KindGRPCRoute, config.KindKubernetesGateway,
 	config.KindService, config.KindServiceEntry, config.KindNamespace, config.KindReferenceGrant)
 
-// route is what the analyzers read of an HTTPRoute or a GRPCRoute.
+// route is an HTTPRoute or a GRPCRoute, read through the view both kinds
+// share.
 type route struct {
-	res       *config.Resource
-	parents   []gatewayv1.ParentReference
-	hostnames []gatewayv1.Hostname
-	// backends yields each backendRef (and mirror backendRef) with its path.
-	backends func(fn func(path string, b gatewayv1.BackendObjectReference))
+	res *config.Resource
+	*config.GatewayRoute
 }
 
+// gatewayRoutes lists the HTTPRoutes, then the GRPCRoutes.
 func (c *Context) gatewayRoutes() []route {
 	var out []route
-	for _, r := range c.Store.List(config.KindHTTPRoute, "") {
-		s := r.HTTPRoute().Spec
-		out = append(out, route{res: r, parents: s.ParentRefs, hostnames: s.Hostnames, backends: func(fn func(string, gatewayv1.BackendObjectReference)) {
-			mirrors := func(p string, fs []gatewayv1.HTTPRouteFilter) {
-				for k, f := range fs {
-					if f.RequestMirror != nil {
-						fn(field("%s[%d].requestMirror.backendRef", p, k), f.RequestMirror.BackendRef)
-					}
-				}
+	for _, kind := range []config.Kind{config.KindHTTPRoute, config.KindGRPCRoute} {
+		for _, r := range c.Store.List(kind, "") {
+			if v := r.GatewayRoute(); v != nil {
+				out = append(out, route{r, v})
 			}
-			for i, rule := range s.Rules {
-				mirrors(field("spec.rules[%d].filters", i), rule.Filters)
-				for j, b := range rule.BackendRefs {
-					fn(field("spec.rules[%d].backendRefs[%d]", i, j), b.BackendObjectReference)
-					mirrors(field("spec.rules[%d].backendRefs[%d].filters", i, j), b.Filters)
-				}
-			}
-		}})
-	}
-	for _, r := range c.Store.List(config.KindGRPCRoute, "") {
-		s := r.GRPCRoute().Spec
-		out = append(out, route{res: r, parents: s.ParentRefs, hostnames: s.Hostnames, backends: func(fn func(string, gatewayv1.BackendObjectReference)) {
-			mirrors := func(p string, fs []gatewayv1.GRPCRouteFilter) {
-				for k, f := range fs {
-					if f.RequestMirror != nil {
-						fn(field("%s[%d].requestMirror.backendRef", p, k), f.RequestMirror.BackendRef)
-					}
-				}
-			}
-			for i, rule := range s.Rules {
-				mirrors(field("spec.rules[%d].filters", i), rule.Filters)
-				for j, b := range rule.BackendRefs {
-					fn(field("spec.rules[%d].backendRefs[%d]", i, j), b.BackendObjectReference)
-					mirrors(field("spec.rules[%d].backendRefs[%d].filters", i, j), b.Filters)
-				}
-			}
-		}})
+		}
 	}
 	return out
+}
+
+// backends yields each backendRef of the route, and each RequestMirror's
+// backendRef (of a rule's filters or a backendRef's), with its path.
+func (rt route) backends(fn func(path string, b gatewayv1.BackendObjectReference)) {
+	mirrors := func(p string, fs []config.GatewayRouteFilter) {
+		for k, f := range fs {
+			if f.RequestMirror != nil {
+				fn(field("%s[%d].requestMirror.backendRef", p, k), f.RequestMirror.BackendRef)
+			}
+		}
+	}
+	for i, rule := range rt.Rules {
+		mirrors(field("spec.rules[%d].filters", i), rule.Filters)
+		for j, b := range rule.BackendRefs {
+			fn(field("spec.rules[%d].backendRefs[%d]", i, j), b.BackendObjectReference)
+			mirrors(field("spec.rules[%d].backendRefs[%d].filters", i, j), b.Filters)
+		}
+	}
 }
 
 // knowsServicesIn reports whether a Service missing from namespace ns is
@@ -268,7 +255,7 @@ var gatewayAPIAnalyzers = []*Analyzer{
 		Run: func(c *Context) {
 			for _, rt := range c.gatewayRoutes() {
 				r := rt.res
-				for i, p := range rt.parents {
+				for i, p := range rt.ParentRefs {
 					ref := config.ParentRefOf(p, r.Namespace)
 					pf := field("spec.parentRefs[%d]", i)
 					switch {
@@ -326,7 +313,7 @@ var gatewayAPIAnalyzers = []*Analyzer{
 		Run: func(c *Context) {
 			for _, rt := range c.gatewayRoutes() {
 				r := rt.res
-				for i, p := range rt.parents {
+				for i, p := range rt.ParentRefs {
 					ref := config.ParentRefOf(p, r.Namespace)
 					if !ref.IsGateway() {
 						continue
@@ -338,7 +325,7 @@ var gatewayAPIAnalyzers = []*Analyzer{
 					var whys []string
 					admitted := false
 					for _, l := range listenersFor(gwr.KubernetesGateway(), p) {
-						ok, known, why := c.admits(gwr, l, string(r.Kind), r.Namespace, rt.hostnames)
+						ok, known, why := c.admits(gwr, l, string(r.Kind), r.Namespace, rt.Hostnames)
 						if ok || !known {
 							admitted = true
 							break
@@ -509,22 +496,13 @@ var gatewayAPIAnalyzers = []*Analyzer{
 				c.Report(r, path, "give at least one backendRef a weight above 0, or remove the rule",
 					"all %d backendRefs have weight 0: requests matched by this rule get no backend", len(ws))
 			}
-			for _, r := range c.Store.List(config.KindHTTPRoute, "") {
-				for i, rule := range r.HTTPRoute().Spec.Rules {
+			for _, rt := range c.gatewayRoutes() {
+				for i, rule := range rt.Rules {
 					var ws []*int32
 					for _, b := range rule.BackendRefs {
 						ws = append(ws, b.Weight)
 					}
-					check(r, field("spec.rules[%d].backendRefs", i), ws)
-				}
-			}
-			for _, r := range c.Store.List(config.KindGRPCRoute, "") {
-				for i, rule := range r.GRPCRoute().Spec.Rules {
-					var ws []*int32
-					for _, b := range rule.BackendRefs {
-						ws = append(ws, b.Weight)
-					}
-					check(r, field("spec.rules[%d].backendRefs", i), ws)
+					check(rt.res, field("spec.rules[%d].backendRefs", i), ws)
 				}
 			}
 		},

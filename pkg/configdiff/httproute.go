@@ -62,10 +62,26 @@ func routeTargets(hz *config.Hosts, r *config.Resource, parents []gatewayv1.Pare
 	return out
 }
 
-// addHTTPRoute adds the rules of an HTTPRoute to the host's routes.
-func (x *host) addHTTPRoute(r *config.Resource, rt *gatewayv1.HTTPRoute) {
-	for i, rule := range rt.Spec.Rules {
-		desc := gatewayMatches(rule.Matches)
+// addGatewayRoute adds the rules of an HTTPRoute or a GRPCRoute to the
+// host's routes, each as one route whose destinations are its backendRefs.
+// The rest of a rule (without its name, matches and backendRefs) is
+// compared field by field.
+func (x *host) addGatewayRoute(r *config.Resource, rt *config.GatewayRoute) {
+	for i, rule := range rt.Rules {
+		var desc string
+		var rest any
+		switch s := r.Spec.(type) {
+		case *gatewayv1.HTTPRoute:
+			desc = describeMatches(s.Spec.Rules[i].Matches, gatewayMatch)
+			typed := s.Spec.Rules[i]
+			typed.Name, typed.Matches, typed.BackendRefs = nil, nil, nil
+			rest = typed
+		case *gatewayv1.GRPCRoute:
+			desc = describeMatches(s.Spec.Rules[i].Matches, grpcMatch)
+			typed := s.Spec.Rules[i]
+			typed.Name, typed.Matches, typed.BackendRefs = nil, nil, nil
+			rest = typed
+		}
 		name := ""
 		if rule.Name != nil {
 			name = string(*rule.Name)
@@ -81,47 +97,6 @@ func (x *host) addHTTPRoute(r *config.Resource, rt *gatewayv1.HTTPRoute) {
 			weights = append(weights, w)
 		}
 		shares(ds, weights)
-		rest := rule
-		rest.Name, rest.Matches, rest.BackendRefs = nil, nil, nil
-		x.add(&route{
-			key: routeKey("http", name, desc), label: routeLabel("", name, desc, x.display),
-			proto: "http", dests: normalize(ds), extra: flattenJSON(rest), res: r,
-			path: fmt.Sprintf("spec.rules[%d]", i), destField: "backendRefs",
-		})
-	}
-}
-
-// addGRPCRoute adds the rules of a GRPCRoute to the host's routes: gRPC is
-// HTTP/2, and its method match reads as a path ("grpc=/pkg.Service/Method").
-func (x *host) addGRPCRoute(r *config.Resource, rt *gatewayv1.GRPCRoute) {
-	for i, rule := range rt.Spec.Rules {
-		var ms []string
-		for _, m := range rule.Matches {
-			d := grpcMatch(m)
-			if d == "" {
-				ms = nil
-				break
-			}
-			ms = append(ms, d)
-		}
-		desc := strings.Join(ms, " or ")
-		name := ""
-		if rule.Name != nil {
-			name = string(*rule.Name)
-		}
-		var ds []dest
-		var weights []int32
-		for _, b := range rule.BackendRefs {
-			ds = append(ds, x.backend(b.BackendObjectReference, r.Namespace))
-			w := int32(1)
-			if b.Weight != nil {
-				w = *b.Weight
-			}
-			weights = append(weights, w)
-		}
-		shares(ds, weights)
-		rest := rule
-		rest.Name, rest.Matches, rest.BackendRefs = nil, nil, nil
 		x.add(&route{
 			key: routeKey("http", name, desc), label: routeLabel("", name, desc, x.display),
 			proto: "http", dests: normalize(ds), extra: flattenJSON(rest), res: r,
@@ -222,13 +197,15 @@ func shares(ds []dest, weights []int32) {
 	}
 }
 
-// gatewayMatches describes a rule's matches as VirtualService matches are
+// describeMatches describes a rule's matches as VirtualService matches are
 // described: conditions of one match all apply, any match may apply, and a
-// rule without matches (or with the path prefix "/" alone) matches all.
-func gatewayMatches(ms []gatewayv1.HTTPRouteMatch) string {
+// rule without matches (or with one that matches all, such as the path
+// prefix "/" alone) matches all. A GRPCRoute's method match reads as a path
+// ("grpc=/pkg.Service/Method"): gRPC is HTTP/2.
+func describeMatches[M any](ms []M, describe func(M) string) string {
 	var parts []string
 	for _, m := range ms {
-		d := gatewayMatch(m)
+		d := describe(m)
 		if d == "" {
 			return ""
 		}

@@ -119,17 +119,12 @@ func hosts(s config.Reader) map[string]*host {
 		}
 		return x
 	}
-	for _, r := range s.List(config.KindHTTPRoute, "") {
-		if rt := r.HTTPRoute(); rt != nil {
-			for _, t := range routeTargets(reg.Hosts, r, rt.Spec.ParentRefs, rt.Spec.Hostnames) {
-				target(r, t).addHTTPRoute(r, rt)
-			}
-		}
-	}
-	for _, r := range s.List(config.KindGRPCRoute, "") {
-		if rt := r.GRPCRoute(); rt != nil {
-			for _, t := range routeTargets(reg.Hosts, r, rt.Spec.ParentRefs, rt.Spec.Hostnames) {
-				target(r, t).addGRPCRoute(r, rt)
+	for _, kind := range []config.Kind{config.KindHTTPRoute, config.KindGRPCRoute} {
+		for _, r := range s.List(kind, "") {
+			if rt := r.GatewayRoute(); rt != nil {
+				for _, t := range routeTargets(reg.Hosts, r, rt.ParentRefs, rt.Hostnames) {
+					target(r, t).addGatewayRoute(r, rt)
+				}
 			}
 		}
 	}

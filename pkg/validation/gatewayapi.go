@@ -194,63 +194,96 @@ func validateKubernetesGateway(l *issues, gw *gatewayv1.Gateway) {
 	}
 }
 
-func validateHTTPRoute(l *issues, r *gatewayv1.HTTPRoute) {
-	s := r.Spec
-	validateRouteCommon(l, s.CommonRouteSpec, s.Hostnames)
-	if len(s.Rules) > gwMaxRules {
-		l.errorf("spec.rules", "%d rules; at most %d are allowed", len(s.Rules), gwMaxRules)
+// routeChecks are a route kind's own checks (R its rule type, M its match
+// type), which validateRoute calls among the checks both kinds share, in the
+// order the rule's fields are written.
+type routeChecks[R, M any] struct {
+	matches func(R) []M
+	match   func(l *issues, f string, m M)
+	// filters checks the rule's filters (j < 0) or backendRef j's.
+	filters func(rule R, j int, f string)
+	// rest checks the fields only the kind has, after the backendRefs.
+	rest func(rule R, f string)
+}
+
+// validateRoute checks an HTTPRoute or a GRPCRoute, rt being the view of
+// rules: parentRefs, hostnames, the rule, match and backendRef limits and
+// the backendRefs, with the kind's own checks of each rule.
+func validateRoute[R, M any](l *issues, rt *config.GatewayRoute, rules []R, own routeChecks[R, M]) {
+	validateRouteCommon(l, rt.ParentRefs, rt.Hostnames)
+	if len(rt.Rules) > gwMaxRules {
+		l.errorf("spec.rules", "%d rules; at most %d are allowed", len(rt.Rules), gwMaxRules)
 	}
 	total := 0
-	for i, rule := range s.Rules {
+	for i, rule := range rt.Rules {
 		f := fmt.Sprintf("spec.rules[%d]", i)
 		if rule.Name != nil {
 			validateSectionName(l, f+".name", string(*rule.Name), false)
 		}
-		total += len(rule.Matches)
-		if len(rule.Matches) > gwMaxMatchesPerRule {
-			l.errorf(f+".matches", "%d matches; at most %d are allowed per rule", len(rule.Matches), gwMaxMatchesPerRule)
+		total += rule.Matches
+		if rule.Matches > gwMaxMatchesPerRule {
+			l.errorf(f+".matches", "%d matches; at most %d are allowed per rule", rule.Matches, gwMaxMatchesPerRule)
 		}
-		for j, m := range rule.Matches {
-			validateHTTPMatch(l, fmt.Sprintf("%s.matches[%d]", f, j), m)
+		for j, m := range own.matches(rules[i]) {
+			own.match(l, fmt.Sprintf("%s.matches[%d]", f, j), m)
 		}
-		validateHTTPFilters(l, f+".filters", rule.Filters, rule.Matches)
-		if len(rule.BackendRefs) > 0 {
-			for j, fl := range rule.Filters {
-				if fl.Type == gatewayv1.HTTPRouteFilterRequestRedirect {
-					l.errorf(fmt.Sprintf("%s.filters[%d]", f, j), "RequestRedirect filter must not be used together with backendRefs: a redirect answers the request itself")
-				}
-			}
-		}
+		own.filters(rules[i], -1, f+".filters")
 		if len(rule.BackendRefs) > gwMaxBackendRefs {
 			l.errorf(f+".backendRefs", "%d backendRefs; at most %d are allowed", len(rule.BackendRefs), gwMaxBackendRefs)
 		}
 		for j, b := range rule.BackendRefs {
 			bf := fmt.Sprintf("%s.backendRefs[%d]", f, j)
 			validateBackendRef(l, bf, b.BackendRef)
-			validateHTTPFilters(l, bf+".filters", b.Filters, rule.Matches)
+			own.filters(rules[i], j, bf+".filters")
 		}
-		if t := rule.Timeouts; t != nil {
-			req := validateGWDuration(l, f+".timeouts.request", t.Request)
-			be := validateGWDuration(l, f+".timeouts.backendRequest", t.BackendRequest)
-			if req > 0 && be > req {
-				l.errorf(f+".timeouts.backendRequest", "backendRequest timeout cannot be longer than request timeout (%s > %s)", *t.BackendRequest, *t.Request)
-			}
-		}
-		if rt := rule.Retry; rt != nil {
-			if rt.Attempts != nil && *rt.Attempts < 0 {
-				l.errorf(f+".retry.attempts", "attempts must not be negative")
-			}
-			validateGWDuration(l, f+".retry.backoff", rt.Backoff)
-			for j, c := range rt.Codes {
-				if c < 400 || c > 599 {
-					l.errorf(fmt.Sprintf("%s.retry.codes[%d]", f, j), "retry code %d is out of range; use 400-599", c)
-				}
-			}
+		if own.rest != nil {
+			own.rest(rules[i], f)
 		}
 	}
 	if total >= gwMaxMatches {
 		l.errorf("spec.rules", "While 16 rules and 64 matches per rule are allowed, the total number of matches across all rules in a route must be less than 128 (this route has %d)", total)
 	}
+}
+
+func validateHTTPRoute(l *issues, r *gatewayv1.HTTPRoute, rt *config.GatewayRoute) {
+	validateRoute(l, rt, r.Spec.Rules, routeChecks[gatewayv1.HTTPRouteRule, gatewayv1.HTTPRouteMatch]{
+		matches: func(rule gatewayv1.HTTPRouteRule) []gatewayv1.HTTPRouteMatch { return rule.Matches },
+		match:   validateHTTPMatch,
+		filters: func(rule gatewayv1.HTTPRouteRule, j int, f string) {
+			if j >= 0 {
+				validateHTTPFilters(l, f, rule.BackendRefs[j].Filters, rule.Matches)
+				return
+			}
+			validateHTTPFilters(l, f, rule.Filters, rule.Matches)
+			if len(rule.BackendRefs) > 0 {
+				for k, fl := range rule.Filters {
+					if fl.Type == gatewayv1.HTTPRouteFilterRequestRedirect {
+						l.errorf(fmt.Sprintf("%s[%d]", f, k), "RequestRedirect filter must not be used together with backendRefs: a redirect answers the request itself")
+					}
+				}
+			}
+		},
+		rest: func(rule gatewayv1.HTTPRouteRule, f string) {
+			if t := rule.Timeouts; t != nil {
+				req := validateGWDuration(l, f+".timeouts.request", t.Request)
+				be := validateGWDuration(l, f+".timeouts.backendRequest", t.BackendRequest)
+				if req > 0 && be > req {
+					l.errorf(f+".timeouts.backendRequest", "backendRequest timeout cannot be longer than request timeout (%s > %s)", *t.BackendRequest, *t.Request)
+				}
+			}
+			if rt := rule.Retry; rt != nil {
+				if rt.Attempts != nil && *rt.Attempts < 0 {
+					l.errorf(f+".retry.attempts", "attempts must not be negative")
+				}
+				validateGWDuration(l, f+".retry.backoff", rt.Backoff)
+				for j, c := range rt.Codes {
+					if c < 400 || c > 599 {
+						l.errorf(fmt.Sprintf("%s.retry.codes[%d]", f, j), "retry code %d is out of range; use 400-599", c)
+					}
+				}
+			}
+		},
+	})
 }
 
 func validateHTTPMatch(l *issues, f string, m gatewayv1.HTTPRouteMatch) {
@@ -514,64 +547,47 @@ func validateHeaderFilter(l *issues, f string, h *gatewayv1.HTTPHeaderFilter) {
 	}
 }
 
-func validateGRPCRoute(l *issues, r *gatewayv1.GRPCRoute) {
-	s := r.Spec
-	validateRouteCommon(l, s.CommonRouteSpec, s.Hostnames)
-	if len(s.Rules) > gwMaxRules {
-		l.errorf("spec.rules", "%d rules; at most %d are allowed", len(s.Rules), gwMaxRules)
-	}
-	total := 0
-	for i, rule := range s.Rules {
-		f := fmt.Sprintf("spec.rules[%d]", i)
-		if rule.Name != nil {
-			validateSectionName(l, f+".name", string(*rule.Name), false)
-		}
-		total += len(rule.Matches)
-		if len(rule.Matches) > gwMaxMatchesPerRule {
-			l.errorf(f+".matches", "%d matches; at most %d are allowed per rule", len(rule.Matches), gwMaxMatchesPerRule)
-		}
-		for j, m := range rule.Matches {
-			mf := fmt.Sprintf("%s.matches[%d]", f, j)
-			if mm := m.Method; mm != nil {
-				exact := mm.Type == nil || *mm.Type == gatewayv1.GRPCMethodMatchExact
-				if !exact && *mm.Type != gatewayv1.GRPCMethodMatchRegularExpression {
-					l.errorf(mf+".method.type", "unknown method match type %q: use Exact or RegularExpression", *mm.Type)
-					continue
-				}
-				if mm.Service == nil && mm.Method == nil {
-					l.errorf(mf+".method", "One or both of 'service' or 'method' must be specified")
-				}
-				if exact && mm.Service != nil && !gwRE().grpcService.MatchString(*mm.Service) {
-					l.errorf(mf+".method.service", "service %q is not a gRPC service name (package.Service)", *mm.Service)
-				}
-				if exact && mm.Method != nil && !gwRE().grpcMethod.MatchString(*mm.Method) {
-					l.errorf(mf+".method.method", "method %q is not a gRPC method name", *mm.Method)
-				}
-				if !exact {
-					if mm.Service != nil {
-						validateRegex(l, mf+".method.service", *mm.Service)
-					}
-					if mm.Method != nil {
-						validateRegex(l, mf+".method.method", *mm.Method)
-					}
-				}
+func validateGRPCRoute(l *issues, r *gatewayv1.GRPCRoute, rt *config.GatewayRoute) {
+	validateRoute(l, rt, r.Spec.Rules, routeChecks[gatewayv1.GRPCRouteRule, gatewayv1.GRPCRouteMatch]{
+		matches: func(rule gatewayv1.GRPCRouteRule) []gatewayv1.GRPCRouteMatch { return rule.Matches },
+		match:   validateGRPCMatch,
+		filters: func(rule gatewayv1.GRPCRouteRule, j int, f string) {
+			if j >= 0 {
+				validateGRPCFilters(l, f, rule.BackendRefs[j].Filters)
+				return
 			}
-			for k, h := range m.Headers {
-				validateHeaderName(l, fmt.Sprintf("%s.headers[%d].name", mf, k), string(h.Name))
+			validateGRPCFilters(l, f, rule.Filters)
+		},
+	})
+}
+
+func validateGRPCMatch(l *issues, mf string, m gatewayv1.GRPCRouteMatch) {
+	if mm := m.Method; mm != nil {
+		exact := mm.Type == nil || *mm.Type == gatewayv1.GRPCMethodMatchExact
+		if !exact && *mm.Type != gatewayv1.GRPCMethodMatchRegularExpression {
+			l.errorf(mf+".method.type", "unknown method match type %q: use Exact or RegularExpression", *mm.Type)
+			return
+		}
+		if mm.Service == nil && mm.Method == nil {
+			l.errorf(mf+".method", "One or both of 'service' or 'method' must be specified")
+		}
+		if exact && mm.Service != nil && !gwRE().grpcService.MatchString(*mm.Service) {
+			l.errorf(mf+".method.service", "service %q is not a gRPC service name (package.Service)", *mm.Service)
+		}
+		if exact && mm.Method != nil && !gwRE().grpcMethod.MatchString(*mm.Method) {
+			l.errorf(mf+".method.method", "method %q is not a gRPC method name", *mm.Method)
+		}
+		if !exact {
+			if mm.Service != nil {
+				validateRegex(l, mf+".method.service", *mm.Service)
+			}
+			if mm.Method != nil {
+				validateRegex(l, mf+".method.method", *mm.Method)
 			}
 		}
-		validateGRPCFilters(l, f+".filters", rule.Filters)
-		if len(rule.BackendRefs) > gwMaxBackendRefs {
-			l.errorf(f+".backendRefs", "%d backendRefs; at most %d are allowed", len(rule.BackendRefs), gwMaxBackendRefs)
-		}
-		for j, b := range rule.BackendRefs {
-			bf := fmt.Sprintf("%s.backendRefs[%d]", f, j)
-			validateBackendRef(l, bf, b.BackendRef)
-			validateGRPCFilters(l, bf+".filters", b.Filters)
-		}
 	}
-	if total >= gwMaxMatches {
-		l.errorf("spec.rules", "While 16 rules and 64 matches per rule are allowed, the total number of matches across all rules in a route must be less than 128 (this route has %d)", total)
+	for k, h := range m.Headers {
+		validateHeaderName(l, fmt.Sprintf("%s.headers[%d].name", mf, k), string(h.Name))
 	}
 }
 
@@ -605,13 +621,13 @@ func validateGRPCFilters(l *issues, f string, filters []gatewayv1.GRPCRouteFilte
 }
 
 // validateRouteCommon checks parentRefs and hostnames, alike in every route.
-func validateRouteCommon(l *issues, c gatewayv1.CommonRouteSpec, hostnames []gatewayv1.Hostname) {
-	if len(c.ParentRefs) > gwMaxParentRefs {
-		l.errorf("spec.parentRefs", "%d parentRefs; at most %d are allowed", len(c.ParentRefs), gwMaxParentRefs)
+func validateRouteCommon(l *issues, parents []gatewayv1.ParentReference, hostnames []gatewayv1.Hostname) {
+	if len(parents) > gwMaxParentRefs {
+		l.errorf("spec.parentRefs", "%d parentRefs; at most %d are allowed", len(parents), gwMaxParentRefs)
 	}
 	type parent struct{ group, kind, ns, name string }
 	bySection := map[parent]map[string]int{}
-	for i, p := range c.ParentRefs {
+	for i, p := range parents {
 		f := fmt.Sprintf("spec.parentRefs[%d]", i)
 		validateObjectName(l, f+".name", string(p.Name))
 		if p.Port != nil {

@@ -107,9 +107,9 @@ func Validate(r *config.Resource) []Issue {
 	case *gatewayv1.GatewayClass:
 		validateGatewayClass(&l, s)
 	case *gatewayv1.HTTPRoute:
-		validateHTTPRoute(&l, s)
+		validateHTTPRoute(&l, s, r.GatewayRoute())
 	case *gatewayv1.GRPCRoute:
-		validateGRPCRoute(&l, s)
+		validateGRPCRoute(&l, s, r.GatewayRoute())
 	case *gatewayv1.ReferenceGrant:
 		validateReferenceGrant(&l, s)
 	}
