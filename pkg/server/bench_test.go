@@ -242,25 +242,28 @@ func BenchmarkLoneChange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var orig *config.Resource
-	for _, r := range rs {
-		if r.Kind == config.KindVirtualService && r.Name == "svc-0" {
-			orig = r
-		}
-	}
-	changed := changedVS(b)[0]
+	turns := changeAndBack(b, rs)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if i%2 == 0 {
-			live.Put(changed)
-		} else {
-			live.Put(orig)
-		}
+		live.Put(turns[i%2])
 		srv.Update(live.Snapshot())
 		if _, err := waitAll(streams); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// changeAndBack is svc-0's VirtualService changed (changedVS) and as rs
+// has it: a benchmark puts them in turn, so that every iteration changes
+// the route.
+func changeAndBack(b testing.TB, rs []*config.Resource) [2]*config.Resource {
+	for _, r := range rs {
+		if r.Kind == config.KindVirtualService && r.Name == "svc-0" {
+			return [2]*config.Resource{changedVS(b)[0], r}
+		}
+	}
+	b.Fatal("no VirtualService svc-0")
+	return [2]*config.Resource{}
 }
 
 // changedVS is svc-0's VirtualService with 90/10 instead of 50/50.

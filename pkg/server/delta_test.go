@@ -1,17 +1,12 @@
 package server
 
 import (
-	"context"
 	"sort"
 	"strings"
 	"testing"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshctl/meshctl/pkg/xds/generate"
 )
@@ -27,19 +22,11 @@ func TestDeltaXDS(t *testing.T) {
 	base := reviewsYAML(addrs, 9080)
 	srv.pusher.Update(parseStore(t, base))
 
-	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	stream, err := adsClient(t, srv).DeltaAggregatedResources(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, _ := structpb.NewStruct(map[string]any{"GENERATOR": "grpc", "NAMESPACE": "default"})
-	node := &core.Node{Id: "sidecar~10.244.9.3~delta.default~default.svc.cluster.local", Metadata: md}
+	node := proxylessNode("sidecar~10.244.9.3~delta.default~default.svc.cluster.local")
 	const host = "reviews.default.svc.cluster.local"
 	routeName := "outbound|9080||" + host
 	v1, v2 := "outbound|9080|v1|"+host, "outbound|9080|v2|"+host

@@ -26,20 +26,10 @@ func BenchmarkOneEventInto100Sidecars(b *testing.B) {
 		pod := fmt.Sprintf("svc-%d-0", i)
 		p.Views.Ensure(&core.Node{Id: "sidecar~10.0.0.1~" + pod + "." + ns + "~" + ns + ".svc.cluster.local"})
 	}
-	var orig *config.Resource
-	for _, r := range rs {
-		if r.Kind == config.KindVirtualService && r.Name == "svc-0" {
-			orig = r
-		}
-	}
-	changed := changedVS(b)[0]
+	turns := changeAndBack(b, rs)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if i%2 == 0 {
-			live.Put(changed)
-		} else {
-			live.Put(orig)
-		}
+		live.Put(turns[i%2])
 		p.Update(live.Snapshot())
 	}
 }

@@ -8,9 +8,14 @@ import (
 	"testing"
 	"time"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/go-logr/logr/testr"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshctl/meshctl/internal/xdstest"
 	"github.com/meshctl/meshctl/pkg/config"
@@ -105,6 +110,53 @@ func startReviews(t *testing.T) (map[string]*xdstest.Backend, map[string]string,
 	return bs, addrs, port
 }
 
+// startReviewsMesh starts the reviews backends and a server serving them;
+// base is the configuration it serves.
+func startReviewsMesh(t *testing.T) (srv *testServer, base string) {
+	t.Helper()
+	_, addrs, port := startReviews(t)
+	srv = startTestServer(t)
+	base = reviewsYAML(addrs, port)
+	srv.pusher.Update(parseStore(t, base))
+	return srv, base
+}
+
+// reviewsClient is a proxyless gRPC client of reviews, served by srv as the
+// pod of the given IP and name in namespace default.
+func reviewsClient(t *testing.T, srv *testServer, ip, pod string) *xdstest.Client {
+	t.Helper()
+	return xdstest.NewClient(t, "xds:///reviews.default.svc.cluster.local:9080",
+		xdstest.Bootstrap(srv.addr, xdstest.NodeID(ip, pod, "default"), "default"))
+}
+
+// servedClient is a reviewsClient that has been served: its calls (check)
+// succeed.
+func servedClient(t *testing.T, srv *testServer, ip, pod string) (check func() xdstest.Result) {
+	t.Helper()
+	c := reviewsClient(t, srv, ip, pod)
+	check = func() xdstest.Result { return c.Check(context.Background()) }
+	waitFor(t, pod+" served", check, func(r xdstest.Result) bool { return r.Code == codes.OK })
+	return check
+}
+
+// adsClient dials srv's xDS port without the xDS client, to speak the
+// protocol by hand; the connection is closed when the test ends.
+func adsClient(t *testing.T, srv *testServer) discovery.AggregatedDiscoveryServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return discovery.NewAggregatedDiscoveryServiceClient(conn)
+}
+
+// proxylessNode is the node of a proxyless gRPC client in namespace default.
+func proxylessNode(id string) *core.Node {
+	md, _ := structpb.NewStruct(map[string]any{"GENERATOR": "grpc", "NAMESPACE": "default"})
+	return &core.Node{Id: id, Metadata: md}
+}
+
 func vsYAML(http string) string {
 	return `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -134,13 +186,8 @@ func waitFor(t *testing.T, what string, call func() xdstest.Result, ok func(xdst
 // TestProxylessGRPCRouting drives a real grpc-go xDS client through the
 // bookinfo routing scenarios, counting every failed call during the switches.
 func TestProxylessGRPCRouting(t *testing.T) {
-	_, addrs, port := startReviews(t)
-	srv := startTestServer(t)
-	base := reviewsYAML(addrs, port)
-	srv.pusher.Update(parseStore(t, base))
-
-	c := xdstest.NewClient(t, "xds:///reviews.default.svc.cluster.local:9080",
-		xdstest.Bootstrap(srv.addr, xdstest.NodeID("10.244.9.9", "client-0", "default"), "default"))
+	srv, base := startReviewsMesh(t)
+	c := reviewsClient(t, srv, "10.244.9.9", "client-0")
 	ctx := context.Background()
 	check := func() xdstest.Result { return c.Check(ctx) }
 	if r := check(); r.Code != codes.OK {

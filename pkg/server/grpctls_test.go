@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -21,15 +20,8 @@ import (
 // problems and the metric, and the clients keep the version they have (and
 // go on being served); a cluster never sent before is not sent at all.
 func TestProxylessTLSNotExpressible(t *testing.T) {
-	_, addrs, port := startReviews(t)
-	srv := startTestServer(t)
-	base := reviewsYAML(addrs, port)
-	srv.pusher.Update(parseStore(t, base))
-	c := xdstest.NewClient(t, "xds:///reviews.default.svc.cluster.local:9080",
-		xdstest.Bootstrap(srv.addr, xdstest.NodeID("10.244.9.9", "client-0", "default"), "default"))
-	ctx := context.Background()
-	check := func() xdstest.Result { return c.Check(ctx) }
-	waitFor(t, "first response", check, func(r xdstest.Result) bool { return r.Code == codes.OK })
+	srv, base := startReviewsMesh(t)
+	check := servedClient(t, srv, "10.244.9.9", "client-0")
 
 	const name = "outbound|9080||reviews.default.svc.cluster.local"
 	viewCluster := func(name string) *cluster.Cluster {

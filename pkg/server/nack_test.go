@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,13 +9,9 @@ import (
 	"testing"
 	"time"
 
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/meshctl/meshctl/internal/xdstest"
 	"github.com/meshctl/meshctl/pkg/xds/generate"
@@ -26,30 +21,15 @@ import (
 // metrics, is not sent the same response again (no NACK storm), and the
 // server goes on serving the config to the other clients.
 func TestNACK(t *testing.T) {
-	_, addrs, port := startReviews(t)
-	srv := startTestServer(t)
-	base := reviewsYAML(addrs, port)
-	srv.pusher.Update(parseStore(t, base))
+	srv, base := startReviewsMesh(t)
+	good := servedClient(t, srv, "10.244.9.1", "good")
 
-	good := xdstest.NewClient(t, "xds:///reviews.default.svc.cluster.local:9080",
-		xdstest.Bootstrap(srv.addr, xdstest.NodeID("10.244.9.1", "good", "default"), "default"))
-	waitFor(t, "good client served", func() xdstest.Result { return good.Check(context.Background()) },
-		func(r xdstest.Result) bool { return r.Code == codes.OK })
-
-	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	stream, err := adsClient(t, srv).StreamAggregatedResources(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	const badID = "sidecar~10.244.9.2~bad.default~default.svc.cluster.local"
-	md, _ := structpb.NewStruct(map[string]any{"GENERATOR": "grpc", "NAMESPACE": "default"})
-	node := &core.Node{Id: badID, Metadata: md}
+	node := proxylessNode(badID)
 	name := "outbound|9080||reviews.default.svc.cluster.local"
 	if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: generate.RouteType, ResourceNames: []string{name}}); err != nil {
 		t.Fatal(err)
@@ -107,11 +87,11 @@ func TestNACK(t *testing.T) {
 	}
 
 	// The other client still routes, and a config change reaches both.
-	if r := good.Check(context.Background()); r.Code != codes.OK {
+	if r := good(); r.Code != codes.OK {
 		t.Errorf("good client after the NACK: %v", r.Err)
 	}
 	srv.pusher.Update(parseStore(t, base, vsYAML("  - route: [{destination: {host: reviews, subset: v2}}]\n")))
-	waitFor(t, "change after NACK", func() xdstest.Result { return good.Check(context.Background()) },
+	waitFor(t, "change after NACK", func() xdstest.Result { return good() },
 		func(r xdstest.Result) bool { return r.Version == "v2" })
 	select {
 	case r := <-resent:
