@@ -84,14 +84,22 @@ type Status struct {
 	OnNACK func(p ProxyStatus, typeURL, message string)
 
 	mu      sync.Mutex
-	streams map[int64]*ProxyStatus
+	streams map[streamID]*ProxyStatus
+}
+
+// streamID names a stream: go-control-plane numbers state-of-the-world and
+// delta streams each from 1, so an id alone would mix two proxies up (and
+// the view of the first to leave would never be dropped).
+type streamID struct {
+	id    int64
+	delta bool
 }
 
 var _ serverv3.Callbacks = (*Status)(nil)
 
 // NewStatus returns a tracker reporting into m.
 func NewStatus(m *Metrics, views *Views) *Status {
-	return &Status{metrics: m, views: views, streams: map[int64]*ProxyStatus{}}
+	return &Status{metrics: m, views: views, streams: map[streamID]*ProxyStatus{}}
 }
 
 // Proxies returns the state of every connected client, sorted by id.
@@ -115,13 +123,13 @@ func (s *Status) Proxies() []ProxyStatus {
 	return out
 }
 
-func (s *Status) open(id int64, delta bool) {
+func (s *Status) open(id streamID) {
 	s.mu.Lock()
-	s.streams[id] = &ProxyStatus{Connected: time.Now(), Delta: delta, Types: map[string]*TypeStatus{}}
+	s.streams[id] = &ProxyStatus{Connected: time.Now(), Delta: id.delta, Types: map[string]*TypeStatus{}}
 	s.mu.Unlock()
 }
 
-func (s *Status) closed(id int64) {
+func (s *Status) closed(id streamID) {
 	s.mu.Lock()
 	p := s.streams[id]
 	delete(s.streams, id)
@@ -147,7 +155,7 @@ func (s *Status) closed(id int64) {
 
 // request records what a client said about one type: the node on the first
 // request, then ACKs (a nonce without error) and NACKs (error_detail set).
-func (s *Status) request(id int64, node *core.Node, typeURL, version, nonce string, names []string, errMsg string) {
+func (s *Status) request(id streamID, node *core.Node, typeURL, version, nonce string, names []string, errMsg string) {
 	s.mu.Lock()
 	p := s.streams[id]
 	if p == nil {
@@ -207,7 +215,7 @@ func reason(msg string) string {
 	return msg
 }
 
-func (s *Status) response(id int64, typeURL, version string) {
+func (s *Status) response(id streamID, typeURL, version string) {
 	s.mu.Lock()
 	p := s.streams[id]
 	var view string
@@ -237,42 +245,42 @@ func (s *Status) response(id int64, typeURL, version string) {
 
 // OnStreamOpen implements sotw.Callbacks.
 func (s *Status) OnStreamOpen(_ context.Context, id int64, _ string) error {
-	s.open(id, false)
+	s.open(streamID{id, false})
 	return nil
 }
 
 // OnStreamClosed implements sotw.Callbacks.
-func (s *Status) OnStreamClosed(id int64, _ *core.Node) { s.closed(id) }
+func (s *Status) OnStreamClosed(id int64, _ *core.Node) { s.closed(streamID{id, false}) }
 
 // OnStreamRequest implements sotw.Callbacks.
 func (s *Status) OnStreamRequest(id int64, r *discovery.DiscoveryRequest) error {
-	s.request(id, r.GetNode(), r.GetTypeUrl(), r.GetVersionInfo(), r.GetResponseNonce(), r.GetResourceNames(), r.GetErrorDetail().GetMessage())
+	s.request(streamID{id, false}, r.GetNode(), r.GetTypeUrl(), r.GetVersionInfo(), r.GetResponseNonce(), r.GetResourceNames(), r.GetErrorDetail().GetMessage())
 	return nil
 }
 
 // OnStreamResponse implements sotw.Callbacks.
 func (s *Status) OnStreamResponse(_ context.Context, id int64, _ *discovery.DiscoveryRequest, r *discovery.DiscoveryResponse) {
-	s.response(id, r.GetTypeUrl(), r.GetVersionInfo())
+	s.response(streamID{id, false}, r.GetTypeUrl(), r.GetVersionInfo())
 }
 
 // OnDeltaStreamOpen implements delta.Callbacks.
 func (s *Status) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
-	s.open(id, true)
+	s.open(streamID{id, true})
 	return nil
 }
 
 // OnDeltaStreamClosed implements delta.Callbacks.
-func (s *Status) OnDeltaStreamClosed(id int64, _ *core.Node) { s.closed(id) }
+func (s *Status) OnDeltaStreamClosed(id int64, _ *core.Node) { s.closed(streamID{id, true}) }
 
 // OnStreamDeltaRequest implements delta.Callbacks.
 func (s *Status) OnStreamDeltaRequest(id int64, r *discovery.DeltaDiscoveryRequest) error {
-	s.request(id, r.GetNode(), r.GetTypeUrl(), "", r.GetResponseNonce(), r.GetResourceNamesSubscribe(), r.GetErrorDetail().GetMessage())
+	s.request(streamID{id, true}, r.GetNode(), r.GetTypeUrl(), "", r.GetResponseNonce(), r.GetResourceNamesSubscribe(), r.GetErrorDetail().GetMessage())
 	return nil
 }
 
 // OnStreamDeltaResponse implements delta.Callbacks.
 func (s *Status) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, r *discovery.DeltaDiscoveryResponse) {
-	s.response(id, r.GetTypeUrl(), r.GetSystemVersionInfo())
+	s.response(streamID{id, true}, r.GetTypeUrl(), r.GetSystemVersionInfo())
 }
 
 // OnFetchRequest implements rest.Callbacks.

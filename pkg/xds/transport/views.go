@@ -1,9 +1,10 @@
 // Package transport serves xDS resources to clients with go-control-plane's
 // ADS server (state of the world and delta). Clients that see the same config
-// share a view: one LinearCache per resource type, so that each resource is
-// encoded once for all streams of the view and every type, indeed every
-// resource, carries its own version (a route change sends no cluster). The
-// translation lives elsewhere; this package only stores, diffs and sends.
+// share a view: one LinearCache per resource type, so that every type, indeed
+// every resource, carries its own version (a route change sends no cluster).
+// A resource that several views hold (one message) is encoded once for all
+// of them and their streams (see encodings). The translation lives
+// elsewhere; this package only stores, diffs and sends.
 package transport
 
 import (
@@ -38,6 +39,7 @@ type Views struct {
 
 	mu    sync.Mutex
 	views map[string]*View
+	enc   encodings
 }
 
 var _ cache.Cache = (*Views)(nil)
@@ -55,9 +57,14 @@ type View struct {
 	Node   Node // the first node of the view, for re-translation
 	caches map[string]*cache.LinearCache
 	mux    *cache.MuxCache
+	enc    *encodings
 
 	mu      sync.Mutex
 	current generate.Resources
+	// held is what the caches hold, by type and name: the shared
+	// encodings this view references.
+	held    map[string]map[string]*encoded
+	dropped bool
 	// changed records when each type's latest version was published, for
 	// the push latency metric.
 	changed map[string]publish
@@ -66,6 +73,10 @@ type View struct {
 	versions map[string]uint64
 	prefix   string
 	gen      uint64
+	// filled runs the populator once: a client that comes while another's
+	// request fills the view waits for it rather than be answered from
+	// the empty caches.
+	filled sync.Once
 }
 
 type publish struct {
@@ -74,7 +85,7 @@ type publish struct {
 }
 
 func (vs *Views) newView(key string, n Node) *View {
-	v := &View{Key: key, Node: n, caches: map[string]*cache.LinearCache{}, current: generate.Resources{}, changed: map[string]publish{}, versions: map[string]uint64{}, prefix: vs.prefix}
+	v := &View{Key: key, Node: n, caches: map[string]*cache.LinearCache{}, enc: &vs.enc, current: generate.Resources{}, held: map[string]map[string]*encoded{}, changed: map[string]publish{}, versions: map[string]uint64{}, prefix: vs.prefix}
 	v.mux = &cache.MuxCache{
 		Classify:      func(r *cache.Request) string { return r.GetTypeUrl() },
 		ClassifyDelta: func(r *cache.DeltaRequest) string { return r.GetTypeUrl() },
@@ -103,9 +114,11 @@ func (vs *Views) view(n *core.Node) *View {
 		vs.views[key] = v
 	}
 	vs.mu.Unlock()
-	if !ok && vs.populate != nil {
-		v.Apply(vs.populate(context.Background(), key, node))
-	}
+	v.filled.Do(func() {
+		if vs.populate != nil {
+			v.Apply(vs.populate(context.Background(), key, node))
+		}
+	})
 	return v
 }
 
@@ -160,9 +173,25 @@ func (vs *Views) All() []*View {
 // Drop forgets a view (its last client left); the next client rebuilds it.
 func (vs *Views) Drop(key string) {
 	vs.mu.Lock()
+	v := vs.views[key]
 	delete(vs.views, key)
 	vs.mu.Unlock()
+	if v == nil {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.dropped = true
+	for _, byName := range v.held {
+		for _, e := range byName {
+			v.enc.release(e)
+		}
+	}
+	v.held = nil
 }
+
+// Encodings reports on the encodings the views share.
+func (vs *Views) Encodings() EncodingStats { return vs.enc.stats() }
 
 // Change is what Apply changed, by type.
 type Change struct {
@@ -181,12 +210,13 @@ func (c Change) Empty() bool { return len(c.Updated) == 0 && len(c.Removed) == 0
 // needs before the route, and stops using a route before its cluster goes
 // (make-before-break).
 //
-// A generation older than the one applied last is ignored.
+// A generation older than the one applied last is ignored, and so is
+// everything once the view is dropped (no client is left to send it to).
 func (v *View) Apply(res generate.Resources, generation uint64) Change {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	ch := Change{Updated: map[string][]string{}, Removed: map[string][]string{}}
-	if generation < v.gen {
+	if generation < v.gen || v.dropped {
 		return ch
 	}
 	v.gen = generation
@@ -219,6 +249,18 @@ func (v *View) Apply(res generate.Resources, generation uint64) Change {
 			}
 			sort.Strings(names)
 			ch.Updated[t] = names
+			held := v.held[t]
+			if held == nil {
+				held = map[string]*encoded{}
+				v.held[t] = held
+			}
+			for name, m := range upd {
+				e := v.enc.acquire(m)
+				if old := held[name]; old != nil {
+					v.enc.release(old)
+				}
+				held[name], upd[name] = e, e
+			}
 			// UpdateResources only fails for a nil resource, which
 			// generate never produces.
 			_ = v.caches[t].UpdateResources(upd, nil)
@@ -230,6 +272,12 @@ func (v *View) Apply(res generate.Resources, generation uint64) Change {
 		if names := removals[t]; len(names) > 0 {
 			sort.Strings(names)
 			ch.Removed[t] = names
+			for _, name := range names {
+				if e := v.held[t][name]; e != nil {
+					v.enc.release(e)
+					delete(v.held[t], name)
+				}
+			}
 			_ = v.caches[t].UpdateResources(nil, names)
 			v.published(t)
 		}
