@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -39,33 +40,44 @@ func ReadMeshConfig(ctx context.Context, client kubernetes.Interface, namespace,
 	return mc, nil
 }
 
-// rootNamespaceFrom reads the rootNamespace of the revision's mesh config
-// from a snapshot holding the mesh namespace's ConfigMaps: without the
-// ConfigMap it is the mesh namespace (as ReadMeshConfig); ok is false when
-// it does not parse (the caller keeps the root it has; the error is logged).
-func rootNamespaceFrom(namespace, revision string, onError func(error)) func(translate.Reader) (string, bool) {
+// MeshSettings are what translation reads from the mesh config.
+type MeshSettings struct {
+	// RootNamespace holds mesh-wide policies.
+	RootNamespace string
+	// TrustDomain of workload identities: what mesh mTLS expects of a
+	// server (spiffe://<trust domain>/ns/.../sa/...).
+	TrustDomain string
+}
+
+// meshSettingsFrom reads the revision's mesh config from a snapshot holding
+// the mesh namespace's ConfigMaps: without the ConfigMap (or its mesh key)
+// it is meshconfig.Default with the mesh namespace as root (as
+// ReadMeshConfig); ok is false when it does not parse (the caller keeps the
+// settings it has; the error is logged).
+func meshSettingsFrom(namespace, revision string, onError func(error)) func(translate.Reader) (MeshSettings, bool) {
 	name := vocab.MeshConfigMapName(revision)
-	return func(s translate.Reader) (string, bool) {
+	def := MeshSettings{RootNamespace: namespace, TrustDomain: meshconfig.Default().GetTrustDomain()}
+	return func(s translate.Reader) (MeshSettings, bool) {
 		for _, r := range s.List(config.KindConfigMap, namespace) {
 			if r.Name != name {
 				continue
 			}
 			cm := r.ConfigMap()
 			if cm == nil {
-				return "", false
+				return MeshSettings{}, false
 			}
 			mc, ok, err := meshconfig.FromConfigMapData(cm.Data, fmt.Sprintf("configmap %s/%s", namespace, name))
 			if err != nil {
 				if onError != nil {
 					onError(err)
 				}
-				return "", false
+				return MeshSettings{}, false
 			}
-			if !ok || mc.GetRootNamespace() == "" {
-				return namespace, true
+			if !ok {
+				return def, true
 			}
-			return mc.GetRootNamespace(), true
+			return MeshSettings{RootNamespace: cmp.Or(mc.GetRootNamespace(), namespace), TrustDomain: cmp.Or(mc.GetTrustDomain(), def.TrustDomain)}, true
 		}
-		return namespace, true
+		return def, true
 	}
 }

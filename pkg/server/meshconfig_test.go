@@ -2,18 +2,29 @@ package server
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/go-logr/logr/testr"
+	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshctl/meshctl/internal/xdstest"
+	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/vocab"
+	"github.com/meshctl/meshctl/pkg/xds/generate"
 )
 
 // The server's trust domain is the mesh config's (the mesh key, read by
@@ -105,7 +116,7 @@ func TestRootNamespaceFollowsMeshConfig(t *testing.T) {
 	srv := startTestServer(t)
 	p := srv.pusher
 	p.RootNamespace = "mesh-system"
-	p.MeshConfig = rootNamespaceFrom("mesh-system", "", nil)
+	p.MeshConfig = meshSettingsFrom("mesh-system", "", nil)
 	base := `apiVersion: v1
 kind: Service
 metadata: {name: echo, namespace: default}
@@ -142,4 +153,99 @@ spec: {mtls: {mode: STRICT}}
 			t.Errorf("%s: root %s, echo's port %s; want %s, %s", step.what, root, mtls, step.root, step.mtls)
 		}
 	}
+}
+
+// TestTrustDomainFollowsMeshConfig runs the server on a fake clientset: the
+// identities mesh mTLS expects of a server (here a sidecar's auto mTLS
+// cluster to reviews) are in the mesh config's trust domain, and an edit of
+// trustDomain in the mesh ConfigMap is translated and pushed to the
+// connected proxy without a restart; an edit that does not parse keeps the
+// last trust domain.
+func TestTrustDomainFollowsMeshConfig(t *testing.T) {
+	ctx := context.Background()
+	mesh := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: vocab.MeshConfigMapName(""), Namespace: "mesh-system"},
+		Data:       map[string]string{vocab.ConfigMapKeyMesh: "trustDomain: one.example\n"},
+	}
+	pod := func(name, sa string, labels map[string]string, ip string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", Labels: labels},
+			Spec:   corev1.PodSpec{ServiceAccountName: sa, Containers: []corev1.Container{{Name: "app", Image: "x"}}},
+			Status: corev1.PodStatus{PodIP: ip}}
+	}
+	ready := true
+	kube := fake.NewClientset(mesh,
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "reviews", Namespace: "shop"},
+			Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.9", Selector: map[string]string{"app": "reviews"}, Ports: []corev1.ServicePort{{Name: "http", Port: 9080}}}},
+		pod("reviews-0", "reviews", map[string]string{"app": "reviews", vocab.LabelTLSMode: vocab.TLSModeIstio}, "10.244.0.10"),
+		pod("sleep-0", "sleep", map[string]string{"app": "sleep", vocab.LabelTLSMode: vocab.TLSModeIstio}, "10.244.0.20"),
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "reviews-1", Namespace: "shop", Labels: map[string]string{discoveryv1.LabelServiceName: "reviews"}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(9080))}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.10"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "reviews-0", Namespace: "shop"}}}},
+	)
+	s, err := New(Options{XDSAddress: "127.0.0.1:0", MonitoringAddress: "127.0.0.1:0", MeshNamespace: "mesh-system",
+		TrustDomain: "one.example", Kube: kube, Istio: istiofake.NewSimpleClientset(), Log: testr.New(t), Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	view := s.Views.Ensure(&core.Node{Id: "sidecar~10.244.0.20~sleep-0.shop~shop.svc.cluster.local"})
+	// expected returns the server identities the sidecar's cluster to
+	// reviews accepts, as the proxy was last sent them.
+	expected := func() []string {
+		c, ok := view.Resources()[generate.ClusterType]["outbound|9080||reviews.shop.svc.cluster.local"].(*cluster.Cluster)
+		if !ok || len(c.TransportSocketMatches) == 0 {
+			return nil
+		}
+		ctx := &tlsv3.UpstreamTlsContext{}
+		if err := c.TransportSocketMatches[0].TransportSocket.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ctx.GetCommonTlsContext().GetCombinedValidationContext().GetDefaultValidationContext().GetMatchTypedSubjectAltNames() {
+			out = append(out, m.GetMatcher().GetExact())
+		}
+		return out
+	}
+	waitIdentity := func(what, want string) {
+		t.Helper()
+		if !xdstest.Eventually(20*time.Second, func() bool { return slices.Equal(expected(), []string{want}) }) {
+			t.Fatalf("%s: the sidecar's cluster to reviews accepts %v, want [%s]", what, expected(), want)
+		}
+	}
+	waitIdentity("at start", "spiffe://one.example/ns/shop/sa/reviews")
+
+	edit := func(data string) {
+		t.Helper()
+		mesh.Data[vocab.ConfigMapKeyMesh] = data
+		if _, err := kube.CoreV1().ConfigMaps("mesh-system").Update(ctx, mesh, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("trustDomain: two.example\n")
+	waitIdentity("after trustDomain: two.example", "spiffe://two.example/ns/shop/sa/reviews")
+
+	// An edit that does not parse, once translated, leaves two.example in
+	// force.
+	edit("trustDomain: [two.example\n")
+	if !xdstest.Eventually(20*time.Second, func() bool {
+		s.Pusher.mu.Lock()
+		st := s.Pusher.store
+		s.Pusher.mu.Unlock()
+		r := st.Get(config.KindConfigMap, "mesh-system", mesh.Name)
+		return r != nil && r.ConfigMap() != nil && r.ConfigMap().Data[vocab.ConfigMapKeyMesh] == mesh.Data[vocab.ConfigMapKeyMesh]
+	}) {
+		t.Fatal("the bad edit was never translated")
+	}
+	waitIdentity("after a bad edit", "spiffe://two.example/ns/shop/sa/reviews")
+	edit("{}\n")
+	waitIdentity("trustDomain left out: the default", "spiffe://"+vocab.DefaultTrustDomain+"/ns/shop/sa/reviews")
 }

@@ -31,11 +31,12 @@ type Pusher struct {
 	RootNamespace string
 	// TrustDomain of workload identities; "" is translate's default.
 	TrustDomain string
-	// MeshConfig, if set, reads the mesh config's rootNamespace from each
-	// snapshot (the mesh ConfigMap is watched): a change re-translates
-	// everything with it instead of RootNamespace, which stays the
-	// fallback while the ConfigMap is absent or unreadable.
-	MeshConfig func(translate.Reader) (rootNamespace string, ok bool)
+	// MeshConfig, if set, reads the mesh config's rootNamespace and
+	// trustDomain from each snapshot (the mesh ConfigMap is watched): a
+	// change re-translates everything with them instead of RootNamespace
+	// and TrustDomain, which stay in force until it is first read and while
+	// it does not parse.
+	MeshConfig func(translate.Reader) (MeshSettings, bool)
 
 	mu       sync.Mutex
 	index    *translate.Index
@@ -116,18 +117,18 @@ func (p *Pusher) publish(s translate.Reader) {
 	prev, prevSnap := p.index, p.snap
 	p.mu.Unlock()
 	p.beginRound()
-	root := p.RootNamespace
+	mesh := MeshSettings{RootNamespace: p.RootNamespace, TrustDomain: p.TrustDomain}
 	if prev != nil {
-		root = prev.RootNamespace()
+		mesh = MeshSettings{RootNamespace: prev.RootNamespace(), TrustDomain: prev.TrustDomain()}
 	}
 	if p.MeshConfig != nil {
-		if r, ok := p.MeshConfig(s); ok {
-			root = r
+		if m, ok := p.MeshConfig(s); ok {
+			mesh = m
 		}
 	}
-	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid, RootNamespace: root, TrustDomain: p.TrustDomain}
+	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid, RootNamespace: mesh.RootNamespace, TrustDomain: mesh.TrustDomain}
 	var x *translate.Index
-	if prev != nil && snap != nil && prevSnap != nil && prev.RootNamespace() == root {
+	if prev != nil && snap != nil && prevSnap != nil && prev.SameMesh(in) {
 		// Only what changed is translated again; the rest is shared.
 		changes := snap.ChangesSince(prevSnap)
 		p.forgetDeleted(changes)

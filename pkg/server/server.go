@@ -51,8 +51,9 @@ type Options struct {
 	// TrustDomain of workload identities (the mesh config's); "" is
 	// cluster.local.
 	TrustDomain string
-	// Revision names the mesh ConfigMap whose rootNamespace is followed
-	// at runtime (RootNamespace is used until it is read).
+	// Revision names the mesh ConfigMap whose rootNamespace and
+	// trustDomain translation follows at runtime (RootNamespace and
+	// TrustDomain are used until it is read).
 	Revision string
 	Kube     kubernetes.Interface
 	Istio    istioclient.Interface
@@ -92,7 +93,7 @@ func New(o Options) (*Server, error) {
 	m := transport.NewMetrics(reg)
 	p := &Pusher{Metrics: m, Log: o.Log, Validate: validate, RootNamespace: cmp.Or(o.RootNamespace, o.MeshNamespace), TrustDomain: o.TrustDomain}
 	if o.MeshNamespace != "" {
-		p.MeshConfig = rootNamespaceFrom(o.MeshNamespace, o.Revision, func(err error) {
+		p.MeshConfig = meshSettingsFrom(o.MeshNamespace, o.Revision, func(err error) {
 			o.Log.Info("mesh config not applied, the last one stays in force", "error", err.Error())
 		})
 	}

@@ -5,6 +5,7 @@
 package translate
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -127,6 +128,20 @@ func (x *Index) Registry() *config.Registry { return x.reg }
 // RootNamespace is the namespace of mesh-wide policies the index was built
 // with: parts of an index cannot be carried over to another root.
 func (x *Index) RootNamespace() string { return x.rootNamespace() }
+
+// TrustDomain is the trust domain of workload identities the index was
+// built with.
+func (x *Index) TrustDomain() string { return x.in.TrustDomain }
+
+// SameMesh reports whether in has the mesh settings x was built with (root
+// namespace, trust domain, DNS domain): only then can Next carry x's parts
+// over; otherwise every part means something else, and NewIndex starts
+// afresh.
+func (x *Index) SameMesh(in Input) bool {
+	return x.rootNamespace() == cmp.Or(in.RootNamespace, vocab.DefaultMeshNamespace) &&
+		x.in.TrustDomain == cmp.Or(in.TrustDomain, vocab.DefaultTrustDomain) &&
+		x.in.DomainSuffix == cmp.Or(in.DomainSuffix, DefaultDomainSuffix)
+}
 
 func (x *Index) rootNamespace() string {
 	if x.in.RootNamespace == "" {
