@@ -97,7 +97,7 @@ func WriteObjectsYAML(w io.Writer, objs []*unstructured.Unstructured) error {
 		b, _ := v.([]byte)
 		if b == nil {
 			var err error
-			if b, err = yaml.Marshal(o.Object); err != nil {
+			if b, err = marshalYAML(o.Object); err != nil {
 				return fmt.Errorf("encoding %s: %w", Ref(o), err)
 			}
 			if cached {

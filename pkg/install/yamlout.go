@@ -1,0 +1,98 @@
+package install
+
+import (
+	"math"
+	"unicode/utf8"
+
+	yamlv2 "go.yaml.in/yaml/v2"
+	"sigs.k8s.io/yaml"
+)
+
+// marshalYAML returns what sigs.k8s.io/yaml.Marshal returns for obj, which
+// is the format of every manifest meshctl writes. That function encodes
+// the object as JSON, parses the JSON back with yaml.v2 and encodes the
+// result with yaml.v2: for an object that the JSON trip leaves unchanged in
+// yaml.v2's eyes, the trip is redundant, and it was most of the cost of
+// writing a manifest (yaml.v2 reads one-line JSON slowly). Other objects
+// take the trip. TestMarshalYAMLMatchesSigsYAML holds the two equal.
+func marshalYAML(obj map[string]any) ([]byte, error) {
+	if !sameThroughJSON(obj) {
+		return yaml.Marshal(obj)
+	}
+	return yamlv2.Marshal(obj)
+}
+
+// sameThroughJSON reports whether yaml.v2 encodes v exactly as it encodes
+// what yaml.v2 decodes from json.Marshal(v). Maps and lists keep their
+// content (yaml.v2 sorts keys either way); strings, booleans, nil and int64
+// come back equal; anything else may not, and is refused:
+//   - an integral float64 comes back as an integer (JSON writes it without a
+//     fraction), which yaml.v2 writes without an exponent;
+//   - a nil map or list becomes null, which yaml.v2 writes as {} or [] when
+//     given the typed nil;
+//   - a string JSON changes (invalid UTF-8) or whose raw characters yaml.v2's
+//     reader refuses or reads as a line break (DEL, C1 controls such as
+//     NEL, U+FFFE, U+FFFF; JSON escapes only the C0 controls and
+//     U+2028/U+2029) does not come back.
+func sameThroughJSON(v any) bool {
+	switch t := v.(type) {
+	case nil, bool, int64:
+		return true
+	case string:
+		return readableString(t)
+	case float64:
+		return t != math.Trunc(t) && !math.IsInf(t, 0) && !math.IsNaN(t)
+	case map[string]any:
+		if t == nil {
+			return false
+		}
+		for k, x := range t {
+			if !readableString(k) || !sameThroughJSON(x) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		if t == nil {
+			return false
+		}
+		for _, x := range t {
+			if !sameThroughJSON(x) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// readableString reports whether s survives json.Marshal and yaml.v2's
+// reader unchanged: valid UTF-8 whose characters JSON either escapes or
+// yaml.v2 accepts raw.
+func readableString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || c == 0x7f {
+			return readableRunes(s[i:])
+		}
+	}
+	return true
+}
+
+func readableRunes(s string) bool {
+	for _, r := range s {
+		switch {
+		case r < 0x7f:
+		case r == utf8.RuneError:
+			// Invalid UTF-8 (JSON replaces it); a literal U+FFFD is
+			// refused too, which only costs the slow path.
+			return false
+		case r == 0xfeff:
+			// A byte order mark is skipped at the start of a line.
+			return false
+		case r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000 && r <= utf8.MaxRune:
+		default:
+			return false
+		}
+	}
+	return true
+}

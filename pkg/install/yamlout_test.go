@@ -1,0 +1,77 @@
+package install
+
+import (
+	"bytes"
+	"math"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshctl/meshctl/pkg/profiles"
+)
+
+// marshalYAML must write exactly what sigs.k8s.io/yaml writes, for every
+// object a profile renders and for the values where the JSON trip changes
+// something.
+func TestMarshalYAMLMatchesSigsYAML(t *testing.T) {
+	check := func(name string, obj map[string]any) {
+		t.Helper()
+		want, werr := yaml.Marshal(obj)
+		got, gerr := marshalYAML(obj)
+		if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
+			t.Errorf("%s: marshalYAML gave %q (%v), sigs.k8s.io/yaml %q (%v)", name, got, gerr, want, werr)
+		}
+	}
+	fast := 0
+	for _, p := range profiles.Names() {
+		for _, o := range renderProfile(t, profiles.ResolveOptions{Profile: p, Sets: []string{"components.server.autoscale.enabled=true"}}).Objects() {
+			check(p+"/"+Ref(o), o.Object)
+			if sameThroughJSON(o.Object) {
+				fast++
+			}
+		}
+	}
+	if fast < 30 {
+		t.Errorf("only %d rendered objects take the direct path", fast)
+	}
+	values := []any{
+		nil, true, false, int64(0), int64(-7), int64(math.MaxInt64), int64(math.MinInt64), 7, int32(3), uint64(1 << 63),
+		0.5, -2.25, 1e-7, 1.5e300, 5.0, 1e6, 1e15, 1e20, 1.5e19, 1e21, -0.0, float32(0.1),
+		"", "x", "true", "null", "~", "1.0", "0x1f", "2024-01-01", "<<", "a: b", "- x", "#c", "'q'", "\"dq\"", " lead", "trail ",
+		"line\nbreak", "tab\there", "\x01ctl", "del\x7f", "nel\u0085", "c1\u0080", "nbsp\u00a0", "\u2028sep", "\ufeffbom",
+		"bmp\ufffd", "\ufffe", "\uffff", "emoji😀", "bad\xffutf8", "<html>&", strings1k(),
+		map[string]any{}, []any{}, map[string]any(nil), []any(nil), []string{"a"}, map[string]string{"a": "b"},
+		[]any{map[string]any{"k": []any{int64(1), 2.5, nil}}},
+	}
+	for i, v := range values {
+		check("value", map[string]any{"v": v, "list": []any{v}, "nested": map[string]any{"x": v}})
+		if s, ok := v.(string); ok {
+			check("key", map[string]any{s: int64(i)})
+		}
+	}
+}
+
+func strings1k() string {
+	b := make([]byte, 1000)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+		if i%97 == 0 {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
+
+func FuzzMarshalYAML(f *testing.F) {
+	f.Add("key", "value", 1.5, int64(3))
+	f.Add("<<", "\x7f", 1e6, int64(-1))
+	f.Add("a\u0085", "\ufeff", 1e21, int64(0))
+	f.Fuzz(func(t *testing.T, k, s string, x float64, n int64) {
+		obj := map[string]any{k: s, "f": x, "n": n, "l": []any{s, x, map[string]any{k: n}}}
+		want, werr := yaml.Marshal(obj)
+		got, gerr := marshalYAML(obj)
+		if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
+			t.Errorf("marshalYAML gave %q (%v), sigs.k8s.io/yaml %q (%v)", got, gerr, want, werr)
+		}
+	})
+}
