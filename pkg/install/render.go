@@ -122,10 +122,11 @@ func InstallName(s *profiles.Spec) string { return s.RevisionName() }
 // reads, and the renders already made. A process has one (theRenderer);
 // benchmarks make fresh ones to measure what a new process pays.
 type renderer struct {
-	mu    sync.Mutex
-	fs    filesys.FileSystem // built on the first kustomize run
-	cache map[[32]byte][]*unstructured.Unstructured
-	crds  func() (*crdSet, error) // decoded once, shared by renders
+	mu     sync.Mutex
+	fs     filesys.FileSystem // built on the first kustomize run
+	loaded map[string]bool    // the embedded directories copied into fs
+	cache  map[[32]byte][]*unstructured.Unstructured
+	crds   func() (*crdSet, error) // decoded once, shared by renders
 	// kustomizeLabels configures the labels with kustomize's own `labels:`
 	// field and default field specs instead of labelFieldSpecs; tests
 	// compare the two renders.
@@ -140,31 +141,20 @@ func newRenderer() *renderer {
 // nothing, the embedded manifests are loaded on the first render.
 var theRenderer = newRenderer()
 
-// kustomizer returns the filesystem kustomize reads, building it (and
-// setting kustomize's schema) on first use.
+// kustomizer returns the filesystem kustomize reads, making it (and setting
+// kustomize's schema) on first use. The embedded directories are copied in
+// when an overlay first names them (embedDirs): most renders never read the
+// CRDs' base, which is most of the bytes under manifests/.
 func (r *renderer) kustomizer() (filesys.FileSystem, error) {
 	if r.fs != nil {
 		return r.fs, nil
 	}
-	mfs := filesys.MakeFsInMemory()
-	err := fs.WalkDir(manifests.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := manifests.FS.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return mfs.WriteFile(path.Join("/manifests", p), b)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("loading embedded manifests: %w", err)
-	}
 	// kustomize needs a schema only for the merge keys of strategic-merge
-	// patches; its built-in one covers every Kubernetes API and costs more
-	// to load than the rest of a render. The generated subset covers the
-	// kinds under manifests/ (go generate ./manifests/). The schema is
-	// process-wide in kustomize and loaded on first use.
+	// patches and for which kinds are namespaced; its built-in one covers
+	// every Kubernetes API and costs more to load than the rest of a
+	// render. The generated subset covers the kinds under manifests/ (go
+	// generate ./manifests/). The schema is process-wide in kustomize and
+	// loaded on first use.
 	schema, err := manifests.FS.ReadFile("openapi.json")
 	if err != nil {
 		return nil, err
@@ -172,9 +162,42 @@ func (r *renderer) kustomizer() (filesys.FileSystem, error) {
 	if err := openapi.SetSchema(nil, schema, true); err != nil {
 		return nil, fmt.Errorf("manifests/openapi.json: %w", err)
 	}
-	r.fs = mfs
+	r.fs = filesys.MakeFsInMemory()
+	r.loaded = map[string]bool{}
 	return r.fs, nil
 }
+
+// embedDirs copies into the filesystem the embedded directories that the
+// resources and components of an overlay in dir name, with everything
+// under them.
+func (r *renderer) embedDirs(dir string, refs []string) error {
+	for _, ref := range refs {
+		p := path.Join(dir, ref)
+		top, _, _ := strings.Cut(strings.TrimPrefix(p, "/manifests/"), "/")
+		if !strings.HasPrefix(p, "/manifests/") || top == overlaysDir || r.loaded[top] {
+			continue
+		}
+		err := fs.WalkDir(manifests.FS, top, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := manifests.FS.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return r.fs.WriteFile(path.Join("/manifests", p), b)
+		})
+		if err != nil {
+			return fmt.Errorf("loading embedded manifests: %w", err)
+		}
+		r.loaded[top] = true
+	}
+	return nil
+}
+
+// overlaysDir holds the generated kustomizations, beside the embedded
+// bases they name.
+const overlaysDir = "_overlays"
 
 // forget drops the renders and their cached encodings.
 func (r *renderer) forget() {
@@ -215,11 +238,16 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		// base component is put first when they are done.
 		go func() { _, _ = r.crds() }()
 	}
-	// Every overlay is known before any is rendered: the kustomize runs
-	// are independent, and those not cached run concurrently.
+	// Each component is an overlay of its base that adds what is its own
+	// (its component label, images, patches, generated config); one
+	// kustomization above them all adds what they share (the revision and
+	// install labels, the namespace, the cluster-scoped names), so that
+	// kustomize configures those transformers once per render, not once per
+	// component, and one kustomize run renders everything.
 	type part struct {
 		component string
 		o         overlay
+		renamed   bool // a gateway not named as its base
 	}
 	var parts []part
 	if s.Components.Server.Enabled {
@@ -227,7 +255,7 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, part{vocab.ComponentServer, o})
+		parts = append(parts, part{vocab.ComponentServer, o, false})
 	}
 	for _, kind := range []struct {
 		component, base string
@@ -244,32 +272,55 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 			if err != nil {
 				return nil, err
 			}
-			parts = append(parts, part{kind.component, o})
+			parts = append(parts, part{kind.component, o, g.Name != kind.base})
 		}
 	}
 	addons := s.Addons.ByName()
 	for _, name := range AddonComponents {
 		if a := addons[name]; a.Enabled {
-			parts = append(parts, part{name, addonOverlay(s, name, *a)})
+			parts = append(parts, part{name, addonOverlay(s, name, *a), false})
 		}
 	}
-	overlays := make([]overlay, len(parts))
-	for i, p := range parts {
-		overlays[i] = p.o
+	// A gateway renamed from its base keeps the base's name in kustomize's
+	// record of earlier names, which would make the references of another
+	// gateway of that base (or of anything it is renamed after) ambiguous:
+	// each renamed gateway is rendered by a run of its own.
+	var runs []kustomizeRun
+	var shared []overlay
+	for _, p := range parts {
+		if p.renamed {
+			runs = append(runs, kustomizeRun{subs: []overlay{p.o}})
+		} else {
+			shared = append(shared, p.o)
+		}
 	}
-	rendered, err := r.renderOverlays(overlays)
+	if len(shared) > 0 {
+		runs = append([]kustomizeRun{{subs: shared}}, runs...)
+	}
+	for i := range runs {
+		runs[i].top = installOverlay(s, fmt.Sprintf("install-%d", i), runs[i].subs)
+	}
+	rendered, err := r.renderOverlays(runs)
 	if err != nil {
 		return nil, err
 	}
-	// Gateways of one kind form one component.
-	for i := 0; i < len(parts); {
-		var objs []*unstructured.Unstructured
-		j := i
-		for ; j < len(parts) && parts[j].component == parts[i].component; j++ {
-			objs = append(objs, rendered[j]...)
+	// Every object carries its component's label (componentLabels);
+	// gateways of one kind form one component.
+	byComponent := map[string][]*unstructured.Unstructured{}
+	for _, objs := range rendered {
+		for _, o := range objs {
+			c, _, _ := unstructured.NestedString(o.Object, "metadata", "labels", vocab.LabelComponent)
+			if c == "" {
+				return nil, fmt.Errorf("rendered %s has no %s label (a bug in meshctl; please report it)", Ref(o), vocab.LabelComponent)
+			}
+			byComponent[c] = append(byComponent[c], o)
 		}
-		add(parts[i].component, objs)
-		i = j
+	}
+	for _, p := range parts {
+		if objs, ok := byComponent[p.component]; ok {
+			add(p.component, objs)
+			delete(byComponent, p.component)
+		}
 	}
 	if s.Components.Base.Enabled {
 		key := sha256.Sum256([]byte("crds"))
@@ -420,60 +471,71 @@ func (o overlay) kustomization(kustomizeLabels bool) ([]byte, map[string][]byte,
 	return b, files, err
 }
 
-func (r *renderer) kustomize(o overlay) ([]*unstructured.Unstructured, error) {
-	objs, err := r.kustomizeAll([]overlay{o})
+// kustomizeRun is one kustomize run: the overlay top, whose resources may
+// name the overlays subs (as ../<dir>).
+type kustomizeRun struct {
+	top  overlay
+	subs []overlay
+}
+
+// kustomize renders the overlay o over the overlays subs in one run.
+func (r *renderer) kustomize(o overlay, subs ...overlay) ([]*unstructured.Unstructured, error) {
+	objs, err := r.kustomizeAll([]kustomizeRun{{top: o, subs: subs}})
 	if err != nil {
 		return nil, err
 	}
 	return objs[0], nil
 }
 
-// kustomizeAll renders overlays, whose directories must differ: their
-// kustomizations are written into the in-memory filesystem first, then
-// kustomize runs over each, concurrently (a run only reads the filesystem;
-// kyaml's one process-wide schema is behind its own lock).
-func (r *renderer) kustomizeAll(overlays []overlay) ([][]*unstructured.Unstructured, error) {
+// kustomizeAll renders runs whose overlays' directories all differ: their
+// kustomizations are written into the in-memory filesystem first, each
+// into an empty directory so that nothing of a previous render (a file
+// that is no longer generated) leaks into this one; then the runs go
+// concurrently (a run only reads the filesystem; kyaml's one process-wide
+// schema is behind its own lock).
+func (r *renderer) kustomizeAll(runs []kustomizeRun) ([][]*unstructured.Unstructured, error) {
 	mfs, err := r.kustomizer()
 	if err != nil {
 		return nil, err
 	}
-	dirs := make([]string, len(overlays))
 	seen := map[string]bool{}
-	for i, o := range overlays {
-		if seen[o.dir] {
-			return nil, fmt.Errorf("two overlays in %s in one render", o.dir)
-		}
-		seen[o.dir] = true
-		k, files, err := o.kustomization(r.kustomizeLabels)
-		if err != nil {
-			return nil, err
-		}
-		dir := path.Join("/manifests/_overlays", o.dir)
-		// Start from an empty directory so that nothing of a previous
-		// render (a file that is no longer generated) leaks into this one.
-		_ = mfs.RemoveAll(dir)
-		if err := mfs.MkdirAll(dir); err != nil {
-			return nil, err
-		}
-		if err := mfs.WriteFile(path.Join(dir, "kustomization.yaml"), k); err != nil {
-			return nil, err
-		}
-		for n, b := range files {
-			if err := mfs.WriteFile(path.Join(dir, n), b); err != nil {
+	for _, run := range runs {
+		for _, o := range append(slices.Clone(run.subs), run.top) {
+			if seen[o.dir] {
+				return nil, fmt.Errorf("two overlays in %s in one render", o.dir)
+			}
+			seen[o.dir] = true
+			k, files, err := o.kustomization(r.kustomizeLabels)
+			if err != nil {
+				return nil, err
+			}
+			dir := path.Join("/manifests", overlaysDir, o.dir)
+			_ = mfs.RemoveAll(dir)
+			if err := mfs.MkdirAll(dir); err != nil {
+				return nil, err
+			}
+			if err := mfs.WriteFile(path.Join(dir, "kustomization.yaml"), k); err != nil {
+				return nil, err
+			}
+			for n, b := range files {
+				if err := mfs.WriteFile(path.Join(dir, n), b); err != nil {
+					return nil, err
+				}
+			}
+			if err := r.embedDirs(dir, slices.Concat(o.resources, o.components)); err != nil {
 				return nil, err
 			}
 		}
-		dirs[i] = dir
 	}
-	out := make([][]*unstructured.Unstructured, len(overlays))
+	out := make([][]*unstructured.Unstructured, len(runs))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i := range overlays {
+	for i, run := range runs {
 		g.Go(func() error {
 			// A Kustomizer per run: runs share nothing but the filesystem.
-			rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mfs, dirs[i])
+			rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mfs, path.Join("/manifests", overlaysDir, run.top.dir))
 			if err != nil {
-				return fmt.Errorf("rendering %s (a bug in meshctl's manifests; please report it): %w", overlays[i].dir, err)
+				return fmt.Errorf("rendering %s (a bug in meshctl's manifests; please report it): %w", run.top.dir, err)
 			}
 			out[i], err = resourceObjects(rm)
 			return err
@@ -546,39 +608,41 @@ func jsonValue(v any) (any, bool) {
 	return nil, false
 }
 
-// renderOverlays renders overlays, memoized: the output of an overlay
-// depends only on its kustomization and generated files. Kustomize re-parses every base on
-// each run and the CRDs alone are ~850 KB of schemas, so without this a
-// render costs hundreds of milliseconds; with it, re-rendering an unchanged
-// component is a map lookup. The objects are shared between renders and
-// must not be modified (DeepCopy first).
-func (r *renderer) renderOverlays(overlays []overlay) ([][]*unstructured.Unstructured, error) {
-	out := make([][]*unstructured.Unstructured, len(overlays))
-	keys := make([][32]byte, len(overlays))
-	var missing []overlay
+// renderOverlays renders runs, memoized: the output of a run depends only
+// on its kustomizations and generated files. Kustomize re-parses every base
+// on each run, so without this a render costs tens of milliseconds; with
+// it, re-rendering an unchanged spec is a map lookup. The objects are
+// shared between renders and must not be modified (DeepCopy first).
+func (r *renderer) renderOverlays(runs []kustomizeRun) ([][]*unstructured.Unstructured, error) {
+	out := make([][]*unstructured.Unstructured, len(runs))
+	keys := make([][32]byte, len(runs))
+	var missing []kustomizeRun
 	var at []int
-	for i, o := range overlays {
-		k, files, err := o.kustomization(r.kustomizeLabels)
-		if err != nil {
-			return nil, err
-		}
+	for i, run := range runs {
 		h := sha256.New()
-		h.Write(k)
-		names := make([]string, 0, len(files))
-		for n := range files {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(files[n]))
-			h.Write(files[n])
+		for _, o := range append(slices.Clone(run.subs), run.top) {
+			k, files, err := o.kustomization(r.kustomizeLabels)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(h, "\x00%s\x00%d\x00", o.dir, len(k))
+			h.Write(k)
+			names := make([]string, 0, len(files))
+			for n := range files {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(files[n]))
+				h.Write(files[n])
+			}
 		}
 		copy(keys[i][:], h.Sum(nil))
 		if objs, ok := r.cache[keys[i]]; ok {
 			out[i] = slices.Clone(objs)
 			continue
 		}
-		missing = append(missing, o)
+		missing = append(missing, run)
 		at = append(at, i)
 	}
 	if len(missing) == 0 {
@@ -631,19 +695,40 @@ const maxCachedRenders = 64
 // cached (see renderOverlays).
 var encoded sync.Map // *unstructured.Unstructured -> []byte
 
-// commonLabels are the ownership labels every object carries. Only the
-// revision goes into selectors: two revisions' pods must never be selected
-// by each other's Deployments, and the other labels may change over time
-// while selectors are immutable.
-func commonLabels(s *profiles.Spec, component string) []labelSet {
+// installLabels are the ownership labels every object of an install
+// carries besides its component's (componentLabels). Only the revision goes
+// into selectors: two revisions' pods must never be selected by each
+// other's Deployments, and the other labels may change over time while
+// selectors are immutable.
+func installLabels(s *profiles.Spec) []labelSet {
 	return []labelSet{
 		{Pairs: map[string]string{vocab.LabelRevision: s.RevisionName()}, IncludeSelectors: true},
 		{Pairs: map[string]string{
-			vocab.LabelPartOf:    vocab.PartOfValue,
-			vocab.LabelComponent: component,
-			vocab.LabelInstall:   InstallName(s),
+			vocab.LabelPartOf:  vocab.PartOfValue,
+			vocab.LabelInstall: InstallName(s),
 		}, IncludeTemplates: true},
 	}
+}
+
+// componentLabels name the component an object belongs to; render sorts
+// the objects of its one kustomize run into components by this label.
+func componentLabels(component string) []labelSet {
+	return []labelSet{{Pairs: map[string]string{vocab.LabelComponent: component}, IncludeTemplates: true}}
+}
+
+// installOverlay is the kustomization above the components' overlays subs:
+// what every component of the install shares.
+func installOverlay(s *profiles.Spec, dir string, subs []overlay) overlay {
+	o := overlay{
+		dir:          dir,
+		labels:       installLabels(s),
+		namespace:    s.MeshNamespace,
+		clusterNames: true,
+	}
+	for _, sub := range subs {
+		o.resources = append(o.resources, "../"+sub.dir)
+	}
+	return o
 }
 
 // labelFieldSpecs are where kustomize's LabelTransformer sets the labels:
@@ -761,13 +846,11 @@ func serverOverlay(mi *profiles.MeshInstall) (overlay, error) {
 		delete(dep["spec"].(map[string]any), "replicas")
 	}
 	o := overlay{
-		dir:          "server",
-		resources:    []string{"../../server"},
-		labels:       commonLabels(s, vocab.ComponentServer),
-		namespace:    s.MeshNamespace,
-		clusterNames: true,
-		images:       []image{img},
-		files:        files,
+		dir:       "server",
+		resources: []string{"../../server"},
+		labels:    componentLabels(vocab.ComponentServer),
+		images:    []image{img},
+		files:     files,
 		configMaps: []configMap{{
 			Name:    vocab.MeshConfigMapBaseName,
 			Files:   keys,
@@ -810,8 +893,7 @@ func gatewayOverlay(s *profiles.Spec, cfg inject.Config, component, base string,
 	o := overlay{
 		dir:       component + "/" + g.Name,
 		resources: []string{"../../../gateways/" + strings.TrimSuffix(component, "-gateway")},
-		labels:    commonLabels(s, component),
-		namespace: s.MeshNamespace,
+		labels:    componentLabels(component),
 		images:    []image{img},
 		// The spec's own env comes after the agent's, so it wins.
 		patches: []patch{smp(agent), smp(deploymentPatch(base, vocab.ProxyContainerName, g.Replicas, g.Resources, envList(g.Env), g.K8s))},
@@ -887,11 +969,9 @@ func gatewayAgentPatch(cfg inject.Config, base, name string) (map[string]any, er
 
 func addonOverlay(s *profiles.Spec, name string, a profiles.Addon) overlay {
 	o := overlay{
-		dir:          "addons/" + name,
-		resources:    []string{"../../../addons/" + name},
-		labels:       commonLabels(s, name),
-		namespace:    s.MeshNamespace,
-		clusterNames: true,
+		dir:       "addons/" + name,
+		resources: []string{"../../../addons/" + name},
+		labels:    componentLabels(name),
 	}
 	if a.Image != "" {
 		img := splitImage(a.Image)
