@@ -3,8 +3,10 @@ package root
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -296,25 +298,52 @@ func TestExitCodesAsDocumented(t *testing.T) {
 	}
 }
 
-// One-shot commands relax the collector's pacing; a long-running one gets
-// Go's default, and a pacing chosen by the user (GOGC) is left alone. Each
-// run starts with the collector off, as the meshctl binary does
+// One-shot commands relax the collector's pacing, after a first collection
+// deferred to shortRunFirstCollection; a long-running one gets Go's
+// default, and a pacing chosen by the user (GOGC) is left alone. Each run
+// starts with the collector off, as the meshctl binary does
 // (internal/initgc).
 func TestShortRunsPaceTheCollector(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	run := func(annotations map[string]string) int {
+	defer debug.SetMemoryLimit(math.MaxInt64)
+	execute := func(annotations map[string]string) {
 		debug.SetGCPercent(-1)
 		f := cmdutil.NewFactory(iostreams.System())
 		cmd := NewCmdRoot(f)
 		cmd.AddCommand(&cobra.Command{Use: "probe", Annotations: annotations, RunE: func(*cobra.Command, []string) error { return nil }})
 		cmd.SetArgs([]string{"probe", "--config", filepath.Join(t.TempDir(), "none.yaml")})
 		_ = cmd.Execute()
+	}
+	run := func(annotations map[string]string) int {
+		execute(annotations)
 		return debug.SetGCPercent(100)
 	}
 	t.Setenv("GOGC", "")
-	if got := run(nil); got != shortRunGCPercent {
-		t.Errorf("one-shot command: GC percent %d, want %d", got, shortRunGCPercent)
+	t.Setenv("GOMEMLIMIT", "")
+	// Reading the percent sets it: -1 keeps the state under test.
+	execute(nil)
+	if got, limit := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1); got != -1 || limit != shortRunFirstCollection {
+		t.Errorf("one-shot command before its first collection: GC percent %d, memory limit %d; want -1 and %d", got, limit, shortRunFirstCollection)
 	}
+	runtime.GC()
+	// The hand-over runs on the runtime's cleanup goroutine, after the
+	// collection; the bound only keeps a broken hand-over from hanging.
+	deadline := time.Now().Add(30 * time.Second)
+	for debug.SetGCPercent(-1) != shortRunGCPercent || debug.SetMemoryLimit(-1) != math.MaxInt64 {
+		if time.Now().After(deadline) {
+			t.Fatalf("one-shot command after its first collection: memory limit %d, want the pacing of GOGC=%d without a limit", debug.SetMemoryLimit(-1), shortRunGCPercent)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// A limit chosen by the user stays the only limit (hand-overs of
+	// earlier runs may still lift it: they never lower it).
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	debug.SetMemoryLimit(1 << 30)
+	if got, limit := run(nil), debug.SetMemoryLimit(-1); got != shortRunGCPercent || limit == shortRunFirstCollection {
+		t.Errorf("one-shot command with GOMEMLIMIT: GC percent %d, memory limit %d; want %d and the user's limit", got, limit, shortRunGCPercent)
+	}
+	debug.SetMemoryLimit(math.MaxInt64)
+	t.Setenv("GOMEMLIMIT", "")
 	if got := run(map[string]string{cmdutil.AnnotationLongRunning: "true"}); got != 100 {
 		t.Errorf("long-running command: GC percent %d, want Go's default", got)
 	}
