@@ -23,9 +23,9 @@ import (
 // caches an encoded wrapper whose encoder is this table's single encoding.
 //
 // The table is keyed by the message's identity, not its content: hashing
-// content would mean encoding it first. An entry lives while some view's
-// cache holds it (views count their references in Apply and release them
-// when dropped), so memory is one encoding per distinct resource held.
+// content would mean encoding it first. An entry lives while some view
+// holds the message (views count their references in Apply and give them
+// back when dropped), so memory is one encoding per distinct resource held.
 type encodings struct {
 	mu      sync.Mutex
 	entries map[proto.Message]*encoded
@@ -107,15 +107,20 @@ func (t *encodings) acquire(m proto.Message) *encoded {
 	return e
 }
 
-// release gives back one view's reference; the entry goes with the last.
-// A cache that still holds the wrapper keeps its bytes for the responses it
-// builds, but a view that gets the message again encodes it anew.
-func (t *encodings) release(e *encoded) {
+// release gives back one view's reference to m; the entry goes with the
+// last. A cache that still holds the wrapper keeps its bytes for the
+// responses it builds, but a view that gets the message again encodes it
+// anew.
+func (t *encodings) release(m proto.Message) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	e := t.entries[m]
+	if e == nil {
+		return
+	}
 	e.refs--
-	if e.refs == 0 && t.entries[e.msg] == e {
-		delete(t.entries, e.msg)
+	if e.refs == 0 {
+		delete(t.entries, m)
 	}
 }
 

@@ -61,9 +61,7 @@ type View struct {
 
 	mu      sync.Mutex
 	current generate.Resources
-	// held is what the caches hold, by type and name: the shared
-	// encodings this view references.
-	held    map[string]map[string]*encoded
+	// dropped: the view's references to shared encodings are given back.
 	dropped bool
 	// changed records when each type's latest version was published, for
 	// the push latency metric.
@@ -85,7 +83,7 @@ type publish struct {
 }
 
 func (vs *Views) newView(key string, n Node) *View {
-	v := &View{Key: key, Node: n, caches: map[string]*cache.LinearCache{}, enc: &vs.enc, current: generate.Resources{}, held: map[string]map[string]*encoded{}, changed: map[string]publish{}, versions: map[string]uint64{}, prefix: vs.prefix}
+	v := &View{Key: key, Node: n, caches: map[string]*cache.LinearCache{}, enc: &vs.enc, current: generate.Resources{}, changed: map[string]publish{}, versions: map[string]uint64{}, prefix: vs.prefix}
 	v.mux = &cache.MuxCache{
 		Classify:      func(r *cache.Request) string { return r.GetTypeUrl() },
 		ClassifyDelta: func(r *cache.DeltaRequest) string { return r.GetTypeUrl() },
@@ -182,12 +180,11 @@ func (vs *Views) Drop(key string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.dropped = true
-	for _, byName := range v.held {
-		for _, e := range byName {
-			v.enc.release(e)
+	for _, byName := range v.current {
+		for _, m := range byName {
+			v.enc.release(m)
 		}
 	}
-	v.held = nil
 }
 
 // Encodings reports on the encodings the views share.
@@ -232,14 +229,27 @@ func (v *View) Apply(res generate.Resources, generation uint64) Change {
 		for name, m := range next {
 			// Unchanged resources are usually the very same message
 			// (translation reuses what no change touched).
-			if old, ok := cur[name]; ok && (old == m || proto.Equal(old, m)) {
+			old, ok := cur[name]
+			if ok && old == m {
 				continue
 			}
-			upd[name] = m
+			// The view references the encodings of what it holds,
+			// so that they are shared while some view holds them.
+			e := v.enc.acquire(m)
+			if ok {
+				v.enc.release(old)
+				if proto.Equal(old, m) {
+					// The cache keeps the old message, and its
+					// encoding, which the clients have.
+					continue
+				}
+			}
+			upd[name] = e
 		}
-		for name := range cur {
+		for name, m := range cur {
 			if _, ok := next[name]; !ok {
 				removals[t] = append(removals[t], name)
+				v.enc.release(m)
 			}
 		}
 		if len(upd) > 0 {
@@ -249,18 +259,6 @@ func (v *View) Apply(res generate.Resources, generation uint64) Change {
 			}
 			sort.Strings(names)
 			ch.Updated[t] = names
-			held := v.held[t]
-			if held == nil {
-				held = map[string]*encoded{}
-				v.held[t] = held
-			}
-			for name, m := range upd {
-				e := v.enc.acquire(m)
-				if old := held[name]; old != nil {
-					v.enc.release(old)
-				}
-				held[name], upd[name] = e, e
-			}
 			// UpdateResources only fails for a nil resource, which
 			// generate never produces.
 			_ = v.caches[t].UpdateResources(upd, nil)
@@ -272,12 +270,6 @@ func (v *View) Apply(res generate.Resources, generation uint64) Change {
 		if names := removals[t]; len(names) > 0 {
 			sort.Strings(names)
 			ch.Removed[t] = names
-			for _, name := range names {
-				if e := v.held[t][name]; e != nil {
-					v.enc.release(e)
-					delete(v.held[t], name)
-				}
-			}
 			_ = v.caches[t].UpdateResources(nil, names)
 			v.published(t)
 		}
