@@ -19,7 +19,8 @@ import (
 // input holds Gateway API Gateways, a missing Service backend or parent only
 // when the input holds Services of its namespace, a missing ReferenceGrant
 // only when it holds ReferenceGrants of the namespace referred to (otherwise
-// Info).
+// Info). A missing GatewayClass is at most Info without a cluster, as the
+// implementation installed creates its own classes (MSH0907).
 
 var gatewayAPIRouteInputs = k(config.KindHTTPRoute, config.KindGRPCRoute, config.KindKubernetesGateway,
 	config.KindService, config.KindServiceEntry, config.KindNamespace, config.KindReferenceGrant)
@@ -247,6 +248,137 @@ func describeMatch(m gatewayv1.HTTPRouteMatch) string {
 	return strings.Join(parts, ", ")
 }
 
+// grpcRouteMatchKey is httpRouteMatchKey's counterpart for a GRPCRoute
+// match: the method match with the API's default type (a method match
+// naming neither service nor method matches every method), headers by
+// lower-case name with their default type.
+func grpcRouteMatchKey(m gatewayv1.GRPCRouteMatch) string {
+	if mm := m.Method; mm != nil {
+		method := *mm
+		if method.Type == nil {
+			method.Type = ptrTo(gatewayv1.GRPCMethodMatchExact)
+		}
+		if method.Service != nil && *method.Service == "" {
+			method.Service = nil
+		}
+		if method.Method != nil && *method.Method == "" {
+			method.Method = nil
+		}
+		m.Method = &method
+		if method.Service == nil && method.Method == nil {
+			m.Method = nil
+		}
+	}
+	// As in httpRouteMatchKey, defaults go into a copy of the list.
+	m.Headers = slices.Clone(m.Headers)
+	for i := range m.Headers {
+		if m.Headers[i].Type == nil {
+			m.Headers[i].Type = ptrTo(gatewayv1.GRPCHeaderMatchExact)
+		}
+		m.Headers[i].Name = gatewayv1.GRPCHeaderName(strings.ToLower(string(m.Headers[i].Name)))
+	}
+	sort.Slice(m.Headers, func(i, j int) bool { return m.Headers[i].Name < m.Headers[j].Name })
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func describeGRPCMatch(m gatewayv1.GRPCRouteMatch) string {
+	var parts []string
+	if mm := m.Method; mm != nil && (mm.Service != nil && *mm.Service != "" || mm.Method != nil && *mm.Method != "") {
+		t, svc, method := string(gatewayv1.GRPCMethodMatchExact), "*", "*"
+		if mm.Type != nil {
+			t = string(*mm.Type)
+		}
+		if mm.Service != nil && *mm.Service != "" {
+			svc = *mm.Service
+		}
+		if mm.Method != nil && *mm.Method != "" {
+			method = *mm.Method
+		}
+		parts = append(parts, fmt.Sprintf("method %s /%s/%s", t, svc, method))
+	} else {
+		parts = append(parts, "every method")
+	}
+	for _, h := range m.Headers {
+		parts = append(parts, fmt.Sprintf("header %s=%s", h.Name, h.Value))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// conflictingRoutes reports each rule match of a route of kind that a route
+// of the same kind already has on the same parent (Gateway, listener or
+// Service) for the same hostname: matches gives rule i's matches, key their
+// canonical form (equal keys match the same requests), describe their
+// description. Routes of different kinds are not compared: the API does
+// not merge HTTPRoutes and GRPCRoutes.
+func conflictingRoutes[M any](c *Context, kind config.Kind, matches func(r *config.Resource, rule int) []M, key, describe func(M) string) {
+	type owner struct {
+		r    *config.Resource
+		path string
+	}
+	seen := map[string]owner{}
+	// The Gateway API resolves such ties by age, then by namespace/name;
+	// files carry no age, so the name decides.
+	routes := c.Store.List(kind, "")
+	sort.SliceStable(routes, func(i, j int) bool {
+		return routes[i].Namespace+"/"+routes[i].Name < routes[j].Namespace+"/"+routes[j].Name
+	})
+	for _, r := range routes {
+		rt := r.GatewayRoute()
+		if rt == nil {
+			continue
+		}
+		hosts := []string{"*"}
+		if len(rt.Hostnames) > 0 {
+			hosts = nil
+			for _, h := range rt.Hostnames {
+				hosts = append(hosts, string(h))
+			}
+		}
+		reported := map[string]bool{}
+		for _, p := range rt.ParentRefs {
+			ref := config.ParentRefOf(p, r.Namespace)
+			parent := ref.String()
+			if p.SectionName != nil {
+				parent += "#" + string(*p.SectionName)
+			}
+			if p.Port != nil {
+				parent += fmt.Sprintf(":%d", *p.Port)
+			}
+			for i := range rt.Rules {
+				ms := matches(r, i)
+				all := len(ms) == 0
+				if all {
+					// No matches match every request.
+					ms = make([]M, 1)
+				}
+				for j, m := range ms {
+					mk := key(m)
+					path := field("spec.rules[%d].matches[%d]", i, j)
+					if all {
+						path = field("spec.rules[%d]", i)
+					}
+					for _, h := range hosts {
+						k := parent + "|" + h + "|" + mk
+						o, dup := seen[k]
+						if !dup {
+							seen[k] = owner{r, path}
+							continue
+						}
+						if o.r == r || reported[path] {
+							continue
+						}
+						reported[path] = true
+						c.Report(r, path, fmt.Sprintf("merge the rule into %s %s/%s or make the matches differ", kind, o.r.Namespace, o.r.Name),
+							"%s %s/%s (%s) matches the same requests on %s for hostname %s (%s): that one wins, this rule gets none of them",
+							kind, o.r.Namespace, o.r.Name, o.r.OriginAt(o.path), ref, h, describe(m))
+					}
+				}
+			}
+		}
+	}
+}
+
 var gatewayAPIAnalyzers = []*Analyzer{
 	{
 		Code: "MSH0901", Name: "GatewayAPIParentNotFound", Level: Error,
@@ -414,69 +546,15 @@ var gatewayAPIAnalyzers = []*Analyzer{
 	},
 	{
 		Code: "MSH0905", Name: "GatewayAPIConflictingRoutes", Level: Warning,
-		Doc:    "Two HTTPRoutes attached to the same parent match the same hostname and the same request (path, headers, query, method): only one of them is used.",
-		Inputs: k(config.KindHTTPRoute),
+		Doc:    "Two routes of one kind attached to the same parent match the same hostname and the same request (HTTPRoute: path, headers, query, method; GRPCRoute: service and method, headers): only one of them is used.",
+		Inputs: k(config.KindHTTPRoute, config.KindGRPCRoute),
 		Run: func(c *Context) {
-			type owner struct {
-				r    *config.Resource
-				path string
-			}
-			seen := map[string]owner{}
-			// The Gateway API resolves such ties by age, then by
-			// namespace/name; files carry no age, so the name decides.
-			routes := c.Store.List(config.KindHTTPRoute, "")
-			sort.SliceStable(routes, func(i, j int) bool {
-				return routes[i].Namespace+"/"+routes[i].Name < routes[j].Namespace+"/"+routes[j].Name
-			})
-			for _, r := range routes {
-				s := r.HTTPRoute().Spec
-				hosts := []string{"*"}
-				if len(s.Hostnames) > 0 {
-					hosts = nil
-					for _, h := range s.Hostnames {
-						hosts = append(hosts, string(h))
-					}
-				}
-				reported := map[string]bool{}
-				for _, p := range s.ParentRefs {
-					ref := config.ParentRefOf(p, r.Namespace)
-					parent := ref.String()
-					if p.SectionName != nil {
-						parent += "#" + string(*p.SectionName)
-					}
-					if p.Port != nil {
-						parent += fmt.Sprintf(":%d", *p.Port)
-					}
-					for i, rule := range s.Rules {
-						matches := rule.Matches
-						if len(matches) == 0 {
-							matches = []gatewayv1.HTTPRouteMatch{{}}
-						}
-						for j, m := range matches {
-							mk := httpRouteMatchKey(m)
-							path := field("spec.rules[%d].matches[%d]", i, j)
-							if len(rule.Matches) == 0 {
-								path = field("spec.rules[%d]", i)
-							}
-							for _, h := range hosts {
-								key := parent + "|" + h + "|" + mk
-								o, dup := seen[key]
-								if !dup {
-									seen[key] = owner{r, path}
-									continue
-								}
-								if o.r == r || reported[path] {
-									continue
-								}
-								reported[path] = true
-								c.Report(r, path, fmt.Sprintf("merge the rule into HTTPRoute %s/%s or make the matches differ", o.r.Namespace, o.r.Name),
-									"HTTPRoute %s/%s (%s) matches the same requests on %s for hostname %s (%s): that one wins, this rule gets none of them",
-									o.r.Namespace, o.r.Name, o.r.OriginAt(o.path), ref, h, describeMatch(m))
-							}
-						}
-					}
-				}
-			}
+			conflictingRoutes(c, config.KindHTTPRoute, func(r *config.Resource, i int) []gatewayv1.HTTPRouteMatch {
+				return r.HTTPRoute().Spec.Rules[i].Matches
+			}, httpRouteMatchKey, describeMatch)
+			conflictingRoutes(c, config.KindGRPCRoute, func(r *config.Resource, i int) []gatewayv1.GRPCRouteMatch {
+				return r.GRPCRoute().Spec.Rules[i].Matches
+			}, grpcRouteMatchKey, describeGRPCMatch)
 		},
 	},
 	{
@@ -504,6 +582,37 @@ var gatewayAPIAnalyzers = []*Analyzer{
 					}
 					check(rt.res, field("spec.rules[%d].backendRefs", i), ws)
 				}
+			}
+		},
+	},
+	{
+		Code: "MSH0907", Name: "GatewayAPIGatewayClassNotFound", Level: Error,
+		Doc:    "A Gateway API Gateway's gatewayClassName names a GatewayClass that does not exist: no controller takes the Gateway, so nothing serves its listeners. Without a cluster it is said at Info, and only when the files hold GatewayClasses: implementations create their own classes (Istio's istiod creates istio), which files do not hold.",
+		Inputs: k(config.KindKubernetesGateway, config.KindGatewayClass),
+		Run: func(c *Context) {
+			for _, r := range c.Store.List(config.KindKubernetesGateway, "") {
+				class := string(r.KubernetesGateway().Spec.GatewayClassName)
+				if class == "" || c.Store.Get(config.KindGatewayClass, "", class) != nil {
+					continue // an empty one is MSH0002
+				}
+				fix := fmt.Sprintf("create GatewayClass %s, or name the class of the controller that should serve the Gateway", class)
+				if !c.opts.Cluster {
+					if c.inputHas(config.KindGatewayClass, "") {
+						c.ReportLevel(Info, r, "spec.gatewayClassName", fix,
+							"GatewayClass %s is not in the files; the Gateway API implementation installed may create it (Istio's istiod creates istio), so whether it exists is not known without a cluster", class)
+					}
+					continue
+				}
+				var names []string
+				for _, gc := range c.Store.List(config.KindGatewayClass, "") {
+					names = append(names, gc.Name)
+				}
+				have := "the cluster has no GatewayClass"
+				if len(names) > 0 {
+					have = "the GatewayClasses are " + strings.Join(names, ", ")
+				}
+				c.Report(r, "spec.gatewayClassName", fix,
+					"GatewayClass %s not found (%s): no controller serves this Gateway", class, have)
 			}
 		},
 	},

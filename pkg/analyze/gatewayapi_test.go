@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshctl/meshctl/pkg/config"
 )
 
 // The Gateway API's published examples and Istio's Gateway API samples are
@@ -46,7 +48,9 @@ func TestGatewayAPIExamplesAnalyzeClean(t *testing.T) {
 	for _, r := range routes {
 		rel, _ := filepath.Rel(testdata, r)
 		files := append(append([]string{}, bookinfo...), rel)
-		sets = append(sets, set{files: files}, set{files: files, cluster: true})
+		// A cluster where Istio serves the Gateway API has istiod's class.
+		inCluster := append(append([]string{}, files...), "analyze/cluster/gatewayclass-istio.yaml")
+		sets = append(sets, set{files: files}, set{files: inCluster, cluster: true})
 	}
 	for _, s := range sets {
 		t.Run(strings.Join(s.files, "+"), func(t *testing.T) {
@@ -85,5 +89,111 @@ func TestGatewayAPIFileOnly(t *testing.T) {
 	res = Analyze(store, errs, Options{Cluster: true})
 	if len(lines(res.Findings, "MSH0901")) != 1 || len(lines(res.Findings, "MSH0903")) != 1 {
 		t.Errorf("with a cluster the missing Gateway and Services are reported; got:\n%s", strings.Join(lines(res.Findings, ""), "\n"))
+	}
+}
+
+// parseYAML is load for documents written in the test.
+func parseYAML(t *testing.T, docs string) (*config.Store, []*config.ParseError) {
+	t.Helper()
+	rs, errs := config.Parse("routes.yaml", []byte(docs))
+	config.DefaultNamespace(rs, "default")
+	return config.NewStoreFrom(rs), errs
+}
+
+// A Gateway of a GatewayClass that does not exist: with a cluster its
+// GatewayClasses are all there is (Error); without one, implementations
+// create their own classes, which files do not hold, so it is said at Info
+// when the files hold GatewayClasses and not at all when they hold none.
+func TestGatewayClassNotFound(t *testing.T) {
+	gateway := "upstream/istio/gateway-api/bookinfo_gateway-api_bookinfo-gateway.yaml"
+	cases := []struct {
+		name    string
+		files   []string
+		cluster bool
+		want    []string // MSH0907 findings, each as a prefix
+	}{
+		{"files without GatewayClasses", []string{gateway}, false, nil},
+		{"files with other GatewayClasses", []string{gateway, "analyze/MSH0907/positive.yaml"}, false, []string{
+			"Info [MSH0907] (Gateway.gateway.networking.k8s.io default/typo positive.yaml:27) GatewayClass itsio is not in the files; the Gateway API implementation installed may create it",
+		}},
+		{"cluster without GatewayClasses", []string{gateway}, true, []string{
+			"Error [MSH0907] (Gateway.gateway.networking.k8s.io default/bookinfo-gateway bookinfo_gateway-api_bookinfo-gateway.yaml:7) GatewayClass istio not found (the cluster has no GatewayClass): no controller serves this Gateway",
+		}},
+		{"cluster with istio", []string{gateway, "analyze/cluster/gatewayclass-istio.yaml"}, true, nil},
+		{"cluster with other classes", []string{gateway, "analyze/MSH0907/negative.yaml", "analyze/MSH0907/positive.yaml"}, true, []string{
+			"Error [MSH0907] (Gateway.gateway.networking.k8s.io default/typo positive.yaml:27) GatewayClass itsio not found (the GatewayClasses are internal, istio)",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			store, errs := load(t, tc.files...)
+			got := lines(Analyze(store, errs, Options{Cluster: tc.cluster}).Findings, "MSH0907")
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d findings, want %d:\n%s", len(got), len(tc.want), strings.Join(got, "\n"))
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tc.want[i]) {
+					t.Errorf("got  %s\nwant %s…", got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// GRPCRoutes conflict per parent listener and per hostname, and the route
+// first by namespace/name keeps the requests whatever the order of the
+// files.
+func TestGRPCRouteConflicts(t *testing.T) {
+	const gw = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: grpc, port: 80, protocol: HTTP}
+  - {name: other, port: 8080, protocol: HTTP}
+`
+	route := func(name, section, hostnames, method string) string {
+		return `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: ` + name + `}
+spec:
+  parentRefs: [{name: web, sectionName: ` + section + `}]
+  hostnames: ` + hostnames + `
+  rules:
+  - matches: [{method: {service: shop.Cart, method: ` + method + `}}]
+    backendRefs: [{name: reviews, port: 9080}]
+`
+	}
+	for _, tc := range []struct {
+		name, docs string
+		want       []string
+	}{
+		{"shared hostname", gw + route("z", "grpc", "[a.example.com, b.example.com]", "Add") + route("a", "grpc", "[b.example.com]", "Add"), []string{
+			"Warning [MSH0905] (GRPCRoute default/z routes.yaml:", "GRPCRoute default/a (routes.yaml:", "on Gateway.gateway.networking.k8s.io default/web for hostname b.example.com (method Exact /shop.Cart/Add)",
+		}},
+		{"other hostnames", gw + route("a", "grpc", "[a.example.com]", "Add") + route("b", "grpc", "[b.example.com]", "Add"), nil},
+		{"other listener", gw + route("a", "grpc", "[a.example.com]", "Add") + route("b", "other", "[a.example.com]", "Add"), nil},
+		{"other method", gw + route("a", "grpc", "[a.example.com]", "Add") + route("b", "grpc", "[a.example.com]", "Remove"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, errs := parseYAML(t, tc.docs)
+			got := lines(Analyze(store, errs, Options{Cluster: true}).Findings, "MSH0905")
+			if tc.want == nil {
+				if len(got) > 0 {
+					t.Fatalf("want no MSH0905, got:\n%s", strings.Join(got, "\n"))
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("want one MSH0905, got:\n%s", strings.Join(got, "\n"))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got[0], w) {
+					t.Errorf("finding lacks %q:\n%s", w, got[0])
+				}
+			}
+		})
 	}
 }

@@ -32,7 +32,7 @@ const (
 var IstioCodes = []IstioCode{
 	{Code: "IST0001", Name: "InternalError", Note: "a failure of meshctl itself is an error message and exit code 1, not a finding"},
 	{Code: "IST0002", Name: "Deprecated", MSH: []string{"MSH0003", "MSH0004"}},
-	{Code: "IST0101", Name: "ReferencedResourceNotFound", MSH: []string{"MSH0101", "MSH0102", "MSH0103", "MSH0203", "MSH0403", "MSH0404", "MSH0503", "MSH0901", "MSH0903"}},
+	{Code: "IST0101", Name: "ReferencedResourceNotFound", MSH: []string{"MSH0101", "MSH0102", "MSH0103", "MSH0203", "MSH0403", "MSH0404", "MSH0503", "MSH0901", "MSH0903", "MSH0907"}},
 	{Code: "IST0102", Name: "NamespaceNotInjected", MSH: []string{"MSH0701"}},
 	{Code: "IST0103", Name: "PodMissingProxy", MSH: []string{"MSH0702"}},
 	{Code: "IST0106", Name: "SchemaValidationError", MSH: []string{"MSH0001", "MSH0002"}},

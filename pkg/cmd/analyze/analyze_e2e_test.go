@@ -76,6 +76,15 @@ func apply(t *testing.T, c *testcluster.Cluster, istio istioclient.Interface, ns
 				gw := r.KubernetesGateway().DeepCopy()
 				gw.ObjectMeta = meta
 				_, err = gatewayAPI(t, c).GatewayV1().Gateways(ns).Create(ctx, gw, metav1.CreateOptions{})
+			case config.KindGatewayClass:
+				// Cluster-scoped and shared by the tests of this cluster:
+				// created once, as istiod would.
+				gc := r.GatewayClass().DeepCopy()
+				gc.ObjectMeta = metav1.ObjectMeta{Name: r.Name}
+				_, err = gatewayAPI(t, c).GatewayV1().GatewayClasses().Create(ctx, gc, metav1.CreateOptions{})
+				if apierrors.IsAlreadyExists(err) {
+					err = nil
+				}
 			case config.KindHTTPRoute:
 				rt := r.HTTPRoute().DeepCopy()
 				rt.ObjectMeta = meta
@@ -116,7 +125,8 @@ func TestAnalyzeClusterGatewayAPI(t *testing.T) {
 	apply(t, c, istio, ns, "bookinfo/bookinfo.yaml",
 		"upstream/istio/gateway-api/bookinfo_platform_kube_bookinfo-versions.yaml",
 		"upstream/istio/gateway-api/bookinfo_gateway-api_bookinfo-gateway.yaml",
-		"upstream/istio/gateway-api/bookinfo_gateway-api_route-reviews-90-10.yaml")
+		"upstream/istio/gateway-api/bookinfo_gateway-api_route-reviews-90-10.yaml",
+		"analyze/cluster/gatewayclass-istio.yaml")
 	code, out, errOut := analyzeCluster(t, c, ns)
 	if code != 0 || strings.Contains(out, "Error [") || strings.Contains(out, "Warning [") || strings.Contains(errOut, "No cluster reachable") {
 		t.Fatalf("bookinfo with Gateway API routes in the cluster: exit %d\n%s\n%s", code, out, errOut)
@@ -127,6 +137,15 @@ func TestAnalyzeClusterGatewayAPI(t *testing.T) {
 	want := `Error [MSH0903] (HTTPRoute ` + ns + `/bad cluster) backend Service ` + ns + `/ratingz not found`
 	if code != cmdutil.ExitFindings || !strings.Contains(out, want) {
 		t.Fatalf("route to a missing Service in the cluster: exit %d, want %d and %q:\n%s", code, cmdutil.ExitFindings, want, out)
+	}
+
+	// The cluster's GatewayClasses are read (cluster-scoped, outside the
+	// namespace analyzed): a Gateway of a class it lacks is an Error.
+	apply(t, c, istio, ns, "analyze/MSH0907/positive.yaml")
+	code, out, _ = analyzeCluster(t, c, ns)
+	want = `Error [MSH0907] (Gateway.gateway.networking.k8s.io ` + ns + `/typo cluster) GatewayClass itsio not found`
+	if code != cmdutil.ExitFindings || !strings.Contains(out, want) || strings.Contains(out, ns+"/web cluster) GatewayClass") {
+		t.Fatalf("Gateway of a missing class in the cluster: exit %d, want %d and %q only:\n%s", code, cmdutil.ExitFindings, want, out)
 	}
 }
 
