@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -68,23 +69,32 @@ func Parse(path string, data []byte) ([]*Resource, []*ParseError) {
 	}
 	docs := splitDocuments(data)
 	// Documents are independent: big streams (generated config, a cluster
-	// dump) are cut into one contiguous chunk per core. Results keep the
-	// order of the stream.
-	workers := max(1, min(runtime.GOMAXPROCS(0), len(docs)/64))
+	// dump) are parsed on every core, in runs of consecutive documents
+	// that each core takes in turn, so that one slowed down (by the
+	// scheduler, or by documents that cost more) does not leave the others
+	// waiting at the end. Results keep the order of the stream.
+	const run = 64
 	type result struct {
 		rs   []*Resource
 		errs []*ParseError
 	}
-	results := make([]result, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := w*len(docs)/workers, (w+1)*len(docs)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[w].rs, results[w].errs = parseChunk(src, path, data, docs[lo:hi])
-		}()
+	results := make([]result, (len(docs)+run-1)/run)
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(results) {
+				return
+			}
+			lo, hi := i*run, min((i+1)*run, len(docs))
+			results[i].rs, results[i].errs = parseChunk(src, path, data, docs[lo:hi])
+		}
 	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(results)) - 1 {
+		wg.Go(work)
+	}
+	work()
 	wg.Wait()
 	var (
 		out  []*Resource

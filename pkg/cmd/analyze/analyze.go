@@ -208,6 +208,20 @@ func (o *Options) Run(ctx context.Context) error {
 		return o.listAnalyzers()
 	}
 
+	// Without a cluster the install profile stands in for it: it is read
+	// while the files are, on another core.
+	type installed struct {
+		rs  []*config.Resource
+		err error
+	}
+	var profile chan installed
+	if !o.UseKube {
+		profile = make(chan installed, 1)
+		go func() {
+			rs, err := installedObjects(o.Profile, o.MeshNamespace)
+			profile <- installed{rs, err}
+		}()
+	}
 	files, parseErrs, err := config.LoadFiles(o.Files, o.Recursive, o.IO.In)
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
@@ -234,7 +248,13 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 
 	if !usedCluster {
-		if cluster, err = installedObjects(o.Profile, o.MeshNamespace); err != nil {
+		if profile != nil {
+			p := <-profile
+			cluster, err = p.rs, p.err
+		} else {
+			cluster, err = installedObjects(o.Profile, o.MeshNamespace)
+		}
+		if err != nil {
 			return err
 		}
 	}
