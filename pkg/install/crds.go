@@ -2,6 +2,7 @@ package install
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 
@@ -36,7 +37,9 @@ const (
 	crdSpecSeparator = "---\n"
 )
 
-func loadCRDs() (*crdSet, error) {
+// loadCRDs decodes the CRDs, without their spec (the schemas: nearly all
+// of the file) unless withSpec.
+func loadCRDs(withSpec bool) (*crdSet, error) {
 	b, err := manifests.FS.ReadFile(crdFile)
 	if err != nil {
 		return nil, err
@@ -46,7 +49,28 @@ func loadCRDs() (*crdSet, error) {
 	var list struct {
 		Items []map[string]any `json:"items"`
 	}
-	if err := utiljson.Unmarshal(b, &list); err != nil {
+	var heads struct {
+		Items []map[string]json.RawMessage `json:"items"`
+	}
+	if withSpec {
+		err = utiljson.Unmarshal(b, &list)
+	} else if err = utiljson.Unmarshal(b, &heads); err == nil {
+		for _, item := range heads.Items {
+			obj := map[string]any{}
+			for k, raw := range item {
+				if k == "spec" {
+					continue
+				}
+				var v any
+				if err = utiljson.Unmarshal(raw, &v); err != nil {
+					break
+				}
+				obj[k] = v
+			}
+			list.Items = append(list.Items, obj)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("manifests/%s: %w", crdFile, err)
 	}
 	set := &crdSet{items: list.Items}
@@ -93,6 +117,20 @@ func (r *renderer) renderCRDs() ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
+	return renderCRDSet(set)
+}
+
+// renderCRDHeads renders the CRDs without their spec, which only their
+// cached YAML holds: for renders that are only written out.
+func (r *renderer) renderCRDHeads() ([]*unstructured.Unstructured, error) {
+	set, err := r.crdHeads()
+	if err != nil {
+		return nil, err
+	}
+	return renderCRDSet(set)
+}
+
+func renderCRDSet(set *crdSet) ([]*unstructured.Unstructured, error) {
 	labels := map[string]string{}
 	for _, set := range crdLabels() {
 		maps.Copy(labels, set.Pairs)

@@ -127,6 +127,9 @@ type renderer struct {
 	loaded map[string]bool    // the embedded directories copied into fs
 	cache  map[[32]byte][]*unstructured.Unstructured
 	crds   func() (*crdSet, error) // decoded once, shared by renders
+	// crdHeads are the CRDs without their spec, for renders that are only
+	// written out.
+	crdHeads func() (*crdSet, error)
 	// kustomizeLabels configures the labels with kustomize's own `labels:`
 	// field and default field specs instead of labelFieldSpecs; tests
 	// compare the two renders.
@@ -134,7 +137,11 @@ type renderer struct {
 }
 
 func newRenderer() *renderer {
-	return &renderer{cache: map[[32]byte][]*unstructured.Unstructured{}, crds: sync.OnceValues(loadCRDs)}
+	return &renderer{
+		cache:    map[[32]byte][]*unstructured.Unstructured{},
+		crds:     sync.OnceValues(func() (*crdSet, error) { return loadCRDs(true) }),
+		crdHeads: sync.OnceValues(func() (*crdSet, error) { return loadCRDs(false) }),
+	}
 }
 
 // theRenderer is shared by every render of the process; building it costs
@@ -218,7 +225,34 @@ func Render(mi *profiles.MeshInstall) (*Manifest, error) {
 	return theRenderer.render(mi)
 }
 
+// WriteRenderedYAML renders mi and writes it to w, byte for byte as
+// Manifest.WriteYAML writes Render's result, without decoding the CRDs'
+// schemas: only their generated YAML is written (`manifest generate`).
+func WriteRenderedYAML(w io.Writer, mi *profiles.MeshInstall) error {
+	m, err := theRenderer.renderFor(mi, false)
+	if err != nil {
+		return err
+	}
+	return m.WriteYAML(w)
+}
+
+// WriteRenderedDir renders mi into dir as WriteDir writes Render's result,
+// without decoding the CRDs' schemas (see WriteRenderedYAML).
+func WriteRenderedDir(dir string, mi *profiles.MeshInstall) (DirResult, error) {
+	m, err := theRenderer.renderFor(mi, false)
+	if err != nil {
+		return DirResult{}, err
+	}
+	return WriteDir(dir, m)
+}
+
 func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
+	return r.renderFor(mi, true)
+}
+
+// renderFor renders mi; without full, the CRDs are left without their
+// spec, which only their cached YAML holds (see WriteRenderedYAML).
+func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
@@ -232,7 +266,7 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		}
 	}
 
-	if s.Components.Base.Enabled {
+	if s.Components.Base.Enabled && full {
 		// Decoding the CRDs is the largest single step of a first render;
 		// on a second core it overlaps the kustomize runs below, and the
 		// base component is put first when they are done.
@@ -323,8 +357,11 @@ func (r *renderer) render(mi *profiles.MeshInstall) (*Manifest, error) {
 		}
 	}
 	if s.Components.Base.Enabled {
-		key := sha256.Sum256([]byte("crds"))
-		objs, err := r.cached(key, r.renderCRDs)
+		key, render := sha256.Sum256([]byte("crds")), r.renderCRDs
+		if !full {
+			key, render = sha256.Sum256([]byte("crd heads")), r.renderCRDHeads
+		}
+		objs, err := r.cached(key, render)
 		if err != nil {
 			return nil, err
 		}

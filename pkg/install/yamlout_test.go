@@ -2,7 +2,10 @@ package install
 
 import (
 	"bytes"
+	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -74,4 +77,81 @@ func FuzzMarshalYAML(f *testing.F) {
 			t.Errorf("marshalYAML gave %q (%v), sigs.k8s.io/yaml %q (%v)", got, gerr, want, werr)
 		}
 	})
+}
+
+// What `manifest generate` writes (the CRDs without their schemas decoded)
+// must be what Render's manifest writes, to a stream and to a directory.
+func TestWriteRenderedMatchesRender(t *testing.T) {
+	cases := []profiles.ResolveOptions{
+		{Profile: "demo", Revision: "canary", MeshNamespace: "mesh-y", Sets: []string{"meshConfig.mtls.mode=STRICT"}},
+		{Profile: "minimal", Sets: []string{"components.base.enabled=false"}},
+	}
+	for _, name := range profiles.Names() {
+		cases = append(cases, profiles.ResolveOptions{Profile: name})
+	}
+	for _, o := range cases {
+		mi, err := profiles.Resolve(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Render(mi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := m.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if err := WriteRenderedYAML(&got, mi); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want) {
+			t.Errorf("%+v: WriteRenderedYAML wrote %d bytes, Render's manifest %d", o, got.Len(), len(want))
+		}
+		a, b := t.TempDir(), t.TempDir()
+		if _, err := WriteDir(a, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := WriteRenderedDir(b, mi); err != nil {
+			t.Fatal(err)
+		}
+		entries, _ := os.ReadDir(a)
+		for _, e := range entries {
+			x, _ := os.ReadFile(filepath.Join(a, e.Name()))
+			y, err := os.ReadFile(filepath.Join(b, e.Name()))
+			if err != nil || !bytes.Equal(x, y) {
+				t.Errorf("%+v: %s differs between WriteDir and WriteRenderedDir (%v)", o, e.Name(), err)
+			}
+		}
+		if again, _ := os.ReadDir(b); len(again) != len(entries) {
+			t.Errorf("%+v: WriteRenderedDir wrote %d files, WriteDir %d", o, len(again), len(entries))
+		}
+	}
+}
+
+// BenchmarkWriteRenderedFirst is what `meshctl manifest generate` spends
+// after start-up: the first render of a process, written out without the
+// CRDs' schemas decoded (BenchmarkRenderFirst renders for install).
+func BenchmarkWriteRenderedFirst(b *testing.B) {
+	for _, name := range profiles.Names() {
+		b.Run(name, func(b *testing.B) {
+			mi, err := profiles.Resolve(profiles.ResolveOptions{Profile: name})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				r := freshRenderer()
+				m, err := r.renderFor(mi, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := m.WriteYAML(io.Discard); err != nil {
+					b.Fatal(err)
+				}
+				r.forget()
+			}
+		})
+	}
 }

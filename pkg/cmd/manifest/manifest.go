@@ -82,18 +82,14 @@ func (o *GenerateOptions) Run() error {
 	if err != nil {
 		return err
 	}
-	m, err := install.Render(mi)
-	if err != nil {
-		return err
-	}
 	if o.OutputDir == "" {
 		w := bufio.NewWriterSize(o.IO.Out, 64<<10)
-		if err := m.WriteYAML(w); err != nil {
+		if err := install.WriteRenderedYAML(w, mi); err != nil {
 			return err
 		}
 		return w.Flush()
 	}
-	res, err := install.WriteDir(o.OutputDir, m)
+	res, err := install.WriteRenderedDir(o.OutputDir, mi)
 	if err != nil {
 		return err
 	}
