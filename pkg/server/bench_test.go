@@ -118,15 +118,36 @@ func BenchmarkOneEventInto1kServices(b *testing.B) {
 // the server's heap growth for them. The clients run in a child process
 // (this test binary, see TestMain), so the heap is the server's alone.
 func BenchmarkPush1000Streams(b *testing.B) {
+	benchPush(b, 1000, false, bigMesh(b, 10, 3, 50), bigMesh(b, 10, 3, 90))
+}
+
+// BenchmarkPush1000EnvoySidecars: as BenchmarkPush1000Streams, but the
+// 1,000 streams are Envoy sidecars of 1,000 pods of one namespace, so 1,000
+// views (each has its own inbound listener); each asks for every cluster,
+// every listener and the route config of port 8080, as Envoy does. The
+// change is that route config, shared by the 1,000 sidecars: encodes-per-push
+// is how many resources the change had encoded, whatever the number of
+// views, and heap-MiB the server's whole live heap with the 1,000 sidecars.
+func BenchmarkPush1000EnvoySidecars(b *testing.B) {
 	const n = 1000
+	clients, errs := config.Parse("clients.yaml", []byte(clientPods(n)))
+	if len(errs) > 0 {
+		b.Fatal(errs[0])
+	}
+	benchPush(b, n, true, append(bigMesh(b, 10, 3, 50), clients...), append(bigMesh(b, 10, 3, 90), clients...))
+}
+
+// benchPush publishes a and b in turn to n streams of Envoy sidecars or
+// gRPC clients and reports the push latencies and the server's heap.
+func benchPush(b *testing.B, n int, sidecars bool, a, bb []*config.Resource) {
 	srv, addr := benchServer(b)
-	store := config.NewStoreFrom(bigMesh(b, 10, 3, 50))
+	store := config.NewStoreFrom(a)
 	srv.Update(store)
-	other := config.NewStoreFrom(bigMesh(b, 10, 3, 90))
+	other := config.NewStoreFrom(bb)
 
 	before := heapInuse()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchClientsEnv+"="+addr, fmt.Sprintf("%s=%d", benchClientsNEnv, n))
+	cmd.Env = append(os.Environ(), benchClientsEnv+"="+addr, fmt.Sprintf("%s=%d", benchClientsNEnv, n), fmt.Sprintf("%s=%t", benchClientsSidecarsEnv, sidecars))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -154,8 +175,12 @@ func BenchmarkPush1000Streams(b *testing.B) {
 	}
 	connectAll := time.Duration(next()[0])
 	after := heapInuse()
+	if got := len(srv.Views.All()); sidecars && got != n {
+		b.Fatalf("%d views for %d sidecars", got, n)
+	}
 
 	var lat []time.Duration
+	encodes := srv.Views.Encodings().Marshals
 	cur := store
 	for b.Loop() {
 		if cur == store {
@@ -180,6 +205,10 @@ func BenchmarkPush1000Streams(b *testing.B) {
 	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
 	b.ReportMetric(ms(connectAll), "connect1000-ms")
 	b.ReportMetric(float64(after-before)/(1<<20), "heap1000-MiB")
+	if sidecars {
+		b.ReportMetric(float64(after)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(srv.Views.Encodings().Marshals-encodes)/float64(b.N), "encodes-per-push")
+	}
 }
 
 // heapInuse is the live heap after two collections: the second empties
@@ -193,8 +222,9 @@ func heapInuse() uint64 {
 }
 
 const (
-	benchClientsEnv  = "MESHCTL_BENCH_XDS_CLIENTS"
-	benchClientsNEnv = "MESHCTL_BENCH_XDS_CLIENTS_N"
+	benchClientsEnv         = "MESHCTL_BENCH_XDS_CLIENTS"
+	benchClientsNEnv        = "MESHCTL_BENCH_XDS_CLIENTS_N"
+	benchClientsSidecarsEnv = "MESHCTL_BENCH_XDS_CLIENTS_SIDECARS"
 )
 
 // runBenchClients is the child process of BenchmarkPush1000Streams: it opens
@@ -207,8 +237,9 @@ func runBenchClients(addr string, w io.Writer) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	sidecars := os.Getenv(benchClientsSidecarsEnv) == "true"
 	start := time.Now()
-	streams, err := openStreams(addr, n)
+	streams, err := openStreams(addr, n, sidecars)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -238,7 +269,7 @@ func BenchmarkLoneChange(b *testing.B) {
 	rs := bigMesh(b, 1000, 10, 50)
 	live.Put(rs...)
 	srv.Update(live.Snapshot())
-	streams, err := openStreams(addr, 1)
+	streams, err := openStreams(addr, 1, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -280,6 +311,29 @@ func changedVS(b testing.TB) []*config.Resource {
 type benchStream struct {
 	s    discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	last *discovery.DiscoveryResponse
+	// subs are the names asked for by type (none: all of the type).
+	subs map[string][]string
+}
+
+// ack acknowledges r as a client that accepted it.
+func (st *benchStream) ack(r *discovery.DiscoveryResponse) error {
+	st.last = r
+	return st.s.Send(&discovery.DiscoveryRequest{TypeUrl: r.TypeUrl, ResourceNames: st.subs[r.TypeUrl], VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce})
+}
+
+type benchSub struct {
+	typeURL string
+	names   []string
+}
+
+// benchSubs is what a bench client asks for, in order: a gRPC client the
+// route of svc-0; an Envoy sidecar every cluster and listener, then the
+// route config of its outbound port 8080.
+func benchSubs(sidecars bool) []benchSub {
+	if !sidecars {
+		return []benchSub{{generate.RouteType, []string{"outbound|8080||svc-0.ns-0.svc.cluster.local"}}}
+	}
+	return []benchSub{{generate.ClusterType, nil}, {generate.ListenerType, nil}, {generate.RouteType, []string{generate.RouteName(8080)}}}
 }
 
 func grpcMeta() *structpb.Struct {
@@ -303,9 +357,9 @@ func benchServer(b *testing.B) (*Pusher, string) {
 	return p, lis.Addr().String()
 }
 
-// openStreams opens n connections with one ADS stream each, asks for the
-// route of svc-0 and waits for the first answer.
-func openStreams(addr string, n int) ([]*benchStream, error) {
+// openStreams opens n connections with one ADS stream each, asks for what
+// benchSubs says, type after type, and waits for each answer.
+func openStreams(addr string, n int, sidecars bool) ([]*benchStream, error) {
 	out := make([]*benchStream, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -322,17 +376,30 @@ func openStreams(addr string, n int) ([]*benchStream, error) {
 				return
 			}
 			node := &core.Node{Id: fmt.Sprintf("sidecar~10.0.0.1~c%d.ns-0~ns-0.svc.cluster.local", i), Metadata: grpcMeta()}
-			if err := s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: generate.RouteType, ResourceNames: []string{"outbound|8080||svc-0.ns-0.svc.cluster.local"}}); err != nil {
-				errs <- err
-				return
+			if sidecars {
+				node = clientNode(i)
 			}
-			r, err := s.Recv()
-			if err != nil {
-				errs <- err
-				return
+			st := &benchStream{s: s, subs: map[string][]string{}}
+			for _, sub := range benchSubs(sidecars) {
+				st.subs[sub.typeURL] = sub.names
+				if err := s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: sub.typeURL, ResourceNames: sub.names}); err != nil {
+					errs <- err
+					return
+				}
+				node = nil // sent once, on the first request
+				for {
+					r, err := s.Recv()
+					if err != nil {
+						errs <- err
+						return
+					}
+					_ = st.ack(r)
+					if r.TypeUrl == sub.typeURL {
+						break
+					}
+				}
 			}
-			out[i] = &benchStream{s: s, last: r}
-			_ = s.Send(&discovery.DiscoveryRequest{TypeUrl: generate.RouteType, ResourceNames: []string{"outbound|8080||svc-0.ns-0.svc.cluster.local"}, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce})
+			out[i] = st
 		})
 	}
 	wg.Wait()
@@ -354,8 +421,7 @@ func waitAll(streams []*benchStream) ([]time.Time, error) {
 				return
 			}
 			at[i] = time.Now()
-			st.last = r
-			_ = st.s.Send(&discovery.DiscoveryRequest{TypeUrl: generate.RouteType, ResourceNames: []string{"outbound|8080||svc-0.ns-0.svc.cluster.local"}, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce})
+			_ = st.ack(r)
 		})
 	}
 	wg.Wait()
