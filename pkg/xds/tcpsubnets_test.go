@@ -79,10 +79,15 @@ func TestTCPRoutesByDestinationSubnet(t *testing.T) {
 			t.Errorf("%s is reached though an earlier route takes all its connections", never)
 		}
 	}
+	names := map[string]bool{}
 	for _, c := range l.FilterChains {
 		if n := c.Name; n == "tls-b-26" || n == "tcp-inside-16" || n == "tcp-any-again" {
 			t.Errorf("a chain for %s, which no connection reaches", n)
 		}
+		if names[c.Name] {
+			t.Errorf("two chains are named %q", c.Name)
+		}
+		names[c.Name] = true
 	}
 }
 

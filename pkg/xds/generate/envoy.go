@@ -211,6 +211,16 @@ func tcpChains(stat string, routes []*ir.TCPRoute) []*listener.FilterChain {
 		}
 	}
 	var out []*listener.FilterChain
+	// A route may need several chains: each gets a name of its own, the
+	// route's and a count, as names identify chains in Envoy's stats and
+	// config dumps.
+	named := map[string]int{}
+	add := func(fc *listener.FilterChain) {
+		if named[fc.Name]++; named[fc.Name] > 1 {
+			fc.Name = fmt.Sprintf("%s #%d", fc.Name, named[fc.Name])
+		}
+		out = append(out, fc)
+	}
 	for i, r := range routes {
 		// The kept buckets each name is taken in, and the names by the
 		// same list of buckets, in the route's order.
@@ -245,10 +255,10 @@ func tcpChains(stat string, routes []*ir.TCPRoute) []*listener.FilterChain {
 		}
 		for _, g := range groups {
 			if g.anywhere {
-				out = append(out, tcpChain(stat, r, g.names, nil))
+				add(tcpChain(stat, r, g.names, nil))
 			}
 			if len(g.prefixes) > 0 {
-				out = append(out, tcpChain(stat, r, g.names, g.prefixes))
+				add(tcpChain(stat, r, g.names, g.prefixes))
 			}
 		}
 	}
