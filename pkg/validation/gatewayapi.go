@@ -194,26 +194,27 @@ func validateKubernetesGateway(l *issues, gw *gatewayv1.Gateway) {
 	}
 }
 
-// routeChecks are a route kind's own checks (R its rule type, M its match
-// type), which validateRoute calls among the checks both kinds share, in the
-// order the rule's fields are written.
-type routeChecks[R, M any] struct {
-	matches func(R) []M
-	match   func(l *issues, f string, m M)
+// routeRules is a route kind's own checks of its rules (of type R), which
+// validateRoute calls among the checks both kinds share, in the order the
+// rule's fields are written.
+type routeRules[R any] interface {
+	rules() []R
+	matches(l *issues, rule R, f string)
 	// filters checks the rule's filters (j < 0) or backendRef j's.
-	filters func(rule R, j int, f string)
+	filters(l *issues, rule R, j int, f string)
 	// rest checks the fields only the kind has, after the backendRefs.
-	rest func(rule R, f string)
+	rest(l *issues, rule R, f string)
 }
 
 // validateRoute checks an HTTPRoute or a GRPCRoute, rt being the view of
-// rules: parentRefs, hostnames, the rule, match and backendRef limits and
-// the backendRefs, with the kind's own checks of each rule.
-func validateRoute[R, M any](l *issues, rt *config.GatewayRoute, rules []R, own routeChecks[R, M]) {
+// kind's rules: parentRefs, hostnames, the rule, match and backendRef
+// limits and the backendRefs, with the kind's own checks of each rule.
+func validateRoute[R any](l *issues, rt *config.GatewayRoute, kind routeRules[R]) {
 	validateRouteCommon(l, rt.ParentRefs, rt.Hostnames)
 	if len(rt.Rules) > gwMaxRules {
 		l.errorf("spec.rules", "%d rules; at most %d are allowed", len(rt.Rules), gwMaxRules)
 	}
+	rules := kind.rules()
 	total := 0
 	for i, rule := range rt.Rules {
 		f := fmt.Sprintf("spec.rules[%d]", i)
@@ -224,66 +225,68 @@ func validateRoute[R, M any](l *issues, rt *config.GatewayRoute, rules []R, own 
 		if rule.Matches > gwMaxMatchesPerRule {
 			l.errorf(f+".matches", "%d matches; at most %d are allowed per rule", rule.Matches, gwMaxMatchesPerRule)
 		}
-		for j, m := range own.matches(rules[i]) {
-			own.match(l, fmt.Sprintf("%s.matches[%d]", f, j), m)
-		}
-		own.filters(rules[i], -1, f+".filters")
+		kind.matches(l, rules[i], f)
+		kind.filters(l, rules[i], -1, f+".filters")
 		if len(rule.BackendRefs) > gwMaxBackendRefs {
 			l.errorf(f+".backendRefs", "%d backendRefs; at most %d are allowed", len(rule.BackendRefs), gwMaxBackendRefs)
 		}
 		for j, b := range rule.BackendRefs {
 			bf := fmt.Sprintf("%s.backendRefs[%d]", f, j)
 			validateBackendRef(l, bf, b.BackendRef)
-			own.filters(rules[i], j, bf+".filters")
+			kind.filters(l, rules[i], j, bf+".filters")
 		}
-		if own.rest != nil {
-			own.rest(rules[i], f)
-		}
+		kind.rest(l, rules[i], f)
 	}
 	if total >= gwMaxMatches {
 		l.errorf("spec.rules", "While 16 rules and 64 matches per rule are allowed, the total number of matches across all rules in a route must be less than 128 (this route has %d)", total)
 	}
 }
 
-func validateHTTPRoute(l *issues, r *gatewayv1.HTTPRoute, rt *config.GatewayRoute) {
-	validateRoute(l, rt, r.Spec.Rules, routeChecks[gatewayv1.HTTPRouteRule, gatewayv1.HTTPRouteMatch]{
-		matches: func(rule gatewayv1.HTTPRouteRule) []gatewayv1.HTTPRouteMatch { return rule.Matches },
-		match:   validateHTTPMatch,
-		filters: func(rule gatewayv1.HTTPRouteRule, j int, f string) {
-			if j >= 0 {
-				validateHTTPFilters(l, f, rule.BackendRefs[j].Filters, rule.Matches)
-				return
+// httpRouteRules are an HTTPRoute's own rule checks.
+type httpRouteRules struct{ *gatewayv1.HTTPRoute }
+
+func (r httpRouteRules) rules() []gatewayv1.HTTPRouteRule { return r.Spec.Rules }
+
+func (httpRouteRules) matches(l *issues, rule gatewayv1.HTTPRouteRule, f string) {
+	for j, m := range rule.Matches {
+		validateHTTPMatch(l, fmt.Sprintf("%s.matches[%d]", f, j), m)
+	}
+}
+
+func (httpRouteRules) filters(l *issues, rule gatewayv1.HTTPRouteRule, j int, f string) {
+	if j >= 0 {
+		validateHTTPFilters(l, f, rule.BackendRefs[j].Filters, rule.Matches)
+		return
+	}
+	validateHTTPFilters(l, f, rule.Filters, rule.Matches)
+	if len(rule.BackendRefs) > 0 {
+		for k, fl := range rule.Filters {
+			if fl.Type == gatewayv1.HTTPRouteFilterRequestRedirect {
+				l.errorf(fmt.Sprintf("%s[%d]", f, k), "RequestRedirect filter must not be used together with backendRefs: a redirect answers the request itself")
 			}
-			validateHTTPFilters(l, f, rule.Filters, rule.Matches)
-			if len(rule.BackendRefs) > 0 {
-				for k, fl := range rule.Filters {
-					if fl.Type == gatewayv1.HTTPRouteFilterRequestRedirect {
-						l.errorf(fmt.Sprintf("%s[%d]", f, k), "RequestRedirect filter must not be used together with backendRefs: a redirect answers the request itself")
-					}
-				}
+		}
+	}
+}
+
+func (httpRouteRules) rest(l *issues, rule gatewayv1.HTTPRouteRule, f string) {
+	if t := rule.Timeouts; t != nil {
+		req := validateGWDuration(l, f+".timeouts.request", t.Request)
+		be := validateGWDuration(l, f+".timeouts.backendRequest", t.BackendRequest)
+		if req > 0 && be > req {
+			l.errorf(f+".timeouts.backendRequest", "backendRequest timeout cannot be longer than request timeout (%s > %s)", *t.BackendRequest, *t.Request)
+		}
+	}
+	if rt := rule.Retry; rt != nil {
+		if rt.Attempts != nil && *rt.Attempts < 0 {
+			l.errorf(f+".retry.attempts", "attempts must not be negative")
+		}
+		validateGWDuration(l, f+".retry.backoff", rt.Backoff)
+		for j, c := range rt.Codes {
+			if c < 400 || c > 599 {
+				l.errorf(fmt.Sprintf("%s.retry.codes[%d]", f, j), "retry code %d is out of range; use 400-599", c)
 			}
-		},
-		rest: func(rule gatewayv1.HTTPRouteRule, f string) {
-			if t := rule.Timeouts; t != nil {
-				req := validateGWDuration(l, f+".timeouts.request", t.Request)
-				be := validateGWDuration(l, f+".timeouts.backendRequest", t.BackendRequest)
-				if req > 0 && be > req {
-					l.errorf(f+".timeouts.backendRequest", "backendRequest timeout cannot be longer than request timeout (%s > %s)", *t.BackendRequest, *t.Request)
-				}
-			}
-			if rt := rule.Retry; rt != nil {
-				if rt.Attempts != nil && *rt.Attempts < 0 {
-					l.errorf(f+".retry.attempts", "attempts must not be negative")
-				}
-				validateGWDuration(l, f+".retry.backoff", rt.Backoff)
-				for j, c := range rt.Codes {
-					if c < 400 || c > 599 {
-						l.errorf(fmt.Sprintf("%s.retry.codes[%d]", f, j), "retry code %d is out of range; use 400-599", c)
-					}
-				}
-			}
-		},
-	})
+		}
+	}
 }
 
 func validateHTTPMatch(l *issues, f string, m gatewayv1.HTTPRouteMatch) {
@@ -547,19 +550,27 @@ func validateHeaderFilter(l *issues, f string, h *gatewayv1.HTTPHeaderFilter) {
 	}
 }
 
-func validateGRPCRoute(l *issues, r *gatewayv1.GRPCRoute, rt *config.GatewayRoute) {
-	validateRoute(l, rt, r.Spec.Rules, routeChecks[gatewayv1.GRPCRouteRule, gatewayv1.GRPCRouteMatch]{
-		matches: func(rule gatewayv1.GRPCRouteRule) []gatewayv1.GRPCRouteMatch { return rule.Matches },
-		match:   validateGRPCMatch,
-		filters: func(rule gatewayv1.GRPCRouteRule, j int, f string) {
-			if j >= 0 {
-				validateGRPCFilters(l, f, rule.BackendRefs[j].Filters)
-				return
-			}
-			validateGRPCFilters(l, f, rule.Filters)
-		},
-	})
+// grpcRouteRules are a GRPCRoute's own rule checks; it has no fields
+// beyond those validateRoute and these check.
+type grpcRouteRules struct{ *gatewayv1.GRPCRoute }
+
+func (r grpcRouteRules) rules() []gatewayv1.GRPCRouteRule { return r.Spec.Rules }
+
+func (grpcRouteRules) matches(l *issues, rule gatewayv1.GRPCRouteRule, f string) {
+	for j, m := range rule.Matches {
+		validateGRPCMatch(l, fmt.Sprintf("%s.matches[%d]", f, j), m)
+	}
 }
+
+func (grpcRouteRules) filters(l *issues, rule gatewayv1.GRPCRouteRule, j int, f string) {
+	fs := rule.Filters
+	if j >= 0 {
+		fs = rule.BackendRefs[j].Filters
+	}
+	validateGRPCFilters(l, f, fs)
+}
+
+func (grpcRouteRules) rest(*issues, gatewayv1.GRPCRouteRule, string) {}
 
 func validateGRPCMatch(l *issues, mf string, m gatewayv1.GRPCRouteMatch) {
 	if mm := m.Method; mm != nil {

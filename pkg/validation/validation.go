@@ -107,9 +107,9 @@ func Validate(r *config.Resource) []Issue {
 	case *gatewayv1.GatewayClass:
 		validateGatewayClass(&l, s)
 	case *gatewayv1.HTTPRoute:
-		validateHTTPRoute(&l, s, r.GatewayRoute())
+		validateRoute[gatewayv1.HTTPRouteRule](&l, r.GatewayRoute(), httpRouteRules{s})
 	case *gatewayv1.GRPCRoute:
-		validateGRPCRoute(&l, s, r.GatewayRoute())
+		validateRoute[gatewayv1.GRPCRouteRule](&l, r.GatewayRoute(), grpcRouteRules{s})
 	case *gatewayv1.ReferenceGrant:
 		validateReferenceGrant(&l, s)
 	}
