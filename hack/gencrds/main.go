@@ -110,7 +110,38 @@ func run(out string) error {
 	if err := os.WriteFile(out, b, 0o644); err != nil {
 		return err
 	}
-	return writeSpecs(b, strings.TrimSuffix(out, filepath.Ext(out))+".spec.yaml")
+	base := strings.TrimSuffix(out, filepath.Ext(out))
+	if err := writeHeads(items, base+".heads.json"); err != nil {
+		return err
+	}
+	return writeSpecs(b, base+".spec.yaml")
+}
+
+// writeHeads writes each CRD without its spec, in the order of the list: a
+// manifest that is only written out needs no more of the objects than this
+// (their spec is written from the .spec.yaml file), and decoding ~850 KB of
+// schemas, or even scanning past them, is most of what writing the CRDs
+// would cost.
+func writeHeads(items []any, out string) error {
+	heads := make([]any, 0, len(items))
+	for _, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return fmt.Errorf("a CRD is not an object")
+		}
+		head := map[string]any{}
+		for k, v := range m {
+			if k != "spec" {
+				head[k] = v
+			}
+		}
+		heads = append(heads, head)
+	}
+	b, err := json.MarshalIndent(heads, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, append(b, '\n'), 0o644)
 }
 
 // writeSpecs writes the YAML of each CRD's spec, in the order of the list,

@@ -2,7 +2,6 @@ package install
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"maps"
 
@@ -32,15 +31,21 @@ type crdSet struct {
 const (
 	crdFile     = "base/crds.json"
 	crdSpecFile = "base/crds.spec.yaml"
+	crdHeadFile = "base/crds.heads.json"
 	// crdSpecSeparator ends each CRD's block in crdSpecFile; no line of a
 	// block can equal it, as every line of a block but the first is indented.
 	crdSpecSeparator = "---\n"
 )
 
 // loadCRDs decodes the CRDs, without their spec (the schemas: nearly all
-// of the file) unless withSpec.
+// of crds.json) unless withSpec: then they come from the generated
+// crds.heads.json.
 func loadCRDs(withSpec bool) (*crdSet, error) {
-	b, err := manifests.FS.ReadFile(crdFile)
+	file := crdFile
+	if !withSpec {
+		file = crdHeadFile
+	}
+	b, err := manifests.FS.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
@@ -49,29 +54,13 @@ func loadCRDs(withSpec bool) (*crdSet, error) {
 	var list struct {
 		Items []map[string]any `json:"items"`
 	}
-	var heads struct {
-		Items []map[string]json.RawMessage `json:"items"`
-	}
 	if withSpec {
 		err = utiljson.Unmarshal(b, &list)
-	} else if err = utiljson.Unmarshal(b, &heads); err == nil {
-		for _, item := range heads.Items {
-			obj := map[string]any{}
-			for k, raw := range item {
-				if k == "spec" {
-					continue
-				}
-				var v any
-				if err = utiljson.Unmarshal(raw, &v); err != nil {
-					break
-				}
-				obj[k] = v
-			}
-			list.Items = append(list.Items, obj)
-		}
+	} else {
+		err = utiljson.Unmarshal(b, &list.Items)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("manifests/%s: %w", crdFile, err)
+		return nil, fmt.Errorf("manifests/%s: %w", file, err)
 	}
 	set := &crdSet{items: list.Items}
 	specs, err := manifests.FS.ReadFile(crdSpecFile)
@@ -87,7 +76,7 @@ func loadCRDs(withSpec bool) (*crdSet, error) {
 		set.specs = set.specs[:n-1]
 	}
 	if len(set.specs) != len(set.items) {
-		return nil, fmt.Errorf("manifests/%s has %d CRDs and %s %d: run go generate ./manifests/", crdFile, len(set.items), crdSpecFile, len(set.specs))
+		return nil, fmt.Errorf("manifests/%s has %d CRDs and %s %d: run go generate ./manifests/", file, len(set.items), crdSpecFile, len(set.specs))
 	}
 	for i := range set.specs {
 		set.specs[i] = bytes.TrimSuffix(set.specs[i], []byte(crdSpecSeparator))

@@ -3,9 +3,11 @@ package install
 import (
 	"bytes"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -153,5 +155,28 @@ func BenchmarkWriteRenderedFirst(b *testing.B) {
 				r.forget()
 			}
 		})
+	}
+}
+
+// crds.heads.json is generated from crds.json; a stale one would write
+// another CRD's name or miss one.
+func TestCRDHeadsMatchCRDs(t *testing.T) {
+	full, err := loadCRDs(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads, err := loadCRDs(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.items) != len(heads.items) {
+		t.Fatalf("%s has %d CRDs, %s %d: run go generate ./manifests/", crdFile, len(full.items), crdHeadFile, len(heads.items))
+	}
+	for i, item := range full.items {
+		want := maps.Clone(item)
+		delete(want, "spec")
+		if !reflect.DeepEqual(want, heads.items[i]) {
+			t.Errorf("CRD %d of %s is not %s without its spec: run go generate ./manifests/", i, crdHeadFile, crdFile)
+		}
 	}
 }
