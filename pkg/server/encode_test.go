@@ -8,8 +8,6 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshctl/meshctl/pkg/config"
@@ -54,14 +52,9 @@ func TestEnvoySidecarsEncodeSharedResourcesOnce(t *testing.T) {
 	live.Put(append(mesh, clients...)...)
 	srv.pusher.Update(live.Snapshot())
 
-	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	ads := adsClient(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ads := discovery.NewAggregatedDiscoveryServiceClient(conn)
 	type sidecar struct {
 		sotw  discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 		delta discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
@@ -88,6 +81,7 @@ func TestEnvoySidecarsEncodeSharedResourcesOnce(t *testing.T) {
 		return len(r.Resources), len(d.Resources)
 	}
 	var sidecars []sidecar
+	var err error
 	for i := range n {
 		var s sidecar
 		if s.sotw, err = ads.StreamAggregatedResources(ctx); err != nil {
