@@ -22,41 +22,55 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // destinations yields every destination of a VirtualService with its path.
-func destinations(vs *networking.VirtualService, fn func(path string, d *networking.Destination)) {
+func destinations(vs *networking.VirtualService, fn func(path destPath, d *networking.Destination)) {
 	for i, h := range vs.Http {
 		for j, r := range h.Route {
 			if r.Destination != nil {
-				fn(routePath("spec.http[", i, "].route[", j, "].destination"), r.Destination)
+				fn(destPath{"spec.http[", i, "].route[", j, "].destination"}, r.Destination)
 			}
 		}
 		if h.Mirror != nil {
-			fn(routePath("spec.http[", i, "].mirror", -1, ""), h.Mirror)
+			fn(destPath{"spec.http[", i, "].mirror", -1, ""}, h.Mirror)
 		}
 		for j, m := range h.Mirrors {
 			if m.Destination != nil {
-				fn(routePath("spec.http[", i, "].mirrors[", j, "].destination"), m.Destination)
+				fn(destPath{"spec.http[", i, "].mirrors[", j, "].destination"}, m.Destination)
 			}
 		}
 	}
 	for i, t := range vs.Tcp {
 		for j, r := range t.Route {
 			if r.Destination != nil {
-				fn(routePath("spec.tcp[", i, "].route[", j, "].destination"), r.Destination)
+				fn(destPath{"spec.tcp[", i, "].route[", j, "].destination"}, r.Destination)
 			}
 		}
 	}
 	for i, t := range vs.Tls {
 		for j, r := range t.Route {
 			if r.Destination != nil {
-				fn(routePath("spec.tls[", i, "].route[", j, "].destination"), r.Destination)
+				fn(destPath{"spec.tls[", i, "].route[", j, "].destination"}, r.Destination)
 			}
 		}
 	}
 }
 
-// routePath is a + i + b (+ j + c when j >= 0): the path of a destination,
-// made for every destination of every VirtualService by several analyzers,
-// without fmt.
+// destPath is the field path of a destination: a + i + b (+ j + c when
+// j >= 0). Several analyzers visit every destination of every
+// VirtualService; the text is made only for the few they report.
+type destPath struct {
+	a string
+	i int
+	b string
+	j int
+	c string
+}
+
+// String is the path ("spec.http[0].route[1].destination").
+func (p destPath) String() string { return routePath(p.a, p.i, p.b, p.j, p.c) }
+
+// at is the path of a field of the destination (".host").
+func (p destPath) at(field string) string { return p.String() + field }
+
 func routePath(a string, i int, b string, j int, c string) string {
 	buf := make([]byte, 0, len(a)+len(b)+len(c)+8)
 	buf = strconv.AppendInt(append(buf, a...), int64(i), 10)
@@ -77,11 +91,11 @@ var routingAnalyzers = []*Analyzer{
 		Inputs: vsInputs,
 		Run: func(c *Context) {
 			for _, r := range c.Store.List(config.KindVirtualService, "") {
-				destinations(r.VirtualService(), func(p string, d *networking.Destination) {
+				destinations(r.VirtualService(), func(p destPath, d *networking.Destination) {
 					if d.Host == "" || len(c.lookupHost(d.Host, r.Namespace)) > 0 {
 						return
 					}
-					c.Report(r, p+".host", fmt.Sprintf("create a Service or ServiceEntry for %s, or correct the host", d.Host),
+					c.Report(r, p.at(".host"), fmt.Sprintf("create a Service or ServiceEntry for %s, or correct the host", d.Host),
 						"Referenced host not found: %q", d.Host)
 				})
 			}
@@ -93,7 +107,7 @@ var routingAnalyzers = []*Analyzer{
 		Inputs: vsInputs,
 		Run: func(c *Context) {
 			for _, r := range c.Store.List(config.KindVirtualService, "") {
-				destinations(r.VirtualService(), func(p string, d *networking.Destination) {
+				destinations(r.VirtualService(), func(p destPath, d *networking.Destination) {
 					if d.Subset == "" || d.Host == "" {
 						return
 					}
@@ -101,10 +115,10 @@ var routingAnalyzers = []*Analyzer{
 						return // MSH0101 reports the host; its subsets cannot exist either
 					}
 					h := c.hosts().Resolve(d.Host, r.Namespace)
-					if c.subsetsFor(h, r.Namespace)[d.Subset] {
+					if c.hasSubset(h, r.Namespace, d.Subset) {
 						return
 					}
-					c.Report(r, p+".subset", fmt.Sprintf("define subset %s in a DestinationRule for host %s, or route to an existing subset", d.Subset, d.Host),
+					c.Report(r, p.at(".subset"), fmt.Sprintf("define subset %s in a DestinationRule for host %s, or route to an existing subset", d.Subset, d.Host),
 						"Referenced subset not found: %q of host %q", d.Subset, d.Host)
 				})
 			}
@@ -248,7 +262,7 @@ var routingAnalyzers = []*Analyzer{
 		Inputs: vsInputs,
 		Run: func(c *Context) {
 			for _, r := range c.Store.List(config.KindVirtualService, "") {
-				destinations(r.VirtualService(), func(p string, d *networking.Destination) {
+				destinations(r.VirtualService(), func(p destPath, d *networking.Destination) {
 					if d.Port == nil || d.Port.Number == 0 {
 						return
 					}
@@ -268,7 +282,7 @@ var routingAnalyzers = []*Analyzer{
 							have = append(have, fmt.Sprint(pi.Number))
 						}
 					}
-					c.Report(r, p+".port.number", fmt.Sprintf("use one of the ports of %s: %s", d.Host, strings.Join(have, ", ")),
+					c.Report(r, p.at(".port.number"), fmt.Sprintf("use one of the ports of %s: %s", d.Host, strings.Join(have, ", ")),
 						"destination port %d is not a port of %q", d.Port.Number, d.Host)
 				})
 			}
@@ -284,7 +298,7 @@ var routingAnalyzers = []*Analyzer{
 				if !boundToGateway(vs.Gateways) {
 					continue // a sidecar keeps the port the client called
 				}
-				destinations(vs, func(p string, d *networking.Destination) {
+				destinations(vs, func(p destPath, d *networking.Destination) {
 					if d.Host == "" || d.Port != nil && d.Port.Number != 0 {
 						return
 					}
@@ -302,7 +316,7 @@ var routingAnalyzers = []*Analyzer{
 						have = append(have, fmt.Sprint(n))
 					}
 					sort.Strings(have)
-					c.Report(r, p, fmt.Sprintf("add port.number to the destination: one of %s", strings.Join(have, ", ")),
+					c.Report(r, p.String(), fmt.Sprintf("add port.number to the destination: one of %s", strings.Join(have, ", ")),
 						"destination %q has ports %s; a route from a gateway must name one", d.Host, strings.Join(have, ", "))
 				})
 			}
@@ -388,8 +402,8 @@ var routingAnalyzers = []*Analyzer{
 					continue
 				}
 				done := map[string]bool{}
-				destinations(vs, func(p string, d *networking.Destination) {
-					if d.Host == "" || d.Subset != "" || !strings.HasPrefix(p, "spec.http") {
+				destinations(vs, func(p destPath, d *networking.Destination) {
+					if d.Host == "" || d.Subset != "" || !strings.HasPrefix(p.a, "spec.http") {
 						return
 					}
 					h := c.hosts().Resolve(d.Host, r.Namespace)
@@ -404,7 +418,7 @@ var routingAnalyzers = []*Analyzer{
 						if m == r || !routesBySubset(c, m, h) {
 							continue
 						}
-						c.Report(r, p+".host", fmt.Sprintf("route to the subsets here too, or bind VirtualService %s/%s to this gateway as well", m.Namespace, m.Name),
+						c.Report(r, p.at(".host"), fmt.Sprintf("route to the subsets here too, or bind VirtualService %s/%s to this gateway as well", m.Namespace, m.Name),
 							"traffic from the gateway to %q reaches every version: the subsets VirtualService %s/%s routes by apply only inside the mesh", d.Host, m.Namespace, m.Name)
 						return
 					}
@@ -593,7 +607,7 @@ func requestAuthenticated(ras []*config.Resource, w workload) bool {
 // (resolved) to a subset of it.
 func routesBySubset(c *Context, r *config.Resource, host string) bool {
 	found := false
-	destinations(r.VirtualService(), func(_ string, d *networking.Destination) {
+	destinations(r.VirtualService(), func(_ destPath, d *networking.Destination) {
 		if d.Subset != "" && c.hosts().Resolve(d.Host, r.Namespace) == host {
 			found = true
 		}

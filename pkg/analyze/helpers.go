@@ -304,16 +304,11 @@ func proxyRevision(t *corev1.PodTemplateSpec) string {
 	return ""
 }
 
-// subsetsFor collects the subsets DestinationRules visible from namespace
-// ns define for a resolved host.
-func (c *Context) subsetsFor(host, ns string) map[string]bool {
-	out := map[string]bool{}
-	if v := c.registry().DestinationRule(host, ns); v != nil {
-		for _, s := range v.Subsets {
-			out[s.Name] = true
-		}
-	}
-	return out
+// hasSubset reports whether a DestinationRule visible from namespace ns
+// defines subset name for a resolved host.
+func (c *Context) hasSubset(host, ns, name string) bool {
+	v := c.registry().DestinationRule(host, ns)
+	return v != nil && v.Subset(name) != nil
 }
 
 func inSystemNamespace(ns, root string) bool {

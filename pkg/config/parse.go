@@ -73,7 +73,7 @@ func Parse(path string, data []byte) ([]*Resource, []*ParseError) {
 	// that each core takes in turn, so that one slowed down (by the
 	// scheduler, or by documents that cost more) does not leave the others
 	// waiting at the end. Results keep the order of the stream.
-	const run = 64
+	const run = 128
 	type result struct {
 		rs   []*Resource
 		errs []*ParseError
