@@ -47,6 +47,8 @@ type MeshSettings struct {
 	// TrustDomain of workload identities: what mesh mTLS expects of a
 	// server (spiffe://<trust domain>/ns/.../sa/...).
 	TrustDomain string
+	// TrustDomainAliases count as TrustDomain (trustDomainAliases).
+	TrustDomainAliases []string
 }
 
 // meshSettingsFrom reads the revision's mesh config from a snapshot holding
@@ -76,7 +78,8 @@ func meshSettingsFrom(namespace, revision string, onError func(error)) func(tran
 			if !ok {
 				return def, true
 			}
-			return MeshSettings{RootNamespace: cmp.Or(mc.GetRootNamespace(), namespace), TrustDomain: cmp.Or(mc.GetTrustDomain(), def.TrustDomain)}, true
+			return MeshSettings{RootNamespace: cmp.Or(mc.GetRootNamespace(), namespace), TrustDomain: cmp.Or(mc.GetTrustDomain(), def.TrustDomain),
+				TrustDomainAliases: mc.GetTrustDomainAliases()}, true
 		}
 		return def, true
 	}

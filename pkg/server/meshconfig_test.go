@@ -157,10 +157,10 @@ spec: {mtls: {mode: STRICT}}
 
 // TestTrustDomainFollowsMeshConfig runs the server on a fake clientset: the
 // identities mesh mTLS expects of a server (here a sidecar's auto mTLS
-// cluster to reviews) are in the mesh config's trust domain, and an edit of
-// trustDomain in the mesh ConfigMap is translated and pushed to the
-// connected proxy without a restart; an edit that does not parse keeps the
-// last trust domain.
+// cluster to reviews) are in the mesh config's trust domain and its
+// trustDomainAliases, and an edit of either in the mesh ConfigMap is
+// translated and pushed to the connected proxy without a restart; an edit
+// that does not parse keeps the last trust domain.
 func TestTrustDomainFollowsMeshConfig(t *testing.T) {
 	ctx := context.Background()
 	mesh := &corev1.ConfigMap{
@@ -215,10 +215,10 @@ func TestTrustDomainFollowsMeshConfig(t *testing.T) {
 		}
 		return out
 	}
-	waitIdentity := func(what, want string) {
+	waitIdentity := func(what string, want ...string) {
 		t.Helper()
-		if !xdstest.Eventually(20*time.Second, func() bool { return slices.Equal(expected(), []string{want}) }) {
-			t.Fatalf("%s: the sidecar's cluster to reviews accepts %v, want [%s]", what, expected(), want)
+		if !xdstest.Eventually(20*time.Second, func() bool { return slices.Equal(expected(), want) }) {
+			t.Fatalf("%s: the sidecar's cluster to reviews accepts %v, want %v", what, expected(), want)
 		}
 	}
 	waitIdentity("at start", "spiffe://one.example/ns/shop/sa/reviews")
@@ -232,6 +232,12 @@ func TestTrustDomainFollowsMeshConfig(t *testing.T) {
 	}
 	edit("trustDomain: two.example\n")
 	waitIdentity("after trustDomain: two.example", "spiffe://two.example/ns/shop/sa/reviews")
+	// During a move of trust domain, the old one as an alias: servers
+	// still holding its certificates are accepted too.
+	edit("trustDomain: two.example\ntrustDomainAliases: [one.example]\n")
+	waitIdentity("with trustDomainAliases: [one.example]", "spiffe://one.example/ns/shop/sa/reviews", "spiffe://two.example/ns/shop/sa/reviews")
+	edit("trustDomain: two.example\n")
+	waitIdentity("without the alias again", "spiffe://two.example/ns/shop/sa/reviews")
 
 	// An edit that does not parse, once translated, leaves two.example in
 	// force.

@@ -31,11 +31,11 @@ type Pusher struct {
 	RootNamespace string
 	// TrustDomain of workload identities; "" is translate's default.
 	TrustDomain string
-	// MeshConfig, if set, reads the mesh config's rootNamespace and
-	// trustDomain from each snapshot (the mesh ConfigMap is watched): a
-	// change re-translates everything with them instead of RootNamespace
-	// and TrustDomain, which stay in force until it is first read and while
-	// it does not parse.
+	// MeshConfig, if set, reads the mesh config's rootNamespace,
+	// trustDomain and trustDomainAliases from each snapshot (the mesh
+	// ConfigMap is watched): a change re-translates everything with them
+	// instead of RootNamespace and TrustDomain, which stay in force until it
+	// is first read and while it does not parse.
 	MeshConfig func(translate.Reader) (MeshSettings, bool)
 
 	mu       sync.Mutex
@@ -119,14 +119,15 @@ func (p *Pusher) publish(s translate.Reader) {
 	p.beginRound()
 	mesh := MeshSettings{RootNamespace: p.RootNamespace, TrustDomain: p.TrustDomain}
 	if prev != nil {
-		mesh = MeshSettings{RootNamespace: prev.RootNamespace(), TrustDomain: prev.TrustDomain()}
+		mesh = MeshSettings{RootNamespace: prev.RootNamespace(), TrustDomain: prev.TrustDomain(), TrustDomainAliases: prev.TrustDomainAliases()}
 	}
 	if p.MeshConfig != nil {
 		if m, ok := p.MeshConfig(s); ok {
 			mesh = m
 		}
 	}
-	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid, RootNamespace: mesh.RootNamespace, TrustDomain: mesh.TrustDomain}
+	in := translate.Input{Store: s, Validate: p.validate, LastValid: p.lastValid, RootNamespace: mesh.RootNamespace, TrustDomain: mesh.TrustDomain,
+		TrustDomainAliases: mesh.TrustDomainAliases}
 	var x *translate.Index
 	if prev != nil && snap != nil && prevSnap != nil && prev.SameMesh(in) {
 		// Only what changed is translated again; the rest is shared.

@@ -44,6 +44,12 @@ type Input struct {
 	// empty): ISTIO_MUTUAL clusters expect the SPIFFE ids of the
 	// destination's service accounts in it.
 	TrustDomain string
+	// TrustDomainAliases are trust domains whose identities count as
+	// TrustDomain's (the mesh config's trustDomainAliases, as in Istio): a
+	// server is also accepted with the SPIFFE id of a service account in
+	// one of them, so that a mesh can move to another trust domain while
+	// workloads still hold certificates of the old one.
+	TrustDomainAliases []string
 }
 
 // View says whose config to build.
@@ -133,13 +139,17 @@ func (x *Index) RootNamespace() string { return x.rootNamespace() }
 // built with.
 func (x *Index) TrustDomain() string { return x.in.TrustDomain }
 
+// TrustDomainAliases are the trust domain aliases the index was built with.
+func (x *Index) TrustDomainAliases() []string { return x.in.TrustDomainAliases }
+
 // SameMesh reports whether in has the mesh settings x was built with (root
-// namespace, trust domain, DNS domain): only then can Next carry x's parts
-// over; otherwise every part means something else, and NewIndex starts
-// afresh.
+// namespace, trust domain and its aliases, DNS domain): only then can Next
+// carry x's parts over; otherwise every part means something else, and
+// NewIndex starts afresh.
 func (x *Index) SameMesh(in Input) bool {
 	return x.rootNamespace() == cmp.Or(in.RootNamespace, vocab.DefaultMeshNamespace) &&
 		x.in.TrustDomain == cmp.Or(in.TrustDomain, vocab.DefaultTrustDomain) &&
+		slices.Equal(x.in.TrustDomainAliases, in.TrustDomainAliases) &&
 		x.in.DomainSuffix == cmp.Or(in.DomainSuffix, DefaultDomainSuffix)
 }
 
@@ -509,7 +519,7 @@ func defaultSANs(pol *ir.Policy, identities func() []string) *ir.Policy {
 }
 
 // serviceIdentities are the SPIFFE ids of the service accounts behind a
-// service port (every subset's), sorted: mesh mTLS to the service accepts a
+// service port (every subset's), in the trust domain and its aliases, sorted: mesh mTLS to the service accepts a
 // server holding one of them, not just any workload of the mesh, as in
 // Istio. Without endpoints there is nothing to expect, and no check.
 func (b *builder) serviceIdentities(svc *config.Service, port uint32) []string {
@@ -524,7 +534,11 @@ func (b *builder) serviceIdentities(svc *config.Service, port uint32) []string {
 		if e.Workload != nil {
 			ns = e.Workload.Namespace
 		}
-		sans = append(sans, fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", b.x.in.TrustDomain, ns, e.ServiceAccount))
+		for _, td := range append([]string{b.x.in.TrustDomain}, b.x.in.TrustDomainAliases...) {
+			if id := fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", td, ns, e.ServiceAccount); !slices.Contains(sans, id) {
+				sans = append(sans, id)
+			}
+		}
 	}
 	sort.Strings(sans)
 	return sans
