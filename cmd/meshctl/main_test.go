@@ -18,19 +18,22 @@ import (
 // needs belongs in the command (lazily built clients, schemes, renderers),
 // not in a package-level variable or init of a commonly imported package.
 const (
-	// ownInitBudget is what one meshctl package may allocate at init:
-	// a few compiled regular expressions and lookup tables.
-	ownInitBudget = 64 << 10
+	// ownInitBudget is what one meshctl package may allocate at init: a
+	// few small lookup tables (the heaviest, pkg/install, 5 KB). Regular
+	// expressions and indexes are built on first use (sync.OnceValue):
+	// one compiled expression takes 3-8 KB.
+	ownInitBudget = 16 << 10
 	// heavyInitBytes marks a dependency whose init is heavy.
 	heavyInitBytes = 256 << 10
-	// totalInitBudget bounds what initialisation allocates in all:
-	// Kubernetes' and Istio's type registrations take ~2.8 MB, and the
-	// Envoy API that the agent and server link (go-control-plane) ~1.2 MB
-	// more. Go's first collection would run at 4 MB; internal/initgc keeps
-	// the collector off until a command runs, and every byte here is still
-	// paid in page faults by every command. The budget stops the next
-	// heavy dependency.
-	totalInitBudget = 4608 << 10
+	// totalInitBudget bounds what initialisation allocates in all (4.50 MB
+	// in this test binary, 4.44 MB in meshctl): Kubernetes' and Istio's type
+	// registrations take ~2.8 MB, and the Envoy API that the agent and
+	// server link (go-control-plane) ~1.2 MB more. Go's first collection
+	// would run at 4 MB; internal/initgc keeps the collector off until a
+	// command runs, and every byte here is still paid in page faults by
+	// every command (page faults are a third of `meshctl version`'s CPU
+	// time). The budget stops the next heavy dependency.
+	totalInitBudget = 4480 << 10
 )
 
 // knownHeavyInits are the dependencies whose init is heavy and cannot be

@@ -3,6 +3,7 @@ package analyze
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"istio.io/api/annotation"
 
@@ -124,7 +125,7 @@ var generalAnalyzers = []*Analyzer{
 					continue // its owner is reported
 				}
 				for _, key := range sortedKeys(r.Annotations) {
-					if meshAnnotation(key) && !knownAnnotations[key] {
+					if meshAnnotation(key) && !knownAnnotations()[key] {
 						c.Report(r, "metadata.annotations."+key, "check the spelling against the documented annotations, or remove it",
 							"unknown annotation %q: meshctl does not read it", key)
 					}
@@ -132,7 +133,7 @@ var generalAnalyzers = []*Analyzer{
 				if t := r.PodTemplate(); t != nil && r.Kind != config.KindPod {
 					tp := config.PodTemplatePath(r.Kind)
 					for _, key := range sortedKeys(t.Annotations) {
-						if meshAnnotation(key) && !knownAnnotations[key] {
+						if meshAnnotation(key) && !knownAnnotations()[key] {
 							c.Report(r, tp+".metadata.annotations."+key, "check the spelling against the documented annotations, or remove it",
 								"unknown annotation %q on the pod template: meshctl's injector does not read it", key)
 						}
@@ -190,7 +191,7 @@ var generalAnalyzers = []*Analyzer{
 				}
 				report := func(path string, annotations map[string]string) {
 					for _, key := range sortedKeys(annotations) {
-						if d, ok := deprecatedAnnotations[key]; ok {
+						if d, ok := deprecatedAnnotations()[key]; ok {
 							c.Report(r, path+key, d, "annotation %q is deprecated (Istio's annotation reference)", key)
 						}
 					}
@@ -240,29 +241,31 @@ func meshAnnotation(key string) bool {
 }
 
 // podAnnotation reports keys that only mean something on a pod.
-func podAnnotation(key string) bool { return podAnnotations[key] }
+func podAnnotation(key string) bool { return podAnnotations()[key] }
 
 // podAnnotations are what the injector reads from a pod (vocab owns the one
 // list): an annotation under a mesh prefix that is not here is ignored by
-// kube-inject and the webhook, so analyze reports it.
-var podAnnotations = func() map[string]bool {
+// kube-inject and the webhook, so analyze reports it. The annotation sets are built
+// when analyze first needs them, not at package initialisation, which every
+// meshctl command pays.
+var podAnnotations = sync.OnceValue(func() map[string]bool {
 	m := map[string]bool{}
 	for _, k := range vocab.PodAnnotations() {
 		m[k] = true
 	}
 	return m
-}()
+})
 
-var knownAnnotations = func() map[string]bool {
+var knownAnnotations = sync.OnceValue(func() map[string]bool {
 	m := map[string]bool{
 		vocab.AnnotationAnalyzeSuppress:      true,
 		vocab.IstioAnnotationAnalyzeSuppress: true,
 	}
-	for k := range podAnnotations {
+	for k := range podAnnotations() {
 		m[k] = true
 	}
 	return m
-}()
+})
 
 // describe lists items for messages: "a, b and c".
 func describe(items []string) string {
@@ -283,18 +286,18 @@ func field(format string, args ...any) string { return fmt.Sprintf(format, args.
 // where it names something meshctl does not read (kubevirtInterfaces →
 // istio.io/reroute-virtual-interfaces): there the deprecated key is the one
 // that works. Deprecated annotations meshctl does not read are MSH0006's.
-var deprecatedAnnotations = func() map[string]string {
+var deprecatedAnnotations = sync.OnceValue(func() map[string]string {
 	replacements := map[string]string{
 		vocab.IstioLabelInject: fmt.Sprintf("set it as a pod label (%s or %s), not an annotation", vocab.IstioLabelInject, vocab.LabelInject),
 	}
 	m := map[string]string{}
 	for _, a := range annotation.AllResourceAnnotations() {
-		if r, ok := replacements[a.Name]; ok && a.Deprecated && knownAnnotations[a.Name] {
+		if r, ok := replacements[a.Name]; ok && a.Deprecated && knownAnnotations()[a.Name] {
 			m[a.Name] = r
 		}
 	}
 	return m
-}()
+})
 
 // hasInjectorKeys reports whether m has a key the injector reads values of.
 func hasInjectorKeys(m map[string]string) bool {

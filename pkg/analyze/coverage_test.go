@@ -28,7 +28,7 @@ func TestJWTClaimRouteFileOnly(t *testing.T) {
 // MSH0009 knows a replacement for the deprecated annotation it reports; the
 // replacement table must not name an annotation Istio does not deprecate.
 func TestDeprecatedAnnotationsHaveReplacements(t *testing.T) {
-	if _, ok := deprecatedAnnotations["sidecar.istio.io/inject"]; !ok || len(deprecatedAnnotations) != 1 {
-		t.Errorf("deprecated annotations with a replacement meshctl reads: %v, want sidecar.istio.io/inject", deprecatedAnnotations)
+	if _, ok := deprecatedAnnotations()["sidecar.istio.io/inject"]; !ok || len(deprecatedAnnotations()) != 1 {
+		t.Errorf("deprecated annotations with a replacement meshctl reads: %v, want sidecar.istio.io/inject", deprecatedAnnotations())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	networkingclient "istio.io/client-go/pkg/apis/networking/v1"
 	securityclient "istio.io/client-go/pkg/apis/security/v1"
@@ -149,7 +150,7 @@ func (k KindInfo) QualifiedName() string {
 // for the Istio Gateway); a kind meshctl does not model is returned as
 // parsed, which already carries its group when its name is ambiguous.
 func QualifiedKind(kind Kind) string {
-	if k, ok := kindsByName[kind]; ok {
+	if k, ok := indexes().byName[kind]; ok {
 		return k.QualifiedName()
 	}
 	return string(kind)
@@ -323,27 +324,31 @@ var kinds = []KindInfo{
 	}),
 }
 
-// Indexes of the kind table.
-var (
-	kindsByName      = indexKinds(func(k KindInfo) Kind { return k.Kind })
-	kindsByGroupKind = indexKinds(KindInfo.GroupKind)
-	kindsByType      = indexKinds(func(k KindInfo) reflect.Type { return k.object })
-	kindsByDocName   = func() map[string][]KindInfo {
-		m := map[string][]KindInfo{}
-		for _, k := range kinds {
-			m[k.Name] = append(m[k.Name], k)
-		}
-		return m
-	}()
-)
-
-func indexKinds[K comparable](key func(KindInfo) K) map[K]KindInfo {
-	m := make(map[K]KindInfo, len(kinds))
-	for _, k := range kinds {
-		m[key(k)] = k
-	}
-	return m
+// kindIndexes are the lookups of the kind table, built on first use rather
+// than at package initialisation, which every meshctl command pays
+// (cmd/meshctl's TestStartupInitStaysLight).
+type kindIndexes struct {
+	byName      map[Kind]KindInfo
+	byGroupKind map[schema.GroupKind]KindInfo
+	byType      map[reflect.Type]KindInfo
+	byDocName   map[string][]KindInfo
 }
+
+var indexes = sync.OnceValue(func() *kindIndexes {
+	x := &kindIndexes{
+		byName:      make(map[Kind]KindInfo, len(kinds)),
+		byGroupKind: make(map[schema.GroupKind]KindInfo, len(kinds)),
+		byType:      make(map[reflect.Type]KindInfo, len(kinds)),
+		byDocName:   make(map[string][]KindInfo, len(kinds)),
+	}
+	for _, k := range kinds {
+		x.byName[k.Kind] = k
+		x.byGroupKind[k.GroupKind()] = k
+		x.byType[k.object] = k
+		x.byDocName[k.Name] = append(x.byDocName[k.Name], k)
+	}
+	return x
+})
 
 // Kinds returns every modelled kind: mesh kinds, Gateway API kinds, core kinds.
 func Kinds() []KindInfo { return append([]KindInfo(nil), kinds...) }
@@ -372,7 +377,7 @@ func GatewayAPIKinds() []Kind {
 
 // InfoFor returns what is known about kind.
 func InfoFor(kind Kind) (KindInfo, bool) {
-	k, ok := kindsByName[kind]
+	k, ok := indexes().byName[kind]
 	return k, ok
 }
 
@@ -381,7 +386,7 @@ func InfoFor(kind Kind) (KindInfo, bool) {
 // under a group or version that does not serve it.
 func LookupKind(apiVersion string, kind string) (KindInfo, bool) {
 	group, version := splitAPIVersion(apiVersion)
-	k, ok := kindsByGroupKind[schema.GroupKind{Group: group, Kind: kind}]
+	k, ok := indexes().byGroupKind[schema.GroupKind{Group: group, Kind: kind}]
 	if !ok {
 		return KindInfo{}, false
 	}
@@ -406,7 +411,7 @@ func splitAPIVersion(apiVersion string) (group, version string) {
 // Gateway in a Store.
 func unmodelledKind(apiVersion, kind string) Kind {
 	group, _ := splitAPIVersion(apiVersion)
-	for _, k := range kindsByDocName[kind] {
+	for _, k := range indexes().byDocName[kind] {
 		if k.Group != group {
 			return Kind(kind + "." + group)
 		}

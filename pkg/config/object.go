@@ -18,7 +18,7 @@ func FromObject(obj runtime.Object) (*Resource, error) {
 	if obj == nil {
 		return nil, fmt.Errorf("no object")
 	}
-	info, ok := kindsByType[reflect.TypeOf(obj)]
+	info, ok := indexes().byType[reflect.TypeOf(obj)]
 	if !ok {
 		return nil, fmt.Errorf("%T is not a kind meshctl models", obj)
 	}
@@ -48,7 +48,7 @@ func KeyOf(obj any) (Key, error) {
 	if !ok {
 		return Key{}, fmt.Errorf("%T is not an API object", obj)
 	}
-	info, ok := kindsByType[reflect.TypeOf(ro)]
+	info, ok := indexes().byType[reflect.TypeOf(ro)]
 	if !ok {
 		return Key{}, fmt.Errorf("%T is not a kind meshctl models", obj)
 	}

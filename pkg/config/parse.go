@@ -199,7 +199,9 @@ func isSeparator(l []byte) bool {
 	return bytes.Equal(l, []byte("---")) || bytes.HasPrefix(l, []byte("--- "))
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+// The regular expressions of error messages are compiled when a document
+// fails, not at package initialisation, which every command pays.
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+)`) })
 
 func parseDocument(origin Origin, text []byte) (rs []*Resource, errs []*ParseError) {
 	defer func() {
@@ -217,7 +219,7 @@ func parseDocument(origin Origin, text []byte) (rs []*Resource, errs []*ParseErr
 	if err := yaml.Unmarshal(text, &root); err != nil {
 		o := origin
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		if m := yamlLine().FindStringSubmatch(msg); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			o.Line = origin.Line + n - 1
 			msg = strings.Replace(msg, m[0], "line "+strconv.Itoa(o.Line), 1)
@@ -292,7 +294,7 @@ func decodeObject(origin Origin, n *yaml.Node) ([]*Resource, []*ParseError) {
 
 	info, ok := LookupKind(apiVersion, kind)
 	if !ok {
-		if k, known := kindsByGroupKind[schema.GroupKind{Group: groupOf(apiVersion), Kind: kind}]; known {
+		if k, known := indexes().byGroupKind[schema.GroupKind{Group: groupOf(apiVersion), Kind: kind}]; known {
 			return nil, []*ParseError{{Origin: at(r, "apiVersion"), Kind: ErrSchema, Object: keyPtr(r),
 				Message: fmt.Sprintf("%s is not served for %s; use apiVersion %s", apiVersion, kind, k.GroupVersion())}}
 		}
@@ -538,21 +540,26 @@ func snakeToCamel(s string) string {
 	return strings.Join(parts, "")
 }
 
-var (
-	protoPrefix  = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
-	unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
-	namedField   = regexp.MustCompile(`field ([A-Za-z_][A-Za-z0-9_.]*)`)
-)
+var protoErrorRE = sync.OnceValue(func() *protoErrorPatterns {
+	return &protoErrorPatterns{
+		prefix:       regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`),
+		unknownField: regexp.MustCompile(`unknown field "([^"]+)"`),
+		namedField:   regexp.MustCompile(`field ([A-Za-z_][A-Za-z0-9_.]*)`),
+	}
+})
+
+type protoErrorPatterns struct{ prefix, unknownField, namedField *regexp.Regexp }
 
 // cleanProtoError drops protojson's offsets into the re-encoded JSON (they
 // mean nothing to the user) and returns the field it complains about.
 func cleanProtoError(err error) (msg, field string) {
-	msg = protoPrefix.ReplaceAllString(err.Error(), "")
+	re := protoErrorRE()
+	msg = re.prefix.ReplaceAllString(err.Error(), "")
 	msg = strings.ReplaceAll(msg, "\u00a0", " ")
-	if m := unknownField.FindStringSubmatch(msg); m != nil {
+	if m := re.unknownField.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("unknown field %q in spec; check its spelling and indentation against the API reference", m[1]), m[1]
 	}
-	if m := namedField.FindStringSubmatch(msg); m != nil {
+	if m := re.namedField.FindStringSubmatch(msg); m != nil {
 		f := m[1]
 		if i := strings.LastIndex(f, "."); i >= 0 {
 			f = f[i+1:]

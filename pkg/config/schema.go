@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"gopkg.in/yaml.v3"
@@ -205,7 +206,7 @@ func (w *schemaWalker) enum(n *yaml.Node, ed protoreflect.EnumDescriptor, segs [
 func wellKnown(w *schemaWalker, n *yaml.Node, md protoreflect.MessageDescriptor, segs []string, path string, depth int) bool {
 	switch md.FullName() {
 	case "google.protobuf.Duration":
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" || !durationRE.MatchString(n.Value) {
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" || !durationRE().MatchString(n.Value) {
 			w.add(segs, path, "expected a duration in seconds with an s suffix (5s, 0.5s, 1.250s; 1m is written 60s), got %s", describe(n))
 		}
 	case "google.protobuf.Timestamp":
@@ -238,7 +239,7 @@ func wellKnown(w *schemaWalker, n *yaml.Node, md protoreflect.MessageDescriptor,
 
 // durationRE is protojson's Duration form: signed decimal seconds with at
 // most nine fractional digits and an "s".
-var durationRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]{0,9})?s$`)
+var durationRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^-?[0-9]+(\.[0-9]{0,9})?s$`) })
 
 func isNullValueEnum(fd protoreflect.FieldDescriptor) bool {
 	return fd.Kind() == protoreflect.EnumKind && fd.Enum().FullName() == "google.protobuf.NullValue"

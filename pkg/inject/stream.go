@@ -276,7 +276,9 @@ func isDocEnd(l []byte) bool {
 	return bytes.HasPrefix(l, []byte("...")) && len(bytes.TrimRight(l[3:], " \t\r\n")) == 0
 }
 
-var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+// Compiled on first use, not at package initialisation, which every meshctl
+// command pays.
+var yamlLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): `) })
 
 // yamlError locates a yaml.v3 error of the document chunk in the whole input.
 func yamlError(source string, firstLine int, chunk []byte, err error) error {
@@ -285,7 +287,7 @@ func yamlError(source string, firstLine int, chunk []byte, err error) error {
 		// Type errors carry 1-based lines of the chunk.
 		msg := te.Errors[0]
 		line := firstLine
-		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			line, msg = firstLine+n-1, msg[len(m[0]):]
 		}
@@ -293,7 +295,7 @@ func yamlError(source string, firstLine int, chunk []byte, err error) error {
 	}
 	msg := err.Error()
 	line := firstLine
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		// Syntax errors name the line where the enclosing block began (and
 		// count from 0); the line that breaks it is the first whose prefix
 		// of the document fails the same way.
@@ -322,7 +324,7 @@ func firstFailingLine(chunk []byte, msg string) (int, bool) {
 		if err == nil {
 			continue
 		}
-		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil && err.Error()[len(m[0]):] == msg {
+		if m := yamlLineRE().FindStringSubmatch(err.Error()); m != nil && err.Error()[len(m[0]):] == msg {
 			return i + 1, true
 		}
 	}

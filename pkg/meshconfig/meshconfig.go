@@ -17,6 +17,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -154,7 +155,9 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Path + ": " + e.Message }
 
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+// The regular expressions here are compiled on first use, not at package
+// initialisation, which every meshctl command pays.
+var dnsLabel = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`) })
 
 // Validate checks the rules the schema cannot express. It returns the
 // first broken rule as a *FieldError.
@@ -170,11 +173,11 @@ func Validate(mc *MeshConfig) error {
 		return &FieldError{"trustDomain", fmt.Sprintf("%q is not a trust domain: give a DNS name such as %s, without spiffe:// or a path", td, vocab.DefaultTrustDomain)}
 	}
 	for _, l := range strings.Split(td, ".") {
-		if !dnsLabel.MatchString(l) || len(l) > 63 {
+		if !dnsLabel().MatchString(l) || len(l) > 63 {
 			return &FieldError{"trustDomain", fmt.Sprintf("%q is not a trust domain: use lower-case letters, digits, '-' and '.', e.g. %s", td, vocab.DefaultTrustDomain)}
 		}
 	}
-	if ns := mc.GetRootNamespace(); ns != "" && (!dnsLabel.MatchString(ns) || len(ns) > 63) {
+	if ns := mc.GetRootNamespace(); ns != "" && (!dnsLabel().MatchString(ns) || len(ns) > 63) {
 		return &FieldError{"rootNamespace", fmt.Sprintf("%q is not a namespace name", ns)}
 	}
 	if s := mc.GetDefaultConfig().GetTracing().GetSampling(); s < 0 || s > 100 {
@@ -263,7 +266,7 @@ func mergeOver(dst, src map[string]any) {
 	}
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+)`) })
 
 // shiftYAMLError counts yaml.v3's line numbers from the start of the file
 // when the config was a ConfigMap's value.
@@ -271,7 +274,7 @@ func shiftYAMLError(err error, offset int) error {
 	if offset == 0 {
 		return err
 	}
-	return errors.New(yamlLine.ReplaceAllStringFunc(err.Error(), func(s string) string {
+	return errors.New(yamlLine().ReplaceAllStringFunc(err.Error(), func(s string) string {
 		var n int
 		fmt.Sscanf(s, "line %d", &n)
 		return fmt.Sprintf("line %d", n+offset)
@@ -279,16 +282,16 @@ func shiftYAMLError(err error, offset int) error {
 }
 
 var (
-	protoPrefix = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
-	namedField  = regexp.MustCompile(`(?:field|value for) ([A-Za-z_][A-Za-z0-9_.]*)`)
+	protoPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`) })
+	namedField  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?:field|value for) ([A-Za-z_][A-Za-z0-9_.]*)`) })
 )
 
 // cleanProtoError drops protojson's offsets into the re-encoded JSON (they
 // mean nothing to the user) and returns the field it complains about.
 func cleanProtoError(err error) (msg, field string) {
-	msg = protoPrefix.ReplaceAllString(err.Error(), "")
+	msg = protoPrefix().ReplaceAllString(err.Error(), "")
 	msg = strings.ReplaceAll(msg, "\u00a0", " ")
-	if m := namedField.FindStringSubmatch(msg); m != nil {
+	if m := namedField().FindStringSubmatch(msg); m != nil {
 		f := m[1]
 		if i := strings.LastIndex(f, "."); i >= 0 {
 			f = f[i+1:]

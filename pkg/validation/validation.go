@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	networking "istio.io/api/networking/v1alpha3"
 	security "istio.io/api/security/v1beta1"
@@ -542,7 +543,9 @@ func validatePeerAuthentication(l *issues, pa *security.PeerAuthentication) {
 	}
 }
 
-var principalRE = regexp.MustCompile(`^[^/]+/ns/[^/]+/sa/[^/]+$`)
+// Compiled on first use, not at package initialisation, which every meshctl
+// command pays.
+var principalRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^/]+/ns/[^/]+/sa/[^/]+$`) })
 
 func validateAuthorizationPolicy(l *issues, ap *security.AuthorizationPolicy) {
 	if ap.Selector != nil {
@@ -610,7 +613,7 @@ func PrincipalWellFormed(p string) bool {
 	if strings.HasPrefix(p, "*") || strings.HasSuffix(p, "*") {
 		return true
 	}
-	return principalRE.MatchString(p)
+	return principalRE().MatchString(p)
 }
 
 func validateRequestAuthentication(l *issues, ra *security.RequestAuthentication) {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rbacconfig "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
@@ -212,7 +213,9 @@ func portStrings(ps []uint32) []string {
 	return out
 }
 
-var headerKey = regexp.MustCompile(`^request\.headers\[(.+)\]$`)
+// Compiled on first use, not at package initialisation, which every meshctl
+// command pays.
+var headerKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^request\.headers\[(.+)\]$`) })
 
 // conditionPrincipal expresses the source-side `when` keys; ok is false for
 // keys that are not source-side.
@@ -255,8 +258,8 @@ func (b *rbacBuilder) conditionPermission(c *ir.AuthzCondition) (*rbacconfig.Per
 	switch {
 	case c.Key == "source.ip" || c.Key == "remote.ip" || c.Key == "source.namespace" || c.Key == "source.principal":
 		return nil, false
-	case headerKey.MatchString(c.Key):
-		name := strings.ToLower(headerKey.FindStringSubmatch(c.Key)[1])
+	case headerKey().MatchString(c.Key):
+		name := strings.ToLower(headerKey().FindStringSubmatch(c.Key)[1])
 		if b.kind == kindGRPC && (strings.HasPrefix(name, "grpc-") || name == ":scheme") {
 			// grpc-go rejects the listener of such a matcher (gRPC A41).
 			b.cannot(c.Key)
