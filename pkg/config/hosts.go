@@ -60,16 +60,18 @@ func (h *Hosts) Resolve(host, ns string) string {
 	if name == "" || strings.HasPrefix(name, "*") {
 		return name
 	}
-	parts := strings.Split(name, ".")
+	// Counted rather than split: every destination of every route is
+	// resolved, and the labels themselves are not needed.
+	dots := strings.Count(name, ".")
 	switch {
-	case len(parts) == 1:
+	case dots == 0:
 		if ns == "" {
 			return name
 		}
 		return name + "." + ns + ".svc." + h.domain()
-	case len(parts) == 2 && h != nil && h.namespaces[parts[1]]:
+	case dots == 1 && h != nil && h.namespaces[name[strings.IndexByte(name, '.')+1:]]:
 		return name + ".svc." + h.domain()
-	case len(parts) == 3 && parts[2] == "svc":
+	case dots == 2 && strings.HasSuffix(name, ".svc"):
 		return name + "." + h.domain()
 	}
 	return name
