@@ -282,6 +282,7 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 		component string
 		o         overlay
 		renamed   bool // a gateway not named as its base
+		addon     bool
 	}
 	var parts []part
 	if s.Components.Server.Enabled {
@@ -289,7 +290,7 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, part{vocab.ComponentServer, o, false})
+		parts = append(parts, part{vocab.ComponentServer, o, false, false})
 	}
 	for _, kind := range []struct {
 		component, base string
@@ -306,30 +307,38 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 			if err != nil {
 				return nil, err
 			}
-			parts = append(parts, part{kind.component, o, g.Name != kind.base})
+			parts = append(parts, part{kind.component, o, g.Name != kind.base, false})
 		}
 	}
 	addons := s.Addons.ByName()
 	for _, name := range AddonComponents {
 		if a := addons[name]; a.Enabled {
-			parts = append(parts, part{name, addonOverlay(s, name, *a), false})
+			parts = append(parts, part{name, addonOverlay(s, name, *a), false, true})
 		}
 	}
 	// A gateway renamed from its base keeps the base's name in kustomize's
 	// record of earlier names, which would make the references of another
 	// gateway of that base (or of anything it is renamed after) ambiguous:
-	// each renamed gateway is rendered by a run of its own.
+	// each renamed gateway is rendered by a run of its own. The addons form
+	// a run of their own too, which a second core renders beside the
+	// control plane and gateways for the cost of configuring the shared
+	// transformers twice.
 	var runs []kustomizeRun
-	var shared []overlay
+	var mesh, addonRun []overlay
 	for _, p := range parts {
-		if p.renamed {
+		switch {
+		case p.renamed:
 			runs = append(runs, kustomizeRun{subs: []overlay{p.o}})
-		} else {
-			shared = append(shared, p.o)
+		case p.addon:
+			addonRun = append(addonRun, p.o)
+		default:
+			mesh = append(mesh, p.o)
 		}
 	}
-	if len(shared) > 0 {
-		runs = append([]kustomizeRun{{subs: shared}}, runs...)
+	for _, subs := range [][]overlay{addonRun, mesh} {
+		if len(subs) > 0 {
+			runs = append([]kustomizeRun{{subs: subs}}, runs...)
+		}
 	}
 	for i := range runs {
 		runs[i].top = installOverlay(s, fmt.Sprintf("install-%d", i), runs[i].subs)
