@@ -276,8 +276,9 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 	// (its component label, images, patches, generated config); one
 	// kustomization above them all adds what they share (the revision and
 	// install labels, the namespace, the cluster-scoped names), so that
-	// kustomize configures those transformers once per render, not once per
-	// component, and one kustomize run renders everything.
+	// kustomize configures those transformers once per run, not once per
+	// component; the kustomize runs below (control plane and gateways, addons,
+	// each renamed gateway) are few and go concurrently.
 	type part struct {
 		component string
 		o         overlay
