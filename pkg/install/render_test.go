@@ -251,6 +251,12 @@ func BenchmarkRenderCachedDemo(b *testing.B) {
 // loaded, no cached encodings; then the YAML written. It is what
 // `meshctl manifest generate` spends after start-up.
 func BenchmarkRenderFirst(b *testing.B) {
+	benchFirstRender(b, (*renderer).render)
+}
+
+// benchFirstRender times render, in a fresh renderer each time, and the
+// writing of its YAML, for every profile.
+func benchFirstRender(b *testing.B, render func(*renderer, *profiles.MeshInstall) (*Manifest, error)) {
 	for _, name := range profiles.Names() {
 		b.Run(name, func(b *testing.B) {
 			mi, err := profiles.Resolve(profiles.ResolveOptions{Profile: name})
@@ -260,7 +266,7 @@ func BenchmarkRenderFirst(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r := freshRenderer()
-				m, err := r.render(mi)
+				m, err := render(r, mi)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -2,7 +2,6 @@ package install
 
 import (
 	"bytes"
-	"io"
 	"maps"
 	"math"
 	"os"
@@ -136,26 +135,7 @@ func TestWriteRenderedMatchesRender(t *testing.T) {
 // after start-up: the first render of a process, written out without the
 // CRDs' schemas decoded (BenchmarkRenderFirst renders for install).
 func BenchmarkWriteRenderedFirst(b *testing.B) {
-	for _, name := range profiles.Names() {
-		b.Run(name, func(b *testing.B) {
-			mi, err := profiles.Resolve(profiles.ResolveOptions{Profile: name})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				r := freshRenderer()
-				m, err := r.renderFor(mi, false)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := m.WriteYAML(io.Discard); err != nil {
-					b.Fatal(err)
-				}
-				r.forget()
-			}
-		})
-	}
+	benchFirstRender(b, func(r *renderer, mi *profiles.MeshInstall) (*Manifest, error) { return r.renderFor(mi, false) })
 }
 
 // crds.heads.json is generated from crds.json; a stale one would write
