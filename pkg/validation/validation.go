@@ -290,6 +290,9 @@ func validateVirtualService(l *issues, vs *networking.VirtualService) {
 		if len(t.Route) == 0 {
 			l.errorf(f, "TCP route has no destination; add route with a destination")
 		}
+		for j, m := range t.Match {
+			validateSubnets(l, fmt.Sprintf("%s.match[%d].destinationSubnets", f, j), m.DestinationSubnets)
+		}
 		for j, d := range t.Route {
 			validateDestination(l, fmt.Sprintf("%s.route[%d].destination", f, j), d.Destination)
 		}
@@ -303,10 +306,29 @@ func validateVirtualService(l *issues, vs *networking.VirtualService) {
 			if len(m.SniHosts) == 0 {
 				l.errorf(fmt.Sprintf("%s.match[%d].sniHosts", f, j), "TLS match needs at least one SNI host")
 			}
+			validateSubnets(l, fmt.Sprintf("%s.match[%d].destinationSubnets", f, j), m.DestinationSubnets)
 		}
 		for j, d := range t.Route {
 			validateDestination(l, fmt.Sprintf("%s.route[%d].destination", f, j), d.Destination)
 		}
+	}
+}
+
+// validateSubnets checks the destinationSubnets of a tcp or tls match: the
+// proxy's filter chains match on them, so one that does not parse would
+// leave the match out of the config the server sends.
+func validateSubnets(l *issues, field string, subnets []string) {
+	for k, s := range subnets {
+		validateIPOrCIDR(l, fmt.Sprintf("%s[%d]", field, k), s)
+	}
+}
+
+func validateIPOrCIDR(l *issues, field, s string) {
+	if net.ParseIP(s) != nil {
+		return
+	}
+	if _, _, err := net.ParseCIDR(s); err != nil {
+		l.errorf(field, "%q is not an IP address or CIDR (e.g. 10.0.0.0/16)", s)
 	}
 }
 
@@ -449,11 +471,7 @@ func validateServiceEntry(l *issues, se *networking.ServiceEntry) {
 		validateHost(l, fmt.Sprintf("spec.hosts[%d]", i), h, false)
 	}
 	for i, a := range se.Addresses {
-		if net.ParseIP(a) == nil {
-			if _, _, err := net.ParseCIDR(a); err != nil {
-				l.errorf(fmt.Sprintf("spec.addresses[%d]", i), "%q is not an IP address or CIDR", a)
-			}
-		}
+		validateIPOrCIDR(l, fmt.Sprintf("spec.addresses[%d]", i), a)
 	}
 	numbers, names := map[uint32]bool{}, map[string]bool{}
 	for i, p := range se.Ports {
@@ -575,11 +593,7 @@ func validateAuthorizationPolicy(l *issues, ap *security.AuthorizationPolicy) {
 				}
 			}
 			for k, ip := range from.Source.IpBlocks {
-				if net.ParseIP(ip) == nil {
-					if _, _, err := net.ParseCIDR(ip); err != nil {
-						l.errorf(fmt.Sprintf("%s.source.ipBlocks[%d]", ff, k), "%q is not an IP address or CIDR", ip)
-					}
-				}
+				validateIPOrCIDR(l, fmt.Sprintf("%s.source.ipBlocks[%d]", ff, k), ip)
 			}
 		}
 		for j, to := range r.To {

@@ -68,6 +68,33 @@ spec:
   - {name: v1, labels: {version: v1}}
   - {name: v1, labels: {version: v2}}
 `, `spec.subsets[1].name: subset "v1" is defined twice`},
+		{"tcp destination subnet", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db}
+spec:
+  hosts: [db]
+  tcp:
+  - match: [{port: 5432, destinationSubnets: [10.1.0.0/16, 10.2.0.1]}, {destinationSubnets: [10.3.0.0/33]}]
+    route: [{destination: {host: db}}]
+`, `spec.tcp[0].match[1].destinationSubnets[0]: "10.3.0.0/33" is not an IP address or CIDR`},
+		{"tls destination subnet", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db}
+spec:
+  hosts: [db]
+  tls:
+  - match: [{sniHosts: [db], destinationSubnets: ["fd00::/8", db.example]}]
+    route: [{destination: {host: db}}]
+`, `spec.tls[0].match[0].destinationSubnets[1]: "db.example" is not an IP address or CIDR`},
+		{"valid destination subnets", `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db}
+spec:
+  hosts: [db]
+  tcp:
+  - match: [{destinationSubnets: [10.1.0.0/16, 10.2.0.1, "fd00::/8"]}]
+    route: [{destination: {host: db}}]
+`, ""},
 		{"bad name", `apiVersion: v1
 kind: Service
 metadata: {name: Reviews_1}
