@@ -55,6 +55,21 @@ func Get(t testing.TB) *Cluster {
 	return shared.cluster
 }
 
+// Own starts a cluster for this test alone, stopped when the test ends: for
+// tests that change what every test on the shared cluster relies on (the
+// mesh CRDs, whether a kind is served).
+func Own(t testing.TB) *Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("starting a cluster of this test's own: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
 // Main runs the tests of a package and stops the cluster Get started, if any.
 // Use it from TestMain: os.Exit(testcluster.Main(m)).
 func Main(m *testing.M) int {

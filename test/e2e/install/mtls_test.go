@@ -6,7 +6,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,14 +24,7 @@ var paGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1
 // nothing, and a re-install with PERMISSIVE prunes the policy. The test
 // starts a cluster of its own: the shared one has the CRDs from other tests.
 func TestMeshMTLSModeIsInstalled(t *testing.T) {
-	testcluster.Get(t) // fails clearly if the cluster binaries are missing
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	cl, err := testcluster.Start(ctx, testcluster.Options{Dir: t.TempDir()})
-	cancel()
-	if err != nil {
-		t.Fatalf("starting a cluster of this test's own: %v", err)
-	}
-	t.Cleanup(cl.Stop)
+	cl := testcluster.Own(t)
 	bg := context.Background()
 	const ns = "mesh-system"
 	// The namespace exists, so the dry run reads the cluster for every

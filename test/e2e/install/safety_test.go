@@ -36,14 +36,7 @@ var (
 // Deleting CRDs would break the tests that share the cluster, so this test
 // starts a cluster of its own.
 func TestPurgeDeletesCRDsOnlyWithTheLastInstall(t *testing.T) {
-	testcluster.Get(t) // fails clearly if the cluster binaries are missing
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	cl, err := testcluster.Start(ctx, testcluster.Options{Dir: t.TempDir()})
-	cancel()
-	if err != nil {
-		t.Fatalf("starting a cluster of this test's own: %v", err)
-	}
-	t.Cleanup(cl.Stop)
+	cl := testcluster.Own(t)
 	bg := context.Background()
 	const ns = "mesh-system"
 	if r := meshctl(t, cl, "install", "--profile", "minimal", "-y", "--mesh-namespace", ns); r.code != 0 {
