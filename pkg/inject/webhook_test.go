@@ -174,6 +174,49 @@ func FuzzWebhook(f *testing.F) {
 		if rec.Code == http.StatusInternalServerError {
 			t.Fatalf("internal error: %s", rec.Body)
 		}
+		if rec.Code != http.StatusOK {
+			return // a request that is not an AdmissionReview
+		}
+		var in, out admissionv1.AdmissionReview
+		if err := json.Unmarshal(body, &in); err != nil || in.Request == nil {
+			t.Fatalf("answered 200 to a body that is not an admission request: %s", rec.Body)
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil || out.Response.UID != in.Request.UID {
+			t.Fatalf("response is not an AdmissionReview answering uid %q: %s", in.Request.UID, rec.Body)
+		}
+		if out.Response.Patch == nil {
+			return
+		}
+		// The patch applied to the pod the API server holds must give the
+		// pod that Inject makes of it.
+		var pod corev1.Pod
+		if err := json.Unmarshal(in.Request.Object.Raw, &pod); err != nil {
+			t.Fatalf("a patch for an object that is not a pod: %v", err)
+		}
+		if pod.Namespace == "" {
+			pod.Namespace = in.Request.Namespace
+		}
+		patch, err := jsonpatchapply.DecodePatch(out.Response.Patch)
+		if err != nil {
+			t.Fatalf("patch is not a JSON patch: %v", err)
+		}
+		raw, _ := json.Marshal(&pod)
+		patched, err := patch.Apply(raw)
+		if err != nil {
+			t.Fatalf("patch does not apply to the pod: %v\n%s", err, out.Response.Patch)
+		}
+		var got corev1.Pod
+		if err := json.Unmarshal(patched, &got); err != nil {
+			t.Fatalf("patched pod does not decode: %v", err)
+		}
+		res, err := Inject(podWorkload(&pod), &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}, DefaultConfig())
+		if err != nil || res.Action != ActionInjected {
+			t.Fatalf("patched although Inject gives %v, %v", res, err)
+		}
+		want, _ := json.Marshal(res.Template.Spec)
+		if gotSpec, _ := json.Marshal(got.Spec); !bytes.Equal(gotSpec, want) {
+			t.Fatalf("patched pod spec differs from Inject's:\n got %s\nwant %s", gotSpec, want)
+		}
 	})
 }
 
