@@ -117,3 +117,37 @@ func TestGatewaysCarryTheSidecarsAgentSetup(t *testing.T) {
 		t.Fatalf("demo renders %d gateway Deployments, want ingress and egress", gateways)
 	}
 }
+
+// TestGatewaySpecEnvWinsOverTheAgents: a gateway's own env replaces the
+// agent's entry of the same name (one entry, the spec's value) and adds the
+// others, in the order the two strategic-merge patches it replaced gave:
+// the spec's entries first.
+func TestGatewaySpecEnvWinsOverTheAgents(t *testing.T) {
+	m := renderProfile(t, profiles.ResolveOptions{Profile: "demo", Sets: []string{
+		"components.egressGateways[0].env." + vocab.EnvLogLevel + "=debug", "components.egressGateways[0].env.EXTRA=1",
+	}})
+	var env []corev1.EnvVar
+	for _, o := range m.Component(vocab.ComponentEgressGateway).Objects {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		var d appsv1.Deployment
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &d); err != nil {
+			t.Fatal(err)
+		}
+		env = d.Spec.Template.Spec.Containers[0].Env
+	}
+	if len(env) < 4 {
+		t.Fatalf("egress gateway env %v", env)
+	}
+	if env[0].Name != "EXTRA" || env[0].Value != "1" || env[1].Name != vocab.EnvLogLevel || env[1].Value != "debug" {
+		t.Errorf("the spec's env does not come first with its values: %v", env[:2])
+	}
+	seen := map[string]int{}
+	for _, e := range env {
+		seen[e.Name]++
+	}
+	if seen[vocab.EnvLogLevel] != 1 || seen[vocab.EnvTrustDomain] != 1 {
+		t.Errorf("entries %v, want MESH_LOG_LEVEL once and the agent's others kept", seen)
+	}
+}

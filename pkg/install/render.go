@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"path"
 	"runtime"
@@ -942,8 +943,7 @@ func gatewayOverlay(s *profiles.Spec, cfg inject.Config, component, base string,
 		resources: []string{"../../../gateways/" + strings.TrimSuffix(component, "-gateway")},
 		labels:    componentLabels(component),
 		images:    []image{img},
-		// The spec's own env comes after the agent's, so it wins.
-		patches: []patch{smp(agent), smp(deploymentPatch(base, vocab.ProxyContainerName, g.Replicas, g.Resources, envList(g.Env), g.K8s))},
+		patches:   []patch{smp(withGatewaySpec(agent, deploymentPatch(base, vocab.ProxyContainerName, g.Replicas, g.Resources, envList(g.Env), g.K8s)))},
 	}
 	if len(g.K8s.ServiceAnnotations) > 0 || g.K8s.ServiceType != "" {
 		o.patches = append(o.patches, smp(servicePatch(base, g.K8s.ServiceAnnotations, g.K8s.ServiceType)))
@@ -1012,6 +1012,85 @@ func gatewayAgentPatch(cfg inject.Config, base, name string) (map[string]any, er
 			"volumes": volumes,
 		}}},
 	}, nil
+}
+
+// withGatewaySpec folds a gateway's own settings (spec, a deploymentPatch)
+// into its agent patch, so that kustomize merges one strategic-merge patch
+// into the Deployment, not two: each merge walks the whole Deployment with
+// its schema, and the second was a fifth of a demo render. The result is
+// the one the two patches gave: the spec's env entries first (kyaml puts a
+// patch's list entries before the rest), replacing the agent's of the same
+// name, then the agent's others in order.
+func withGatewaySpec(agent, spec map[string]any) map[string]any {
+	// As JSON reads them, like the agent patch: lists are []any.
+	if b, err := json.Marshal(spec); err == nil {
+		var plain map[string]any
+		if json.Unmarshal(b, &plain) == nil {
+			spec = plain
+		}
+	}
+	env := func(c map[string]any) []any {
+		l, _ := c["env"].([]any)
+		return l
+	}
+	container := func(p map[string]any) map[string]any {
+		cs, _ := dig(p, "spec", "template", "spec")["containers"].([]any)
+		if len(cs) == 0 {
+			return nil
+		}
+		c, _ := cs[0].(map[string]any)
+		return c
+	}
+	ac, sc := container(agent), container(spec)
+	merged := deepMerge(agent, spec)
+	if ac == nil || sc == nil {
+		return merged
+	}
+	out := slices.Clone(env(sc))
+	for _, e := range env(ac) {
+		name := e.(map[string]any)["name"]
+		if !slices.ContainsFunc(out, func(x any) bool { return x.(map[string]any)["name"] == name }) {
+			out = append(out, e)
+		}
+	}
+	if mc := container(merged); mc != nil && len(out) > 0 {
+		mc["env"] = out
+	}
+	return merged
+}
+
+// deepMerge returns a with b's fields set over it, maps merged key by key and
+// a single-element list of maps (the one container of a patch) merged as
+// its element; anything else of b replaces a's.
+func deepMerge(a, b map[string]any) map[string]any {
+	out := maps.Clone(a)
+	for k, bv := range b {
+		switch bt := bv.(type) {
+		case map[string]any:
+			if at, ok := out[k].(map[string]any); ok {
+				out[k] = deepMerge(at, bt)
+				continue
+			}
+		case []any:
+			if at, ok := out[k].([]any); ok && len(at) == 1 && len(bt) == 1 {
+				am, ok1 := at[0].(map[string]any)
+				bm, ok2 := bt[0].(map[string]any)
+				if ok1 && ok2 {
+					out[k] = []any{deepMerge(am, bm)}
+					continue
+				}
+			}
+		}
+		out[k] = bv
+	}
+	return out
+}
+
+func dig(m map[string]any, path ...string) map[string]any {
+	for _, p := range path {
+		m, _ = m[p].(map[string]any)
+	}
+	return m
 }
 
 func addonOverlay(s *profiles.Spec, name string, a profiles.Addon) overlay {
