@@ -321,23 +321,32 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 	// A gateway renamed from its base keeps the base's name in kustomize's
 	// record of earlier names, which would make the references of another
 	// gateway of that base (or of anything it is renamed after) ambiguous:
-	// each renamed gateway is rendered by a run of its own. The addons form
-	// a run of their own too, which a second core renders beside the
-	// control plane and gateways for the cost of configuring the shared
-	// transformers twice.
+	// each renamed gateway is rendered by a run of its own. The other
+	// components are dealt between two runs of about equal cost, which a
+	// second core renders side by side for the cost of configuring the
+	// shared transformers twice (measured: the control plane and the
+	// gateways alone took twice as long as the five addons). The control
+	// plane or a gateway costs kustomize about three addons: a patch of its
+	// Deployment, images, generated config.
 	var runs []kustomizeRun
-	var mesh, addonRun []overlay
+	var shared [2][]overlay
+	var cost [2]int
 	for _, p := range parts {
-		switch {
-		case p.renamed:
+		if p.renamed {
 			runs = append(runs, kustomizeRun{subs: []overlay{p.o}})
-		case p.addon:
-			addonRun = append(addonRun, p.o)
-		default:
-			mesh = append(mesh, p.o)
+			continue
+		}
+		i := 0
+		if cost[1] < cost[0] {
+			i = 1
+		}
+		shared[i] = append(shared[i], p.o)
+		cost[i] += 3
+		if p.addon {
+			cost[i] -= 2
 		}
 	}
-	for _, subs := range [][]overlay{addonRun, mesh} {
+	for _, subs := range [][]overlay{shared[1], shared[0]} {
 		if len(subs) > 0 {
 			runs = append([]kustomizeRun{{subs: subs}}, runs...)
 		}
