@@ -2,13 +2,10 @@ package bench
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // writeServices writes the input of issue 15's comparison: n Services, each
@@ -62,22 +59,6 @@ spec:
 	return f
 }
 
-// benchAnalyze runs a binary's analyze without a cluster; findings make both
-// tools exit non-zero, which is expected here.
-func benchAnalyze(b *testing.B, bin string, args ...string) {
-	var cpu time.Duration
-	for b.Loop() {
-		cmd := exec.Command(bin, args...)
-		out, err := cmd.CombinedOutput()
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			b.Fatalf("%s %v: %v: %s", filepath.Base(bin), args, err, out)
-		}
-		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	}
-	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
-}
-
 // BenchmarkAnalyzeServices compares meshctl and istioctl analyze on issue
 // 15's input (1,000 services: 3,001 documents), clean and with one finding
 // per service, and meshctl alone on 10,000 services for linearity.
@@ -87,9 +68,9 @@ func BenchmarkAnalyzeServices(b *testing.B) {
 			name := fmt.Sprintf("services=%d/findings=%v", n, broken)
 			b.Run(name, func(b *testing.B) {
 				f := writeServices(b, n, broken)
-				b.Run("meshctl", func(b *testing.B) { benchAnalyze(b, meshctl(b), "analyze", "--use-kube=false", f) })
+				b.Run("meshctl", func(b *testing.B) { benchExec(b, meshctl(b), true, "analyze", "--use-kube=false", f) })
 				if n == 1000 {
-					b.Run("istioctl", func(b *testing.B) { benchAnalyze(b, istioctl(b), "analyze", "--use-kube=false", f) })
+					b.Run("istioctl", func(b *testing.B) { benchExec(b, istioctl(b), true, "analyze", "--use-kube=false", f) })
 				}
 			})
 		}
