@@ -33,44 +33,34 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var buildOnce = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(binDir, "meshctl")
-	// Without -trimpath, so that most packages compiled for the tests are
-	// reused; static (CGO_ENABLED=0) as `make build` builds it, so the code
-	// and the figures are those of `make build`.
-	build := exec.Command("go", "build", "-o", bin, "github.com/meshctl/meshctl/cmd/meshctl")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	return bin, build.Run()
-})
-
-var buildFloor = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(binDir, "floor")
-	build := exec.Command("go", "build", "-o", bin, "./testdata/floor")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	return bin, build.Run()
-})
-
-// floorBinary returns the path of the hello world BenchmarkStartup compares with.
-func floorBinary(tb testing.TB) string {
-	tb.Helper()
-	bin, err := buildFloor()
-	if err != nil {
-		tb.Fatalf("building the floor program: %v", err)
+// binary builds the Go program pkg once per run of the benchmarks, as name.
+// Without -trimpath, so that most packages compiled for the tests are
+// reused; static (CGO_ENABLED=0) as `make build` builds meshctl, so the code
+// and the figures are those of `make build`.
+func binary(name, pkg string) func(testing.TB) string {
+	build := sync.OnceValues(func() (string, error) {
+		bin := filepath.Join(binDir, name)
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Stderr = os.Stderr
+		return bin, cmd.Run()
+	})
+	return func(tb testing.TB) string {
+		tb.Helper()
+		bin, err := build()
+		if err != nil {
+			tb.Fatalf("building %s: %v", name, err)
+		}
+		return bin
 	}
-	return bin
 }
 
-// meshctl returns the path of the built binary.
-func meshctl(tb testing.TB) string {
-	tb.Helper()
-	bin, err := buildOnce()
-	if err != nil {
-		tb.Fatalf("building meshctl: %v", err)
-	}
-	return bin
-}
+var (
+	// meshctl returns the path of the built binary.
+	meshctl = binary("meshctl", "github.com/meshctl/meshctl/cmd/meshctl")
+	// floorBinary returns the hello world BenchmarkStartup compares with.
+	floorBinary = binary("floor", "./testdata/floor")
+)
 
 // repoFile is a path under the repository root (benchmarks run in bench/).
 func repoFile(p string) string { return filepath.Join("..", p) }
