@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/openapi"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshctl/meshctl/manifests"
@@ -149,31 +150,42 @@ func newRenderer() *renderer {
 // nothing, the embedded manifests are loaded on the first render.
 var theRenderer = newRenderer()
 
-// kustomizer returns the filesystem kustomize reads, making it (and setting
-// kustomize's schema) on first use. The embedded directories are copied in
-// when an overlay first names them (embedDirs): most renders never read the
-// CRDs' base, which is most of the bytes under manifests/.
+// kustomizer returns the filesystem kustomize reads, making it on first
+// use (and waiting for kustomize's schema). The embedded directories are
+// copied in when an overlay first names them (embedDirs): most renders never
+// read the CRDs' base, which is most of the bytes under manifests/.
 func (r *renderer) kustomizer() (filesys.FileSystem, error) {
-	if r.fs != nil {
-		return r.fs, nil
-	}
-	// kustomize needs a schema only for the merge keys of strategic-merge
-	// patches and for which kinds are namespaced; its built-in one covers
-	// every Kubernetes API and costs more to load than the rest of a
-	// render. The generated subset covers the kinds under manifests/ (go
-	// generate ./manifests/). The schema is process-wide in kustomize and
-	// loaded on first use.
-	schema, err := manifests.FS.ReadFile("openapi.json")
-	if err != nil {
+	if err := kustomizeSchema(); err != nil {
 		return nil, err
 	}
-	if err := openapi.SetSchema(nil, schema, true); err != nil {
-		return nil, fmt.Errorf("manifests/openapi.json: %w", err)
+	if r.fs != nil {
+		return r.fs, nil
 	}
 	r.fs = filesys.MakeFsInMemory()
 	r.loaded = map[string]bool{}
 	return r.fs, nil
 }
+
+// kustomizeSchema sets and parses the schema kustomize merges patches with,
+// once per process (kustomize keeps it process-wide). kustomize needs a
+// schema only for the merge keys of strategic-merge patches and for which
+// kinds are namespaced; its built-in one covers every Kubernetes API and
+// costs more to load than the rest of a render. The generated subset covers
+// the kinds under manifests/ (go generate ./manifests/). Parsing it is
+// still a few milliseconds that both kustomize runs of a render would wait
+// for under kustomize's lock: renderFor starts it on the second core while
+// it builds the overlays.
+var kustomizeSchema = sync.OnceValue(func() error {
+	schema, err := manifests.FS.ReadFile("openapi.json")
+	if err != nil {
+		return err
+	}
+	if err := openapi.SetSchema(nil, schema, true); err != nil {
+		return fmt.Errorf("manifests/openapi.json: %w", err)
+	}
+	openapi.SchemaForResourceType(kyaml.TypeMeta{}) // parses it
+	return nil
+})
 
 // embedDirs copies into the filesystem the embedded directories that the
 // resources and components of an overlay in dir name, with everything
@@ -267,6 +279,7 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 		}
 	}
 
+	go func() { _ = kustomizeSchema() }()
 	if s.Components.Base.Enabled && full {
 		// Decoding the CRDs is the largest single step of a first render;
 		// on a second core it overlaps the kustomize runs below, and the
