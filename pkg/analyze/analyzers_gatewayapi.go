@@ -379,6 +379,157 @@ func conflictingRoutes[M any](c *Context, kind config.Kind, matches func(r *conf
 	}
 }
 
+// listenerHostnames are the hostnames a route with hostnames serves on
+// listener l, as the API intersects them: the route's hostnames that match
+// the listener's (the others are ignored), the listener's when the route
+// names none, every hostname ("*") when neither names any. at is the index
+// of each in hostnames, -1 for the listener's or "*".
+func listenerHostnames(l gatewayv1.Listener, hostnames []gatewayv1.Hostname) (hosts []string, at []int) {
+	lh := ""
+	if l.Hostname != nil {
+		lh = string(*l.Hostname)
+	}
+	if len(hostnames) == 0 {
+		if lh == "" {
+			lh = "*"
+		}
+		return []string{lh}, []int{-1}
+	}
+	for i, h := range hostnames {
+		if lh == "" || config.HostsOverlap(string(h), lh) {
+			hosts, at = append(hosts, string(h)), append(at, i)
+		}
+	}
+	return hosts, at
+}
+
+// routeFirst orders routes as the Gateway API settles which of two
+// conflicting routes is accepted: the oldest by creation timestamp, then
+// the first by "{namespace}/{name}". A route read from a file without a
+// creationTimestamp would be created when applied, so it counts as newer
+// than every route that has one.
+func routeFirst(a, b *config.Resource) bool {
+	ta, tb := a.CreationTimestamp, b.CreationTimestamp
+	if ta.IsZero() != tb.IsZero() {
+		return tb.IsZero()
+	}
+	if !ta.Equal(&tb) {
+		return ta.Before(&tb)
+	}
+	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
+
+// httpGRPCConflicts reports each HTTPRoute or GRPCRoute that a Gateway
+// listener does not accept because a route of the other kind attached to it
+// claims a hostname in common. The API accepts exactly one of two such
+// routes; taking the routes in its order and keeping each one no kept route
+// of the other kind conflicts with settles every pair as it does, a route
+// already refused claiming nothing. An HTTPRoute and a GRPCRoute of the same
+// age, namespace and name are not ordered by the API; the finding, on the
+// GRPCRoute, says so.
+func httpGRPCConflicts(c *Context) {
+	type attached struct {
+		rt     route
+		parent int      // the parentRef that attaches the route
+		hosts  []string // what it serves on the listener
+		at     []int    // index of each host in spec.hostnames, -1 for none
+	}
+	type listener struct {
+		gw     *config.Resource
+		name   string
+		routes []attached
+	}
+	var listeners []*listener
+	byKey := map[string]*listener{}
+	routes := c.gatewayRoutes()
+	sort.SliceStable(routes, func(i, j int) bool { return routeFirst(routes[i].res, routes[j].res) })
+	for _, rt := range routes {
+		r := rt.res
+		seen := map[*listener]bool{}
+		for i, p := range rt.ParentRefs {
+			ref := config.ParentRefOf(p, r.Namespace)
+			if !ref.IsGateway() {
+				continue // a mesh route (GAMMA): the API's rule is about listeners
+			}
+			gwr := c.Store.Get(config.KindKubernetesGateway, ref.Namespace, ref.Name)
+			if gwr == nil {
+				continue // MSH0901
+			}
+			for _, l := range listenersFor(gwr.KubernetesGateway(), p) {
+				if ok, _, _ := c.admits(gwr, l, string(r.Kind), r.Namespace, rt.Hostnames); !ok {
+					continue // MSH0902, or not known to be attached
+				}
+				k := gwr.Namespace + "/" + gwr.Name + "#" + string(l.Name)
+				ls := byKey[k]
+				if ls == nil {
+					ls = &listener{gw: gwr, name: string(l.Name)}
+					byKey[k] = ls
+					listeners = append(listeners, ls)
+				}
+				if seen[ls] {
+					continue
+				}
+				seen[ls] = true
+				hosts, at := listenerHostnames(l, rt.Hostnames)
+				ls.routes = append(ls.routes, attached{rt, i, hosts, at})
+			}
+		}
+	}
+	path := func(a attached, h int) string {
+		if a.at[h] < 0 {
+			return field("spec.parentRefs[%d]", a.parent)
+		}
+		return field("spec.hostnames[%d]", a.at[h])
+	}
+	for _, ls := range listeners {
+		var kept []attached
+		for _, a := range ls.routes {
+			refused := false
+			for _, w := range kept {
+				if w.rt.res.Kind == a.rt.res.Kind {
+					continue
+				}
+				wi, ai, ok := commonHostname(w.hosts, a.hosts)
+				if !ok {
+					continue
+				}
+				refused = true
+				common := w.hosts[wi]
+				if config.HostMatches(a.hosts[ai], common) {
+					common = a.hosts[ai]
+				}
+				r, o := a.rt.res, w.rt.res
+				outcome := fmt.Sprintf("the older (here that one), so this %s is not accepted on the listener (Accepted False) and routes nothing there", r.Kind)
+				if o.CreationTimestamp.Equal(&r.CreationTimestamp) {
+					outcome = fmt.Sprintf("the first by namespace/name when neither is older (here that one), so this %s is not accepted on the listener (Accepted False) and routes nothing there", r.Kind)
+					if o.Namespace == r.Namespace && o.Name == r.Name {
+						outcome = "the older, then the first by namespace/name, which does not tell these two apart: one of them is not accepted on the listener (Accepted False) and routes nothing there"
+					}
+				}
+				c.Report(r, path(a, ai), fmt.Sprintf("give the two routes hostnames they do not share, or attach them to different listeners of Gateway %s/%s", ls.gw.Namespace, ls.gw.Name),
+					"%s %s/%s (%s) also claims hostname %s on listener %s of Gateway %s/%s; the Gateway API accepts only one of an HTTPRoute and a GRPCRoute sharing a hostname on a listener, %s",
+					o.Kind, o.Namespace, o.Name, o.OriginAt(path(w, wi)), common, ls.name, ls.gw.Namespace, ls.gw.Name, outcome)
+			}
+			if !refused {
+				kept = append(kept, a)
+			}
+		}
+	}
+}
+
+// commonHostname finds a hostname of a and one of b that can name the same
+// host (exact names, wildcards or "*"), by index.
+func commonHostname(a, b []string) (i, j int, ok bool) {
+	for i := range a {
+		for j := range b {
+			if config.HostsOverlap(a[i], b[j]) {
+				return i, j, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
 var gatewayAPIAnalyzers = []*Analyzer{
 	{
 		Code: "MSH0901", Name: "GatewayAPIParentNotFound", Level: Error,
@@ -615,6 +766,12 @@ var gatewayAPIAnalyzers = []*Analyzer{
 					"GatewayClass %s not found (%s): no controller serves this Gateway", class, have)
 			}
 		},
+	},
+	{
+		Code: "MSH0908", Name: "GatewayAPIHTTPGRPCRouteConflict", Level: Error,
+		Doc:    "An HTTPRoute and a GRPCRoute attached to the same Gateway listener claim a hostname in common: the Gateway API accepts only one of the two (the older, or the first by namespace/name), and the other is not accepted on that listener.",
+		Inputs: k(config.KindHTTPRoute, config.KindGRPCRoute, config.KindKubernetesGateway, config.KindNamespace),
+		Run:    httpGRPCConflicts,
 	},
 }
 

@@ -41,6 +41,9 @@ func TestGatewayAPIExamplesAnalyzeClean(t *testing.T) {
 		set{files: gw("http-routing_gateway", "http-routing_foo-httproute", "http-routing_bar-httproute")},
 		set{files: gw("simple-http-https_gateway", "simple-http-https_foo-route", "simple-http-https_bar-route", "simple-http-https_tls-redirect-route")},
 		set{files: gw("grpc-routing_gateway", "grpc-routing_foo-grpcroute", "grpc-routing_bar-grpcroute")},
+		// An HTTPRoute and a GRPCRoute on one listener, with no hostname in
+		// common (MSH0908).
+		set{files: gw("http-routing_gateway", "http-routing_foo-httproute", "grpc-routing_bar-grpcroute")},
 		set{files: []string{"upstream/istio/gateway-api/helloworld_gateway-api_helloworld-route.yaml", "upstream/istio/gateway-api/helloworld_gateway-api_helloworld-versions.yaml"}},
 	)
 	bookinfo := []string{"upstream/istio/bookinfo/bookinfo.yaml", "upstream/istio/gateway-api/bookinfo_platform_kube_bookinfo-versions.yaml", "upstream/istio/gateway-api/bookinfo_gateway-api_bookinfo-gateway.yaml"}
@@ -195,5 +198,82 @@ spec:
 				}
 			}
 		})
+	}
+}
+
+// An HTTPRoute and a GRPCRoute on one listener with a hostname in common:
+// the API accepts the first in its order (oldest, then namespace/name)
+// whatever the order of the files, judges each listener a parentRef
+// selects on its own, and a route it refuses takes nothing from a third.
+func TestHTTPGRPCRouteConflicts(t *testing.T) {
+	const gw = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+  - {name: other, port: 8080, protocol: HTTP}
+`
+	route := func(kind, name, parent, hostnames string) string {
+		return `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ` + kind + `
+metadata: {name: ` + name + `}
+spec:
+  parentRefs: [` + parent + `]
+  hostnames: ` + hostnames + `
+  rules:
+  - backendRefs: [{name: reviews, port: 9080}]
+`
+	}
+	onHTTP := "{name: web, sectionName: http}"
+	for _, tc := range []struct {
+		name, docs string
+		want       []string // MSH0908 findings, each as a prefix
+	}{
+		{"file order", gw + route("GRPCRoute", "b", onHTTP, "[a.example.com]") + route("HTTPRoute", "a", onHTTP, "[a.example.com]"), []string{
+			"Error [MSH0908] (GRPCRoute default/b routes.yaml:15) HTTPRoute default/a (routes.yaml:24) also claims hostname a.example.com on listener http of Gateway default/web",
+		}},
+		{"every listener of the Gateway", gw + route("HTTPRoute", "a", "{name: web, sectionName: other}", "[a.example.com]") + route("GRPCRoute", "b", "{name: web}", "['*.example.com']"), []string{
+			"Error [MSH0908] (GRPCRoute default/b routes.yaml:24) HTTPRoute default/a (routes.yaml:15) also claims hostname a.example.com on listener other of Gateway default/web",
+		}},
+		// b is refused for a; c shares a hostname with b only, so nothing
+		// accepted competes with it.
+		{"refused route claims nothing", gw + route("HTTPRoute", "a", onHTTP, "[a.example.com]") + route("GRPCRoute", "b", onHTTP, "[a.example.com, c.example.com]") + route("HTTPRoute", "c", onHTTP, "[c.example.com]"), []string{
+			"Error [MSH0908] (GRPCRoute default/b routes.yaml:24) HTTPRoute default/a (routes.yaml:15) also claims hostname a.example.com",
+		}},
+		// The API's order does not tell these two apart, and the finding
+		// says so.
+		{"same namespace and name", gw + route("GRPCRoute", "same", onHTTP, "[a.example.com]") + route("HTTPRoute", "same", onHTTP, "[a.example.com]"), []string{
+			"Error [MSH0908] (GRPCRoute default/same routes.yaml:15) HTTPRoute default/same (routes.yaml:24) also claims hostname a.example.com on listener http of Gateway default/web; the Gateway API accepts only one of an HTTPRoute and a GRPCRoute sharing a hostname on a listener, the older, then the first by namespace/name, which does not tell these two apart: one of them is not accepted",
+		}},
+		{"two HTTPRoutes", gw + route("HTTPRoute", "a", onHTTP, "[a.example.com]") + route("HTTPRoute", "b", onHTTP, "[a.example.com]"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, errs := parseYAML(t, tc.docs)
+			// Files alone hold everything the conclusion needs.
+			for _, cluster := range []bool{false, true} {
+				got := lines(Analyze(store, errs, Options{Cluster: cluster}).Findings, "MSH0908")
+				if len(got) != len(tc.want) {
+					t.Fatalf("cluster=%v: got %d findings, want %d:\n%s", cluster, len(got), len(tc.want), strings.Join(got, "\n"))
+				}
+				for i := range got {
+					if !strings.HasPrefix(got[i], tc.want[i]) {
+						t.Errorf("got  %s\nwant %s…", got[i], tc.want[i])
+					}
+				}
+			}
+		})
+	}
+	// --suppress takes the code like any other.
+	store, errs := load(t, append(append([]string{}, bookinfoFiles...), "analyze/MSH0908/positive.yaml")...)
+	sup, err := ParseSuppression("MSH0908=HTTPRoute default/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := lines(Analyze(store, errs, Options{Cluster: true, Suppressions: []Suppression{sup}}).Findings, "MSH0908")
+	if len(got) != 2 || !strings.Contains(got[0], "(GRPCRoute ") || !strings.Contains(got[1], "(GRPCRoute ") {
+		t.Errorf("MSH0908=HTTPRoute default/* leaves the GRPCRoutes' findings only:\n%s", strings.Join(got, "\n"))
 	}
 }
