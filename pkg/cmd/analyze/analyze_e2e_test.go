@@ -89,6 +89,10 @@ func apply(t *testing.T, c *testcluster.Cluster, istio istioclient.Interface, ns
 				rt := r.HTTPRoute().DeepCopy()
 				rt.ObjectMeta = meta
 				_, err = gatewayAPI(t, c).GatewayV1().HTTPRoutes(ns).Create(ctx, rt, metav1.CreateOptions{})
+			case config.KindGRPCRoute:
+				rt := r.GRPCRoute().DeepCopy()
+				rt.ObjectMeta = meta
+				_, err = gatewayAPI(t, c).GatewayV1().GRPCRoutes(ns).Create(ctx, rt, metav1.CreateOptions{})
 			default:
 				continue
 			}
@@ -111,7 +115,8 @@ func gatewayAPI(t *testing.T, c *testcluster.Cluster) gatewayclient.Interface {
 // TestAnalyzeClusterGatewayAPI reads Gateway API kinds from a real API server
 // (the Gateway API's own CRDs): Istio's bookinfo Gateway API samples analyze
 // clean there, and a route to a Service that does not exist, applied to the
-// cluster, is found and named as a cluster object.
+// cluster, is found and named as a cluster object; so are a Gateway of a
+// missing class and a GRPCRoute a listener does not accept.
 func TestAnalyzeClusterGatewayAPI(t *testing.T) {
 	c := testcluster.Get(t)
 	istio, err := istioclient.NewForConfig(c.Config)
@@ -146,6 +151,15 @@ func TestAnalyzeClusterGatewayAPI(t *testing.T) {
 	want = `Error [MSH0907] (Gateway.gateway.networking.k8s.io ` + ns + `/typo cluster) GatewayClass itsio not found`
 	if code != cmdutil.ExitFindings || !strings.Contains(out, want) || strings.Contains(out, ns+"/web cluster) GatewayClass") {
 		t.Fatalf("Gateway of a missing class in the cluster: exit %d, want %d and %q only:\n%s", code, cmdutil.ExitFindings, want, out)
+	}
+
+	// An HTTPRoute and a GRPCRoute of the cluster on one listener for one
+	// hostname: the GRPCRoute, created second, is the one not accepted.
+	apply(t, c, istio, ns, "analyze/cluster/http-grpc-same-hostname.yaml")
+	code, out, _ = analyzeCluster(t, c, ns)
+	want = `Error [MSH0908] (GRPCRoute ` + ns + `/shop-b cluster) HTTPRoute ` + ns + `/shop-a (cluster) also claims hostname shop.example.com on listener http of Gateway ` + ns + `/shop`
+	if code != cmdutil.ExitFindings || !strings.Contains(out, want) || strings.Contains(out, "(HTTPRoute "+ns+"/shop-a cluster)") {
+		t.Fatalf("HTTPRoute and GRPCRoute for one hostname on one listener in the cluster: exit %d, want %d and %q:\n%s", code, cmdutil.ExitFindings, want, out)
 	}
 }
 
