@@ -306,23 +306,30 @@ func describeGRPCMatch(m gatewayv1.GRPCRouteMatch) string {
 }
 
 // conflictingRoutes reports each rule match of a route of kind that a route
-// of the same kind already has on the same parent (Gateway, listener or
-// Service) for the same hostname: matches gives rule i's matches, key their
-// canonical form (equal keys match the same requests), describe their
-// description. Routes of different kinds are not compared: the API does
-// not merge HTTPRoutes and GRPCRoutes.
+// of the same kind earlier in the API's order (routeFirst) already has on
+// the same parent for the same hostname: matches gives rule i's matches,
+// key their canonical form (equal keys match the same requests), describe
+// their description. On a Gateway the parent is each listener the route is
+// attached to (attachedListeners) with the hostnames it serves there
+// (listenerHostnames), however its parentRef selects the listener; a
+// Service (a mesh route) has no listeners, and is the parent as the
+// parentRef names it, port included. Routes of different kinds are not
+// compared: the API does not merge HTTPRoutes and GRPCRoutes (MSH0908).
 func conflictingRoutes[M any](c *Context, kind config.Kind, matches func(r *config.Resource, rule int) []M, key, describe func(M) string) {
 	type owner struct {
 		r    *config.Resource
 		path string
 	}
+	// parent is one place a route is attached: key identifies it, ref is
+	// the parentRef's object, listener the listener's name on a Gateway.
+	type parent struct {
+		key, listener string
+		ref           config.ObjectRef
+		hosts         []string
+	}
 	seen := map[string]owner{}
-	// The Gateway API resolves such ties by age, then by namespace/name;
-	// files carry no age, so the name decides.
 	routes := c.Store.List(kind, "")
-	sort.SliceStable(routes, func(i, j int) bool {
-		return routes[i].Namespace+"/"+routes[i].Name < routes[j].Namespace+"/"+routes[j].Name
-	})
+	sort.SliceStable(routes, func(i, j int) bool { return routeFirst(routes[i], routes[j]) })
 	for _, r := range routes {
 		rt := r.GatewayRoute()
 		if rt == nil {
@@ -335,16 +342,34 @@ func conflictingRoutes[M any](c *Context, kind config.Kind, matches func(r *conf
 				hosts = append(hosts, string(h))
 			}
 		}
-		reported := map[string]bool{}
+		var parents []parent
 		for _, p := range rt.ParentRefs {
 			ref := config.ParentRefOf(p, r.Namespace)
-			parent := ref.String()
+			if ref.IsGateway() {
+				if gwr := c.Store.Get(config.KindKubernetesGateway, ref.Namespace, ref.Name); gwr != nil {
+					for _, l := range c.attachedListeners(gwr, p, route{r, rt}) {
+						lh, _ := listenerHostnames(l, rt.Hostnames)
+						parents = append(parents, parent{gwr.Namespace + "/" + gwr.Name + "#" + string(l.Name), string(l.Name), ref, lh})
+					}
+					continue
+				}
+				if c.knows(config.KindKubernetesGateway) {
+					continue // MSH0901: attached to nothing
+				}
+				// A Gateway the files do not hold: its listeners are not
+				// known, but parentRefs alike select the same ones.
+			}
+			k := ref.String()
 			if p.SectionName != nil {
-				parent += "#" + string(*p.SectionName)
+				k += "#" + string(*p.SectionName)
 			}
 			if p.Port != nil {
-				parent += fmt.Sprintf(":%d", *p.Port)
+				k += fmt.Sprintf(":%d", *p.Port)
 			}
+			parents = append(parents, parent{key: k, ref: ref, hosts: hosts})
+		}
+		reported := map[string]bool{}
+		for _, pa := range parents {
 			for i := range rt.Rules {
 				ms := matches(r, i)
 				all := len(ms) == 0
@@ -358,8 +383,8 @@ func conflictingRoutes[M any](c *Context, kind config.Kind, matches func(r *conf
 					if all {
 						path = field("spec.rules[%d]", i)
 					}
-					for _, h := range hosts {
-						k := parent + "|" + h + "|" + mk
+					for _, h := range pa.hosts {
+						k := pa.key + "|" + h + "|" + mk
 						o, dup := seen[k]
 						if !dup {
 							seen[k] = owner{r, path}
@@ -369,9 +394,17 @@ func conflictingRoutes[M any](c *Context, kind config.Kind, matches func(r *conf
 							continue
 						}
 						reported[path] = true
+						on := ""
+						if pa.listener != "" {
+							on = "on listener " + pa.listener + " "
+						}
+						outcome := "the Gateway API gives them to one route, the older, then the first by namespace/name, which does not tell these two apart: one of the rules gets none of them"
+						if by := decidedBy(o.r, r); by != "" {
+							outcome = fmt.Sprintf("the Gateway API gives them to %s (here that one), so this rule gets none of them", by)
+						}
 						c.Report(r, path, fmt.Sprintf("merge the rule into %s %s/%s or make the matches differ", kind, o.r.Namespace, o.r.Name),
-							"%s %s/%s (%s) matches the same requests on %s for hostname %s (%s): that one wins, this rule gets none of them",
-							kind, o.r.Namespace, o.r.Name, o.r.OriginAt(o.path), ref, h, describe(m))
+							"%s %s/%s (%s) matches the same requests on %s for hostname %s (%s): %s%s",
+							kind, o.r.Namespace, o.r.Name, o.r.OriginAt(o.path), pa.ref, h, describe(m), on, outcome)
 					}
 				}
 			}
@@ -381,7 +414,8 @@ func conflictingRoutes[M any](c *Context, kind config.Kind, matches func(r *conf
 
 // listenerHostnames are the hostnames a route with hostnames serves on
 // listener l, as the API intersects them: the route's hostnames that match
-// the listener's (the others are ignored), the listener's when the route
+// the listener's (the others are ignored; a route wildcard that covers the
+// listener's hostname gives the listener's), the listener's when the route
 // names none, every hostname ("*") when neither names any. at is the index
 // of each in hostnames, -1 for the listener's or "*".
 func listenerHostnames(l gatewayv1.Listener, hostnames []gatewayv1.Hostname) (hosts []string, at []int) {
@@ -396,8 +430,13 @@ func listenerHostnames(l gatewayv1.Listener, hostnames []gatewayv1.Hostname) (ho
 		return []string{lh}, []int{-1}
 	}
 	for i, h := range hostnames {
-		if lh == "" || config.HostsOverlap(string(h), lh) {
+		switch {
+		case lh == "" || config.HostMatches(string(h), lh):
 			hosts, at = append(hosts, string(h)), append(at, i)
+		case config.HostMatches(lh, string(h)):
+			// A route wildcard covering the listener's hostname serves
+			// that hostname there.
+			hosts, at = append(hosts, lh), append(at, i)
 		}
 	}
 	return hosts, at
@@ -417,6 +456,34 @@ func routeFirst(a, b *config.Resource) bool {
 		return ta.Before(&tb)
 	}
 	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
+
+// decidedBy says which criterion of routeFirst puts first before second, as
+// a findings' message says it: "the older", "the first by namespace/name
+// when neither is older", or "" when the API's order does not tell the two
+// apart (an HTTPRoute and a GRPCRoute of the same age, namespace and name).
+func decidedBy(first, second *config.Resource) string {
+	switch {
+	case !first.CreationTimestamp.Equal(&second.CreationTimestamp):
+		return "the older"
+	case first.Namespace != second.Namespace || first.Name != second.Name:
+		return "the first by namespace/name when neither is older"
+	}
+	return ""
+}
+
+// attachedListeners are the listeners of Gateway gwr that parentRef p of
+// rt attaches it to: those p selects (listenersFor) that admit it. A
+// listener that may or may not admit it (admits cannot tell) is left out:
+// MSH0902 says nothing of it either.
+func (c *Context) attachedListeners(gwr *config.Resource, p gatewayv1.ParentReference, rt route) []gatewayv1.Listener {
+	var out []gatewayv1.Listener
+	for _, l := range listenersFor(gwr.KubernetesGateway(), p) {
+		if ok, _, _ := c.admits(gwr, l, string(rt.res.Kind), rt.res.Namespace, rt.Hostnames); ok {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // httpGRPCConflicts reports each HTTPRoute or GRPCRoute that a Gateway
@@ -455,10 +522,7 @@ func httpGRPCConflicts(c *Context) {
 			if gwr == nil {
 				continue // MSH0901
 			}
-			for _, l := range listenersFor(gwr.KubernetesGateway(), p) {
-				if ok, _, _ := c.admits(gwr, l, string(r.Kind), r.Namespace, rt.Hostnames); !ok {
-					continue // MSH0902, or not known to be attached
-				}
+			for _, l := range c.attachedListeners(gwr, p, rt) {
 				k := gwr.Namespace + "/" + gwr.Name + "#" + string(l.Name)
 				ls := byKey[k]
 				if ls == nil {
@@ -499,12 +563,9 @@ func httpGRPCConflicts(c *Context) {
 					common = a.hosts[ai]
 				}
 				r, o := a.rt.res, w.rt.res
-				outcome := fmt.Sprintf("the older (here that one), so this %s is not accepted on the listener (Accepted False) and routes nothing there", r.Kind)
-				if o.CreationTimestamp.Equal(&r.CreationTimestamp) {
-					outcome = fmt.Sprintf("the first by namespace/name when neither is older (here that one), so this %s is not accepted on the listener (Accepted False) and routes nothing there", r.Kind)
-					if o.Namespace == r.Namespace && o.Name == r.Name {
-						outcome = "the older, then the first by namespace/name, which does not tell these two apart: one of them is not accepted on the listener (Accepted False) and routes nothing there"
-					}
+				outcome := "the older, then the first by namespace/name, which does not tell these two apart: one of them is not accepted on the listener (Accepted False) and routes nothing there"
+				if by := decidedBy(o, r); by != "" {
+					outcome = fmt.Sprintf("%s (here that one), so this %s is not accepted on the listener (Accepted False) and routes nothing there", by, r.Kind)
 				}
 				c.Report(r, path(a, ai), fmt.Sprintf("give the two routes hostnames they do not share, or attach them to different listeners of Gateway %s/%s", ls.gw.Namespace, ls.gw.Name),
 					"%s %s/%s (%s) also claims hostname %s on listener %s of Gateway %s/%s; the Gateway API accepts only one of an HTTPRoute and a GRPCRoute sharing a hostname on a listener, %s",
@@ -698,7 +759,7 @@ var gatewayAPIAnalyzers = []*Analyzer{
 	{
 		Code: "MSH0905", Name: "GatewayAPIConflictingRoutes", Level: Warning,
 		Doc:    "Two routes of one kind attached to the same parent match the same hostname and the same request (HTTPRoute: path, headers, query, method; GRPCRoute: service and method, headers): only one of them is used.",
-		Inputs: k(config.KindHTTPRoute, config.KindGRPCRoute),
+		Inputs: k(config.KindHTTPRoute, config.KindGRPCRoute, config.KindKubernetesGateway, config.KindNamespace),
 		Run: func(c *Context) {
 			conflictingRoutes(c, config.KindHTTPRoute, func(r *config.Resource, i int) []gatewayv1.HTTPRouteMatch {
 				return r.HTTPRoute().Spec.Rules[i].Matches

@@ -277,3 +277,147 @@ spec:
 		t.Errorf("MSH0908=HTTPRoute default/* leaves the GRPCRoutes' findings only:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// Two routes of one kind compete on each listener both are attached to,
+// however their parentRefs select it (the whole Gateway, a sectionName or a
+// port), for the hostnames they serve there (a route without hostnames
+// takes the listener's; hostnames the listener does not match are
+// ignored), and the API's order settles which one gets the requests: the
+// older, then the first by namespace/name, a route of a file without a
+// creationTimestamp counting as newer than one with.
+func TestConflictingRoutesPerListener(t *testing.T) {
+	const gw = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+  - {name: other, port: 8080, protocol: HTTP}
+  - {name: store, port: 8081, protocol: HTTP, hostname: store.example.com}
+  - {name: wild, port: 8082, protocol: HTTP, hostname: "*.example.com"}
+`
+	// Each route is ten lines; the first's match is on line 19, the
+	// second's on line 29.
+	route := func(kind, meta, parent, hostnames string) string {
+		match := "[{path: {value: /v1}}]"
+		if kind == "GRPCRoute" {
+			match = "[{method: {service: shop.Cart, method: Add}}]"
+		}
+		return `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ` + kind + `
+metadata: {` + meta + `}
+spec:
+  parentRefs: [` + parent + `]
+  hostnames: ` + hostnames + `
+  rules:
+  - matches: ` + match + `
+    backendRefs: [{name: reviews, port: 9080}]
+`
+	}
+	http := func(meta, parent, hostnames string) string { return route("HTTPRoute", meta, parent, hostnames) }
+	grpc := func(meta, parent, hostnames string) string { return route("GRPCRoute", meta, parent, hostnames) }
+	const (
+		whole   = "{name: web}"
+		onHTTP  = "{name: web, sectionName: http}"
+		onOther = "{name: web, sectionName: other}"
+		byName  = "the Gateway API gives them to the first by namespace/name when neither is older (here that one), so this rule gets none of them"
+		byAge   = "the Gateway API gives them to the older (here that one), so this rule gets none of them"
+	)
+	for _, tc := range []struct {
+		name, docs string
+		want       []string // MSH0905 findings, each as a prefix
+	}{
+		{"whole Gateway, then one listener", gw + http("name: a", whole, "[a.example.com]") + http("name: b", onHTTP, "[a.example.com]"), []string{
+			"Warning [MSH0905] (HTTPRoute default/b routes.yaml:29) HTTPRoute default/a (routes.yaml:19) matches the same requests on Gateway.gateway.networking.k8s.io default/web for hostname a.example.com (path PathPrefix /v1): on listener http " + byName,
+		}},
+		// b is on http, other and wild, and competes with a on http only:
+		// one finding.
+		{"one listener, then the whole Gateway", gw + http("name: a", onHTTP, "[a.example.com]") + http("name: b", whole, "[a.example.com]"), []string{
+			"Warning [MSH0905] (HTTPRoute default/b routes.yaml:29) HTTPRoute default/a (routes.yaml:19) matches the same requests on Gateway.gateway.networking.k8s.io default/web for hostname a.example.com (path PathPrefix /v1): on listener http " + byName,
+		}},
+		{"listener by port", gw + http("name: a", "{name: web, port: 8080}", "[a.example.com]") + http("name: b", whole, "[a.example.com]"), []string{
+			"Warning [MSH0905] (HTTPRoute default/b routes.yaml:29) HTTPRoute default/a (routes.yaml:19) matches the same requests on Gateway.gateway.networking.k8s.io default/web for hostname a.example.com (path PathPrefix /v1): on listener other " + byName,
+		}},
+		{"two listeners", gw + http("name: a", onHTTP, "[a.example.com]") + http("name: b", onOther, "[a.example.com]"), nil},
+		// The older route wins although its name comes second.
+		{"older", gw + http(`name: a, creationTimestamp: "2026-01-01T00:00:00Z"`, onHTTP, "[a.example.com]") + http(`name: z, creationTimestamp: "2025-01-01T00:00:00Z"`, whole, "[a.example.com]"), []string{
+			"Warning [MSH0905] (HTTPRoute default/a routes.yaml:19) HTTPRoute default/z (routes.yaml:29) matches the same requests on Gateway.gateway.networking.k8s.io default/web for hostname a.example.com (path PathPrefix /v1): on listener http " + byAge,
+		}},
+		// A route of a file is created when applied: newer than any that
+		// has a creationTimestamp.
+		{"file route newer", gw + http("name: a", onHTTP, "[a.example.com]") + http(`name: z, creationTimestamp: "2025-01-01T00:00:00Z"`, onHTTP, "[a.example.com]"), []string{
+			"Warning [MSH0905] (HTTPRoute default/a routes.yaml:19) HTTPRoute default/z (routes.yaml:29) matches the same requests on Gateway.gateway.networking.k8s.io default/web for hostname a.example.com (path PathPrefix /v1): on listener http " + byAge,
+		}},
+		{"older, Service parent", http(`name: a, creationTimestamp: "2026-01-01T00:00:00Z"`, `{kind: Service, group: "", name: reviews, port: 9080}`, "[]") + http(`name: z, creationTimestamp: "2025-01-01T00:00:00Z"`, `{kind: Service, group: "", name: reviews, port: 9080}`, "[]"), []string{
+			"Warning [MSH0905] (HTTPRoute default/a routes.yaml:9) HTTPRoute default/z (routes.yaml:19) matches the same requests on Service default/reviews for hostname * (path PathPrefix /v1): " + byAge,
+		}},
+		// Without hostnames a route serves the listener's.
+		{"listener's hostname", gw + http("name: a", "{name: web, sectionName: store}", "[]") + http("name: b", "{name: web, sectionName: store}", "[store.example.com]"), []string{
+			"Warning [MSH0905] (HTTPRoute default/b routes.yaml:29) HTTPRoute default/a (routes.yaml:19) matches the same requests on Gateway.gateway.networking.k8s.io default/web for hostname store.example.com (path PathPrefix /v1): on listener store " + byName,
+		}},
+		// A wildcard on a listener of one name serves that name.
+		{"wildcard narrowed by the listener", gw + http("name: a", "{name: web, sectionName: store}", "['*.example.com']") + http("name: b", "{name: web, sectionName: store}", "[]"), []string{
+			"Warning [MSH0905] (HTTPRoute default/b routes.yaml:29) HTTPRoute default/a (routes.yaml:19) matches the same requests on Gateway.gateway.networking.k8s.io default/web for hostname store.example.com (path PathPrefix /v1): on listener store " + byName,
+		}},
+		// b.example.net is ignored by listener wild (*.example.com).
+		{"hostname the listener ignores", gw + http("name: a", "{name: web, sectionName: wild}", "[a.example.com, b.example.net]") + http("name: b", "{name: web, sectionName: wild}", "[b.example.net, c.example.com]"), nil},
+		{"GRPCRoutes, whole Gateway and one listener", gw + grpc("name: a", whole, "[a.example.com]") + grpc("name: b", onHTTP, "[a.example.com]"), []string{
+			"Warning [MSH0905] (GRPCRoute default/b routes.yaml:29) GRPCRoute default/a (routes.yaml:19) matches the same requests on Gateway.gateway.networking.k8s.io default/web for hostname a.example.com (method Exact /shop.Cart/Add): on listener http " + byName,
+		}},
+		{"GRPCRoutes, older", gw + grpc(`name: a, creationTimestamp: "2026-01-01T00:00:00Z"`, onHTTP, "[a.example.com]") + grpc(`name: z, creationTimestamp: "2025-01-01T00:00:00Z"`, whole, "[a.example.com]"), []string{
+			"Warning [MSH0905] (GRPCRoute default/a routes.yaml:19) GRPCRoute default/z (routes.yaml:29) matches the same requests on Gateway.gateway.networking.k8s.io default/web for hostname a.example.com (method Exact /shop.Cart/Add): on listener http " + byAge,
+		}},
+		{"GRPCRoutes, two listeners", gw + grpc("name: a", onHTTP, "[a.example.com]") + grpc("name: b", onOther, "[a.example.com]"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, errs := parseYAML(t, tc.docs)
+			if len(errs) > 0 {
+				t.Fatalf("parse: %v", errs)
+			}
+			// The files hold the Gateway: the cluster changes nothing.
+			for _, cluster := range []bool{false, true} {
+				got := lines(Analyze(store, errs, Options{Cluster: cluster}).Findings, "MSH0905")
+				if len(got) != len(tc.want) {
+					t.Fatalf("cluster=%v: got %d findings, want %d:\n%s", cluster, len(got), len(tc.want), strings.Join(got, "\n"))
+				}
+				for i := range got {
+					if got[i] != tc.want[i] {
+						t.Errorf("cluster=%v:\ngot  %s\nwant %s", cluster, got[i], tc.want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// A parent Gateway the files do not hold has listeners nobody knows: two
+// routes whose parentRefs are alike are on the same ones, so they compete
+// there. With a cluster (or with Gateways in the files) it is known to be
+// missing: the routes are attached to nothing (MSH0901) and compete for
+// nothing.
+func TestConflictingRoutesUnknownGateway(t *testing.T) {
+	route := func(name, parent string) string {
+		return `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: ` + name + `}
+spec:
+  parentRefs: [` + parent + `]
+  hostnames: [a.example.com]
+  rules:
+  - matches: [{path: {value: /v1}}]
+    backendRefs: [{name: reviews, port: 9080}]
+`
+	}
+	store, errs := parseYAML(t, route("a", "{name: gw, sectionName: http}")+route("b", "{name: gw, sectionName: http}")+
+		route("c", "{name: gw}")+route("d", "{name: gw, sectionName: other}"))
+	want := "Warning [MSH0905] (HTTPRoute default/b routes.yaml:19) HTTPRoute default/a (routes.yaml:9) matches the same requests on Gateway.gateway.networking.k8s.io default/gw for hostname a.example.com (path PathPrefix /v1): the Gateway API gives them to the first by namespace/name when neither is older (here that one), so this rule gets none of them"
+	if got := lines(Analyze(store, errs, Options{}).Findings, "MSH0905"); len(got) != 1 || got[0] != want {
+		t.Errorf("files only: got\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+	}
+	if got := lines(Analyze(store, errs, Options{Cluster: true}).Findings, "MSH0905"); len(got) != 0 {
+		t.Errorf("with a cluster the Gateway is missing and the routes are attached to nothing; got:\n%s", strings.Join(got, "\n"))
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	networkingclient "istio.io/client-go/pkg/apis/networking/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
@@ -116,7 +117,8 @@ func gatewayAPI(t *testing.T, c *testcluster.Cluster) gatewayclient.Interface {
 // (the Gateway API's own CRDs): Istio's bookinfo Gateway API samples analyze
 // clean there, and a route to a Service that does not exist, applied to the
 // cluster, is found and named as a cluster object; so are a Gateway of a
-// missing class and a GRPCRoute a listener does not accept.
+// missing class, a GRPCRoute a listener does not accept, and the newer of
+// two HTTPRoutes for one request on one listener.
 func TestAnalyzeClusterGatewayAPI(t *testing.T) {
 	c := testcluster.Get(t)
 	istio, err := istioclient.NewForConfig(c.Config)
@@ -160,6 +162,24 @@ func TestAnalyzeClusterGatewayAPI(t *testing.T) {
 	want = `Error [MSH0908] (GRPCRoute ` + ns + `/shop-b cluster) HTTPRoute ` + ns + `/shop-a (cluster) also claims hostname shop.example.com on listener http of Gateway ` + ns + `/shop`
 	if code != cmdutil.ExitFindings || !strings.Contains(out, want) || strings.Contains(out, "(HTTPRoute "+ns+"/shop-a cluster)") {
 		t.Fatalf("HTTPRoute and GRPCRoute for one hostname on one listener in the cluster: exit %d, want %d and %q:\n%s", code, cmdutil.ExitFindings, want, out)
+	}
+
+	// Two HTTPRoutes for one request on one listener, one naming the whole
+	// Gateway, one the listener: the API server's creationTimestamps (whole
+	// seconds) make z-old, created first, the older, and it gets the
+	// requests although a-new comes first by name.
+	apply(t, c, istio, ns, "analyze/cluster/httproute-older.yaml")
+	old, err := gatewayAPI(t, c).GatewayV1().HTTPRoutes(ns).Get(context.Background(), "z-old", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not a timing: the wait only puts a-new's creation in a later second.
+	time.Sleep(time.Until(old.CreationTimestamp.Add(time.Second)))
+	apply(t, c, istio, ns, "analyze/cluster/httproute-newer.yaml")
+	code, out, _ = analyzeCluster(t, c, ns)
+	want = `Warning [MSH0905] (HTTPRoute ` + ns + `/a-new cluster) HTTPRoute ` + ns + `/z-old (cluster) matches the same requests on Gateway.gateway.networking.k8s.io ` + ns + `/dated for hostname dated.example.com (path PathPrefix /cart): on listener http the Gateway API gives them to the older (here that one)`
+	if code != cmdutil.ExitFindings || !strings.Contains(out, want) || strings.Contains(out, "(HTTPRoute "+ns+"/z-old cluster)") {
+		t.Fatalf("two HTTPRoutes for one request on one listener in the cluster: exit %d, want %d and %q:\n%s", code, cmdutil.ExitFindings, want, out)
 	}
 }
 
