@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -13,15 +12,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/pager"
-	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
 // ClusterSource reads objects from a live cluster.
 type ClusterSource struct {
-	Kube  kubernetes.Interface
-	Istio istioclient.Interface
-	// Gateway lists the Gateway API kinds; without it they cannot be read.
-	Gateway gatewayclient.Interface
+	Kube kubernetes.Interface
+	// Custom lists the mesh API's and the Gateway API's kinds; without it
+	// they cannot be read.
+	Custom CustomResources
 	// PageSize bounds each list call so that big clusters are read in pieces
 	// instead of one huge response (default 500).
 	PageSize int64
@@ -52,14 +50,16 @@ func (c *ClusterSource) ListerWatcher(kind Kind, namespace string) (cache.Lister
 	if !ok {
 		return nil, fmt.Errorf("kind %s is not modelled", kind)
 	}
-	cs := clients{kube: c.Kube, istio: c.Istio, gateway: c.Gateway}
-	if !cs.has(info.client) {
-		return nil, fmt.Errorf("no client for %s", kind)
-	}
 	if !info.Namespaced {
 		namespace = ""
 	}
-	return info.api(cs, namespace), nil
+	switch {
+	case info.CRD && c.Custom != nil:
+		return c.Custom.ListerWatcher(info, namespace), nil
+	case !info.CRD && c.Kube != nil:
+		return info.kube(c.Kube, namespace), nil
+	}
+	return nil, fmt.Errorf("no client for %s", kind)
 }
 
 // Informer returns an informer of kind in namespace ("" for all) whose
@@ -99,8 +99,7 @@ func (c *ClusterSource) list(ctx context.Context, kind Kind, ns string) ([]*Reso
 	return out, err
 }
 
-// typedAPI is what every typed client of client-go and istio client-go
-// offers for one resource.
+// typedAPI is what every typed client of client-go offers for one resource.
 type typedAPI[L runtime.Object] interface {
 	List(context.Context, metav1.ListOptions) (L, error)
 	Watch(context.Context, metav1.ListOptions) (watch.Interface, error)

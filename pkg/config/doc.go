@@ -59,8 +59,8 @@
 // # Kinds
 //
 // One table (kinds.go) describes every modelled kind: its group, versions,
-// resource name, the typed client object and the typed client calls that
-// list and watch it. Parsing (LookupKind), the cluster lister
+// resource name, the typed client object and, for built-in kinds, the
+// client-go calls that list and watch it. Parsing (LookupKind), the cluster lister
 // (ClusterSource.Load), informers (ClusterSource.ListerWatcher, Informer)
 // and FromObject (typed client-go or istio client-go object → Resource) all
 // read it. A kind is identified by its group and name (KindInfo.GroupKind).
@@ -115,8 +115,11 @@
 // # Cluster
 //
 // ClusterSource lists only the kinds and namespaces asked for (big clusters
-// have many Secrets and ConfigMaps), using the istio.io/client-go clientset for
-// mesh kinds, the gateway-api clientset for Gateway API kinds and client-go
-// for core kinds. A kind whose CRD is not installed (KindInfo.CRD) lists as
+// have many Secrets and ConfigMaps), using client-go for core kinds and
+// CustomResources for mesh and Gateway API kinds: REST clients that decode
+// into istio.io/client-go's and the Gateway API's typed objects over a
+// scheme of the modelled kinds, built on first use (the generated clientsets
+// of those APIs register all their kinds when the process starts, which
+// every command would pay). A kind whose CRD is not installed (KindInfo.CRD) lists as
 // empty.
 package config

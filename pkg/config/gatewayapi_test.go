@@ -1,13 +1,8 @@
 package config
 
 import (
-	"context"
 	"strings"
 	"testing"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 )
 
 const gatewayAPIDocs = `apiVersion: gateway.networking.k8s.io/v1
@@ -136,43 +131,5 @@ spec: {gatewayClassName: istio}
 		if !strings.HasPrefix(got[i], want[i]) {
 			t.Errorf("error %d:\n got %s\nwant %s…", i, got[i], want[i])
 		}
-	}
-}
-
-func TestClusterSourceListsGatewayAPIKinds(t *testing.T) {
-	gw := &gatewayv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "infra"},
-		Spec: gatewayv1.GatewaySpec{GatewayClassName: "istio"}}
-	route := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "reviews", Namespace: "default"}}
-	other := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "other"}}
-	// The fake's tracker files objects given to its constructor under a
-	// version it guesses; created through the typed client they are v1.
-	c := gatewayfake.NewSimpleClientset()
-	ctx := context.Background()
-	if _, err := c.GatewayV1().Gateways("infra").Create(ctx, gw, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []*gatewayv1.HTTPRoute{route, other} {
-		if _, err := c.GatewayV1().HTTPRoutes(r.Namespace).Create(ctx, r, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	src := &ClusterSource{Gateway: c}
-	rs, err := src.Load(context.Background(), []Kind{KindKubernetesGateway, KindHTTPRoute}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rs) != 3 || rs[0].Kind != KindKubernetesGateway || rs[0].KubernetesGateway().Spec.GatewayClassName != "istio" ||
-		rs[1].HTTPRoute() == nil || rs[0].APIVersion != "gateway.networking.k8s.io/v1" {
-		t.Fatalf("listed %v", rs)
-	}
-	rs, err = src.Load(context.Background(), []Kind{KindHTTPRoute}, "default")
-	if err != nil || len(rs) != 1 || rs[0].Name != "reviews" {
-		t.Fatalf("listing one namespace: %v, %v", rs, err)
-	}
-	if _, err := (&ClusterSource{}).Load(context.Background(), []Kind{KindHTTPRoute}, ""); err == nil || !strings.Contains(err.Error(), "no client") {
-		t.Errorf("without a gateway client: %v", err)
-	}
-	if _, err := src.Load(context.Background(), []Kind{KindService}, ""); err == nil {
-		t.Error("a core kind was listed without a kube client")
 	}
 }

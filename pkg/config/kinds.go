@@ -8,7 +8,6 @@ import (
 
 	networkingclient "istio.io/client-go/pkg/apis/networking/v1"
 	securityclient "istio.io/client-go/pkg/apis/security/v1"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +17,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
 // Kind identifies a kind of object. Where the kind name alone is
@@ -96,36 +94,9 @@ type KindInfo struct {
 	// Resource.Spec is the protobuf message and not the whole object.
 	object    reflect.Type
 	specField int
-	// client says which clientset serves the kind; api returns the
-	// list/watch calls of the kind for one namespace.
-	client clientSet
-	api    func(c clients, ns string) cache.ListerWatcher
-}
-
-// clientSet names the typed clientset a kind is listed with.
-type clientSet int
-
-const (
-	kubeClient clientSet = iota
-	istioClient
-	gatewayClient
-)
-
-// clients are the typed clientsets of a ClusterSource.
-type clients struct {
-	kube    kubernetes.Interface
-	istio   istioclient.Interface
-	gateway gatewayclient.Interface
-}
-
-func (c clients) has(s clientSet) bool {
-	switch s {
-	case istioClient:
-		return c.istio != nil
-	case gatewayClient:
-		return c.gateway != nil
-	}
-	return c.kube != nil
+	// kube returns the list/watch calls of a built-in kind for one
+	// namespace (custom kinds are listed by CustomResources).
+	kube func(c kubernetes.Interface, ns string) cache.ListerWatcher
 }
 
 // GroupVersion returns the preferred apiVersion of the kind.
@@ -175,10 +146,9 @@ func (k KindInfo) NewObject() runtime.Object {
 var netVersions = []string{"v1", "v1beta1", "v1alpha3"}
 var secVersions = []string{"v1", "v1beta1"}
 
-// mesh and core build table entries; the typed client calls are the only
-// per-kind code.
-func mesh(kind Kind, group string, obj runtime.Object, resource string,
-	api func(c istioclient.Interface, ns string) *cache.ListWatch) KindInfo {
+// mesh, core and gatewayAPI build table entries; the typed client calls of
+// the built-in kinds are the only per-kind code.
+func mesh(kind Kind, group string, obj runtime.Object, resource string) KindInfo {
 	versions := netVersions
 	if group == GroupSecurity {
 		versions = secVersions
@@ -189,19 +159,15 @@ func mesh(kind Kind, group string, obj runtime.Object, resource string,
 		panic(fmt.Sprintf("config: kind table: %s has no Spec field", t)) // a programming error, caught by any test
 	}
 	return KindInfo{Kind: kind, Name: string(kind), Group: group, Versions: versions, Resource: resource, Namespaced: true, Mesh: true, CRD: true,
-		object: t, specField: f.Index[0], client: istioClient,
-		api: func(c clients, ns string) cache.ListerWatcher {
-			// The clientset says whether it can stream lists (fake ones cannot).
-			return cache.ToListWatcherWithWatchListSemantics(api(c.istio, ns), c.istio)
-		}}
+		object: t, specField: f.Index[0]}
 }
 
 func core(kind Kind, group string, obj runtime.Object, resource string, namespaced bool,
 	api func(c kubernetes.Interface, ns string) *cache.ListWatch) KindInfo {
 	return KindInfo{Kind: kind, Name: string(kind), Group: group, Versions: []string{"v1"}, Resource: resource, Namespaced: namespaced,
-		object: reflect.TypeOf(obj), specField: -1, client: kubeClient,
-		api: func(c clients, ns string) cache.ListerWatcher {
-			return cache.ToListWatcherWithWatchListSemantics(api(c.kube, ns), c.kube)
+		object: reflect.TypeOf(obj), specField: -1,
+		kube: func(c kubernetes.Interface, ns string) cache.ListerWatcher {
+			return cache.ToListWatcherWithWatchListSemantics(api(c, ns), c)
 		}}
 }
 
@@ -209,14 +175,10 @@ func core(kind Kind, group string, obj runtime.Object, resource string, namespac
 // as for core kinds: the Gateway API types are plain Go structs decoded
 // strictly from JSON. Every served version decodes into the v1 types, which
 // the v1beta1 ones alias.
-func gatewayAPI(kind Kind, obj runtime.Object, resource string, versions []string, namespaced bool,
-	api func(c gatewayclient.Interface, ns string) *cache.ListWatch) KindInfo {
+func gatewayAPI(kind Kind, obj runtime.Object, resource string, versions []string, namespaced bool) KindInfo {
 	name, _, _ := strings.Cut(string(kind), ".")
 	return KindInfo{Kind: kind, Name: name, Group: GroupGatewayAPI, Versions: versions, Resource: resource, Namespaced: namespaced, CRD: true,
-		object: reflect.TypeOf(obj), specField: -1, client: gatewayClient,
-		api: func(c clients, ns string) cache.ListerWatcher {
-			return cache.ToListWatcherWithWatchListSemantics(api(c.gateway, ns), c.gateway)
-		}}
+		object: reflect.TypeOf(obj), specField: -1}
 }
 
 // The versions the Gateway API v1.6 standard CRDs serve.
@@ -225,63 +187,21 @@ var gatewayVersions = []string{"v1", "v1beta1"}
 // kinds is THE kind table: parsing, the cluster lister, informers and
 // FromObject all read it.
 var kinds = []KindInfo{
-	mesh(KindVirtualService, GroupNetworking, &networkingclient.VirtualService{}, "virtualservices",
-		func(c istioclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*networkingclient.VirtualServiceList](c.NetworkingV1().VirtualServices(ns))
-		}),
-	mesh(KindDestinationRule, GroupNetworking, &networkingclient.DestinationRule{}, "destinationrules",
-		func(c istioclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*networkingclient.DestinationRuleList](c.NetworkingV1().DestinationRules(ns))
-		}),
-	mesh(KindGateway, GroupNetworking, &networkingclient.Gateway{}, "gateways",
-		func(c istioclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*networkingclient.GatewayList](c.NetworkingV1().Gateways(ns))
-		}),
-	mesh(KindServiceEntry, GroupNetworking, &networkingclient.ServiceEntry{}, "serviceentries",
-		func(c istioclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*networkingclient.ServiceEntryList](c.NetworkingV1().ServiceEntries(ns))
-		}),
-	mesh(KindSidecar, GroupNetworking, &networkingclient.Sidecar{}, "sidecars",
-		func(c istioclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*networkingclient.SidecarList](c.NetworkingV1().Sidecars(ns))
-		}),
-	mesh(KindWorkloadEntry, GroupNetworking, &networkingclient.WorkloadEntry{}, "workloadentries",
-		func(c istioclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*networkingclient.WorkloadEntryList](c.NetworkingV1().WorkloadEntries(ns))
-		}),
-	mesh(KindPeerAuthentication, GroupSecurity, &securityclient.PeerAuthentication{}, "peerauthentications",
-		func(c istioclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*securityclient.PeerAuthenticationList](c.SecurityV1().PeerAuthentications(ns))
-		}),
-	mesh(KindAuthorizationPolicy, GroupSecurity, &securityclient.AuthorizationPolicy{}, "authorizationpolicies",
-		func(c istioclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*securityclient.AuthorizationPolicyList](c.SecurityV1().AuthorizationPolicies(ns))
-		}),
-	mesh(KindRequestAuthentication, GroupSecurity, &securityclient.RequestAuthentication{}, "requestauthentications",
-		func(c istioclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*securityclient.RequestAuthenticationList](c.SecurityV1().RequestAuthentications(ns))
-		}),
+	mesh(KindVirtualService, GroupNetworking, &networkingclient.VirtualService{}, "virtualservices"),
+	mesh(KindDestinationRule, GroupNetworking, &networkingclient.DestinationRule{}, "destinationrules"),
+	mesh(KindGateway, GroupNetworking, &networkingclient.Gateway{}, "gateways"),
+	mesh(KindServiceEntry, GroupNetworking, &networkingclient.ServiceEntry{}, "serviceentries"),
+	mesh(KindSidecar, GroupNetworking, &networkingclient.Sidecar{}, "sidecars"),
+	mesh(KindWorkloadEntry, GroupNetworking, &networkingclient.WorkloadEntry{}, "workloadentries"),
+	mesh(KindPeerAuthentication, GroupSecurity, &securityclient.PeerAuthentication{}, "peerauthentications"),
+	mesh(KindAuthorizationPolicy, GroupSecurity, &securityclient.AuthorizationPolicy{}, "authorizationpolicies"),
+	mesh(KindRequestAuthentication, GroupSecurity, &securityclient.RequestAuthentication{}, "requestauthentications"),
 
-	gatewayAPI(KindKubernetesGateway, &gatewayv1.Gateway{}, "gateways", gatewayVersions, true,
-		func(c gatewayclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*gatewayv1.GatewayList](c.GatewayV1().Gateways(ns))
-		}),
-	gatewayAPI(KindGatewayClass, &gatewayv1.GatewayClass{}, "gatewayclasses", gatewayVersions, false,
-		func(c gatewayclient.Interface, _ string) *cache.ListWatch {
-			return listWatch[*gatewayv1.GatewayClassList](c.GatewayV1().GatewayClasses())
-		}),
-	gatewayAPI(KindHTTPRoute, &gatewayv1.HTTPRoute{}, "httproutes", gatewayVersions, true,
-		func(c gatewayclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*gatewayv1.HTTPRouteList](c.GatewayV1().HTTPRoutes(ns))
-		}),
-	gatewayAPI(KindGRPCRoute, &gatewayv1.GRPCRoute{}, "grpcroutes", []string{"v1"}, true,
-		func(c gatewayclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*gatewayv1.GRPCRouteList](c.GatewayV1().GRPCRoutes(ns))
-		}),
-	gatewayAPI(KindReferenceGrant, &gatewayv1.ReferenceGrant{}, "referencegrants", gatewayVersions, true,
-		func(c gatewayclient.Interface, ns string) *cache.ListWatch {
-			return listWatch[*gatewayv1.ReferenceGrantList](c.GatewayV1().ReferenceGrants(ns))
-		}),
+	gatewayAPI(KindKubernetesGateway, &gatewayv1.Gateway{}, "gateways", gatewayVersions, true),
+	gatewayAPI(KindGatewayClass, &gatewayv1.GatewayClass{}, "gatewayclasses", gatewayVersions, false),
+	gatewayAPI(KindHTTPRoute, &gatewayv1.HTTPRoute{}, "httproutes", gatewayVersions, true),
+	gatewayAPI(KindGRPCRoute, &gatewayv1.GRPCRoute{}, "grpcroutes", []string{"v1"}, true),
+	gatewayAPI(KindReferenceGrant, &gatewayv1.ReferenceGrant{}, "referencegrants", gatewayVersions, true),
 
 	core(KindService, "", &corev1.Service{}, "services", true, func(c kubernetes.Interface, ns string) *cache.ListWatch {
 		return listWatch[*corev1.ServiceList](c.CoreV1().Services(ns))

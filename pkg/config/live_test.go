@@ -1,22 +1,16 @@
 package config
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"reflect"
-	"sort"
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
-	networkingclient "istio.io/client-go/pkg/apis/networking/v1"
-	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -269,64 +263,3 @@ func TestFromObjectCoversTheKindTable(t *testing.T) {
 		t.Error("nil pod accepted")
 	}
 }
-
-func TestInformerKeepsLiveStoreInStep(t *testing.T) {
-	kube := fake.NewClientset(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "reviews", Namespace: "default"}})
-	vs := &networkingclient.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "reviews", Namespace: "default"}}
-	vs.Spec.Hosts = []string{"reviews"}
-	istio := noWatchList{istiofake.NewSimpleClientset(vs)}
-	src := &ClusterSource{Kube: kube, Istio: istio}
-	l := NewLiveStore()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for _, k := range []Kind{KindService, KindVirtualService} {
-		inf, err := src.Informer(k, "", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := inf.AddEventHandler(l.Handler(func(err error) { t.Error(err) })); err != nil {
-			t.Fatal(err)
-		}
-		go inf.Run(ctx.Done())
-		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-			t.Fatal("no sync")
-		}
-	}
-	waitFor := func(what string, ok func(*Snapshot) bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !ok(l.Snapshot()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("store never got %s: %v", what, names(l.Snapshot().All()))
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitFor("the listed objects", func(s *Snapshot) bool {
-		v := s.Get(KindVirtualService, "default", "reviews")
-		return s.Len() == 2 && v != nil && v.VirtualService().Hosts[0] == "reviews"
-	})
-	if err := kube.CoreV1().Services("default").Delete(ctx, "reviews", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kube.CoreV1().Services("x").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "new", Namespace: "x"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor("the delete and the add", func(s *Snapshot) bool {
-		return s.Get(KindService, "default", "reviews") == nil && s.Get(KindService, "x", "new") != nil
-	})
-	keys := []string{}
-	for _, r := range l.Snapshot().All() {
-		keys = append(keys, r.Key().String())
-	}
-	sort.Strings(keys)
-	if !reflect.DeepEqual(keys, []string{"Service x/new", "VirtualService default/reviews"}) {
-		t.Errorf("store holds %v", keys)
-	}
-}
-
-// noWatchList marks istio's fake clientset as one that cannot stream lists,
-// as client-go's own fake clientset says of itself.
-type noWatchList struct{ *istiofake.Clientset }
-
-func (noWatchList) IsWatchListSemanticsUnSupported() bool { return true }

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshctl/meshctl/internal/fakecustom"
 	"github.com/meshctl/meshctl/internal/xdstest"
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/inject"
@@ -184,7 +185,7 @@ func TestTrustDomainFollowsMeshConfig(t *testing.T) {
 				TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: "reviews-0", Namespace: "shop"}}}},
 	)
 	s, err := New(Options{XDSAddress: "127.0.0.1:0", MonitoringAddress: "127.0.0.1:0", MeshNamespace: "mesh-system",
-		TrustDomain: "one.example", Kube: kube, Istio: istiofake.NewSimpleClientset(), Log: testr.New(t), Name: "test"})
+		TrustDomain: "one.example", Kube: kube, Custom: fakecustom.New(istiofake.NewSimpleClientset(), nil), Log: testr.New(t), Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

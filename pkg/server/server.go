@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshctl/meshctl/pkg/config"
@@ -56,8 +55,9 @@ type Options struct {
 	// TrustDomain are used until it is read).
 	Revision string
 	Kube     kubernetes.Interface
-	Istio    istioclient.Interface
-	Log      logr.Logger
+	// Custom lists and watches the mesh API's kinds.
+	Custom config.CustomResources
+	Log    logr.Logger
 	// Name identifies this server in syncz and proxy-status (pod name).
 	Name string
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/meshctl/meshctl/internal/testcluster"
 	"github.com/meshctl/meshctl/internal/testcrds"
 	"github.com/meshctl/meshctl/internal/xdstest"
+	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/xds/generate"
 )
 
@@ -124,7 +125,11 @@ func startServerLog(t testing.TB, c *testcluster.Cluster, log logr.Logger) (*Ser
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Options{XDSAddress: "127.0.0.1:0", MonitoringAddress: "127.0.0.1:0", MeshNamespace: "mesh-system", Kube: c.Client, Istio: ic, Log: log, Name: "test"})
+	custom, err := config.NewCustomResources(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{XDSAddress: "127.0.0.1:0", MonitoringAddress: "127.0.0.1:0", MeshNamespace: "mesh-system", Kube: c.Client, Custom: custom, Log: log, Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 // and fills the store once the CRD appears; until then it does not hold up
 // readiness, so a cluster without the CRDs is served what it has.
 func (s *Server) watch(ctx context.Context, g *errgroup.Group) (func() bool, error) {
-	src := &config.ClusterSource{Kube: s.opts.Kube, Istio: s.opts.Istio}
+	src := &config.ClusterSource{Kube: s.opts.Kube, Custom: s.opts.Custom}
 	handler := s.live.Handler(func(err error) { s.opts.Log.Error(err, "ignored an object from the cluster") })
 	type watched struct {
 		kind     config.Kind

@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshctl/meshctl/pkg/analyze"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
@@ -383,15 +381,11 @@ func (o *Options) loadCluster(ctx context.Context) ([]*config.Resource, error) {
 	if _, err := pk.Discovery().ServerVersion(); err != nil {
 		return nil, cmdutil.NoClusterError(err)
 	}
-	istio, err := istioclient.NewForConfig(cfg)
+	custom, err := config.NewCustomResources(cfg)
 	if err != nil {
 		return nil, err
 	}
-	gw, err := gatewayclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	src := &config.ClusterSource{Kube: kube, Istio: istio, Gateway: gw}
+	src := &config.ClusterSource{Kube: kube, Custom: custom}
 	kinds := analyze.InputKinds(o.selected)
 	var namespaced []config.Kind
 	var out []*config.Resource

@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
-	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	meshconfig "github.com/meshctl/meshctl/pkg/config"
@@ -33,9 +30,8 @@ type DiffOptions struct {
 	// Namespace is given to objects in files that name none, as kubectl
 	// apply -n would; it is also the namespace read from the cluster.
 	Namespace string
-	Istio     func() (istioclient.Interface, error)
-	// Gateway lists the Gateway API kinds (HTTPRoute, Gateway…).
-	Gateway func() (gatewayclient.Interface, error)
+	// Custom lists the mesh API's and the Gateway API's kinds.
+	Custom func() (meshconfig.CustomResources, error)
 }
 
 // NewCmdDiff builds `meshctl config diff`.
@@ -120,22 +116,13 @@ func (o *DiffOptions) Complete(f *cmdutil.Factory, args []string) error {
 		return cmdutil.WithExitCode(cmdutil.ExitTrouble, err)
 	}
 	o.Namespace = ns
-	if o.Istio == nil {
-		o.Istio = func() (istioclient.Interface, error) {
+	if o.Custom == nil {
+		o.Custom = func() (meshconfig.CustomResources, error) {
 			cfg, err := f.RESTConfig()
 			if err != nil {
 				return nil, err
 			}
-			return istioclient.NewForConfig(cfg)
-		}
-	}
-	if o.Gateway == nil {
-		o.Gateway = func() (gatewayclient.Interface, error) {
-			cfg, err := f.RESTConfig()
-			if err != nil {
-				return nil, err
-			}
-			return gatewayclient.NewForConfig(cfg)
+			return meshconfig.NewCustomResources(cfg)
 		}
 	}
 	return nil
@@ -189,22 +176,12 @@ func (o *DiffOptions) load(ctx context.Context) (old, cur *meshconfig.Store, err
 		}
 		return meshconfig.NewStoreFrom(oldRes), meshconfig.NewStoreFrom(newRes), nil
 	}
-	client, err := o.Istio()
+	client, err := o.Custom()
 	if err != nil {
 		return nil, nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, err)
 	}
-	src := &meshconfig.ClusterSource{Istio: client}
+	src := &meshconfig.ClusterSource{Custom: client}
 	kinds := configdiff.InputKinds()
-	if o.Gateway != nil {
-		if src.Gateway, err = o.Gateway(); err != nil {
-			return nil, nil, cmdutil.WithExitCode(cmdutil.ExitTrouble, err)
-		}
-	} else {
-		kinds = slices.DeleteFunc(kinds, func(k meshconfig.Kind) bool {
-			info, _ := meshconfig.InfoFor(k)
-			return info.Group == meshconfig.GroupGatewayAPI
-		})
-	}
 	var live []*meshconfig.Resource
 	for _, ns := range o.clusterNamespaces(newRes) {
 		rs, err := src.Load(ctx, kinds, ns)

@@ -12,14 +12,14 @@ import (
 
 	networkingapi "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
+	"github.com/meshctl/meshctl/internal/fakecustom"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
+	meshconfig "github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/configdiff"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 )
@@ -202,7 +202,7 @@ func TestDiffCluster(t *testing.T) {
 	t.Chdir(dir)
 	streams, _, out, _ := iostreams.Test()
 	o := &DiffOptions{IO: streams, Cluster: true, New: "new/reviews.yaml", Namespace: "default",
-		Istio: func() (istioclient.Interface, error) { return client, nil }}
+		Custom: func() (meshconfig.CustomResources, error) { return fakecustom.New(client, nil), nil }}
 	err := o.Run(context.Background())
 	if code := cmdutil.ExitCode(err); code != 1 {
 		t.Fatalf("exit code %d (%v), want 1", code, err)
@@ -274,8 +274,9 @@ func TestDiffClusterHTTPRoute(t *testing.T) {
 	t.Chdir(scenarioDir(t, "httproute-90-10-to-50-50"))
 	streams, _, out, _ := iostreams.Test()
 	o := &DiffOptions{IO: streams, Cluster: true, New: "new/reviews.yaml", Namespace: "default",
-		Istio:   func() (istioclient.Interface, error) { return istiofake.NewSimpleClientset(), nil },
-		Gateway: func() (gatewayclient.Interface, error) { return gw, nil }}
+		Custom: func() (meshconfig.CustomResources, error) {
+			return fakecustom.New(istiofake.NewSimpleClientset(), gw), nil
+		}}
 	err := o.Run(context.Background())
 	if code := cmdutil.ExitCode(err); code != 1 {
 		t.Fatalf("exit code %d (%v), want 1", code, err)

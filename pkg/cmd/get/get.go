@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -45,7 +44,7 @@ type Options struct {
 	AllNamespaces bool
 	Output        string
 
-	Istio   func() (istioclient.Interface, error)
+	Custom  func() (config.CustomResources, error)
 	Dynamic func() (dynamic.Interface, error)
 	Now     func() time.Time
 }
@@ -155,13 +154,13 @@ func (o *Options) Complete(f *cmdutil.Factory, args []string) error {
 		return err
 	}
 	o.Namespace = ns
-	if o.Istio == nil {
-		o.Istio = func() (istioclient.Interface, error) {
+	if o.Custom == nil {
+		o.Custom = func() (config.CustomResources, error) {
 			cfg, err := f.RESTConfig()
 			if err != nil {
 				return nil, err
 			}
-			return istioclient.NewForConfig(cfg)
+			return config.NewCustomResources(cfg)
 		}
 	}
 	if o.Dynamic == nil {
@@ -198,11 +197,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Output == output.FormatYAML || o.Output == output.FormatJSON {
 		return o.printObjects(ctx)
 	}
-	client, err := o.Istio()
+	client, err := o.Custom()
 	if err != nil {
 		return err
 	}
-	src := &config.ClusterSource{Istio: client}
+	src := &config.ClusterSource{Custom: client}
 	rs, err := src.Load(ctx, []config.Kind{o.Kind}, o.listNamespace())
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 
 	networkingapi "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +18,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	clienttesting "k8s.io/client-go/testing"
 
+	"github.com/meshctl/meshctl/internal/fakecustom"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/iostreams"
@@ -38,12 +38,12 @@ func vs(ns, name string, age time.Duration, gateways []string, hosts ...string) 
 	}
 }
 
-func newOptions(t *testing.T, client istioclient.Interface, dyn dynamic.Interface) (*Options, func() (string, string)) {
+func newOptions(t *testing.T, client *istiofake.Clientset, dyn dynamic.Interface) (*Options, func() (string, string)) {
 	t.Helper()
 	streams, _, out, errOut := iostreams.Test()
 	return &Options{
 		IO: streams, Namespace: "default",
-		Istio:   func() (istioclient.Interface, error) { return client, nil },
+		Custom:  func() (config.CustomResources, error) { return fakecustom.New(client, nil), nil },
 		Dynamic: func() (dynamic.Interface, error) { return dyn, nil },
 		Now:     func() time.Time { return now },
 	}, func() (string, string) { return out.String(), errOut.String() }

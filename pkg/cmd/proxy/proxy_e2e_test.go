@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/testr"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +18,7 @@ import (
 	"github.com/meshctl/meshctl/internal/testcluster"
 	"github.com/meshctl/meshctl/internal/xdstest"
 	"github.com/meshctl/meshctl/pkg/cmdutil"
+	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/kube"
 	"github.com/meshctl/meshctl/pkg/server"
@@ -62,12 +62,12 @@ func TestProxyStatusThroughPortForwardE2E(t *testing.T) {
 	appNS := c.NewNamespace(t, nil)
 	ctx := context.Background()
 
-	ic, err := istioclient.NewForConfig(c.Config)
+	custom, err := config.NewCustomResources(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := server.New(server.Options{XDSAddress: "127.0.0.1:0", MonitoringAddress: "127.0.0.1:0", MeshNamespace: meshNS,
-		Kube: c.Client, Istio: ic, Log: testr.New(t), Name: "meshctl-server-0"})
+		Kube: c.Client, Custom: custom, Log: testr.New(t), Name: "meshctl-server-0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,11 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/cobra"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/meshctl/meshctl/pkg/cmdutil"
+	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/iostreams"
 	"github.com/meshctl/meshctl/pkg/server"
 )
@@ -104,7 +104,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	istio, err := istioclient.NewForConfig(cfg)
+	custom, err := config.NewCustomResources(cfg)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (o *Options) Run(ctx context.Context) error {
 		TrustDomain:       mc.GetTrustDomain(),
 		Revision:          o.Identity.Revision,
 		Kube:              kube,
-		Istio:             istio,
+		Custom:            custom,
 		Log:               log,
 	})
 	if err != nil {
