@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -240,15 +240,15 @@ func (a *Authority) Run(ctx context.Context) error {
 			}
 		}
 	}
-	f := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithNamespace(a.opts.Namespace))
-	inf := f.Core().V1().Secrets().Informer()
+	inf := coreinformers.NewSecretInformer(a.client, a.opts.Namespace, 0, cache.Indexers{})
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: poke, UpdateFunc: func(_, n any) { poke(n) }, DeleteFunc: poke,
 	}); err != nil {
 		return err
 	}
-	f.Start(ctx.Done())
-	defer f.Shutdown()
+	var running sync.WaitGroup
+	defer running.Wait()
+	running.Go(func() { inf.Run(ctx.Done()) })
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {

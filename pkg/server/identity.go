@@ -14,7 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
@@ -205,10 +205,9 @@ func WatchInjectConfig(ctx context.Context, client kubernetes.Interface, namespa
 	}
 	cur.Store(&cfg)
 	name := vocab.MeshConfigMapName(revision)
-	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
-		}))
+	inf := coreinformers.NewFilteredConfigMapInformer(client, namespace, 0, cache.Indexers{}, func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+	})
 	update := func(obj any) {
 		cm, ok := obj.(*corev1.ConfigMap)
 		if !ok {
@@ -224,12 +223,12 @@ func WatchInjectConfig(ctx context.Context, client kubernetes.Interface, namespa
 		}
 		cur.Store(&c)
 	}
-	if _, err := f.Core().V1().ConfigMaps().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: update, UpdateFunc: func(_, n any) { update(n) },
 	}); err != nil {
 		return nil, false, err
 	}
-	f.Start(ctx.Done())
+	go inf.Run(ctx.Done())
 	return func() inject.Config { return *cur.Load() }, notFound, nil
 }
 

@@ -10,14 +10,16 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
+	admissioninformers "k8s.io/client-go/informers/admissionregistration/v1"
 	"k8s.io/client-go/kubernetes"
+	admissionlisters "k8s.io/client-go/listers/admissionregistration/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/meshctl/meshctl/pkg/ca"
@@ -115,11 +117,12 @@ func (s *Server) patch(ctx context.Context) error {
 		rev = vocab.DefaultRevision
 	}
 	sel := labels.SelectorFromSet(labels.Set{vocab.LabelRevision: rev})
-	f := informers.NewSharedInformerFactoryWithOptions(s.Client, 10*time.Minute, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.LabelSelector = sel.String()
-	}))
-	mwc := f.Admissionregistration().V1().MutatingWebhookConfigurations()
-	vwc := f.Admissionregistration().V1().ValidatingWebhookConfigurations()
+	// Informers of the two kinds alone: through client-go's informer
+	// factory the binary carried an informer and a lister of every built-in
+	// API (14 MB of the 118 MB binary).
+	tweak := func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }
+	mwc := admissioninformers.NewFilteredMutatingWebhookConfigurationInformer(s.Client, 10*time.Minute, cache.Indexers{}, tweak)
+	vwc := admissioninformers.NewFilteredValidatingWebhookConfigurationInformer(s.Client, 10*time.Minute, cache.Indexers{}, tweak)
 	kick := make(chan struct{}, 1)
 	poke := func(any) {
 		select {
@@ -128,22 +131,26 @@ func (s *Server) patch(ctx context.Context) error {
 		}
 	}
 	h := cache.ResourceEventHandlerFuncs{AddFunc: poke, UpdateFunc: func(_, n any) { poke(n) }}
-	if _, err := mwc.Informer().AddEventHandler(h); err != nil {
+	if _, err := mwc.AddEventHandler(h); err != nil {
 		return err
 	}
-	if _, err := vwc.Informer().AddEventHandler(h); err != nil {
+	if _, err := vwc.AddEventHandler(h); err != nil {
 		return err
 	}
-	f.Start(ctx.Done())
-	defer f.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), mwc.Informer().HasSynced, vwc.Informer().HasSynced) {
+	var running sync.WaitGroup
+	defer running.Wait()
+	running.Go(func() { mwc.Run(ctx.Done()) })
+	running.Go(func() { vwc.Run(ctx.Done()) })
+	if !cache.WaitForCacheSync(ctx.Done(), mwc.HasSynced, vwc.HasSynced) {
 		return ctx.Err()
 	}
+	mwcs := admissionlisters.NewMutatingWebhookConfigurationLister(mwc.GetIndexer())
+	vwcs := admissionlisters.NewValidatingWebhookConfigurationLister(vwc.GetIndexer())
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
 	for {
 		changed := s.CA.Changed()
-		if err := s.sync(ctx, mwc.Lister().List, vwc.Lister().List, sel); err != nil {
+		if err := s.sync(ctx, mwcs.List, vwcs.List, sel); err != nil {
 			if s.OnError != nil {
 				s.OnError(err)
 			}
