@@ -280,11 +280,27 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 	}
 
 	go func() { _ = kustomizeSchema() }()
-	if s.Components.Base.Enabled && full {
-		// Decoding the CRDs is the largest single step of a first render;
-		// on a second core it overlaps the kustomize runs below, and the
-		// base component is put first when they are done.
-		go func() { _, _ = r.crds() }()
+	// The CRDs do not depend on the spec: they are made on the other core
+	// while the kustomize runs below go (decoding them with their schemas
+	// is the largest single step of a first Render), and the base
+	// component is put first when they are done.
+	crdKey, renderCRDs := sha256.Sum256([]byte("crds")), r.renderCRDs
+	if !full {
+		crdKey, renderCRDs = sha256.Sum256([]byte("crd heads")), r.renderCRDHeads
+	}
+	var crds func() ([]*unstructured.Unstructured, error)
+	if _, done := r.cache[crdKey]; s.Components.Base.Enabled && !done {
+		made := make(chan struct{})
+		var objs []*unstructured.Unstructured
+		var err error
+		go func() {
+			defer close(made)
+			objs, err = renderCRDs()
+		}()
+		crds = func() ([]*unstructured.Unstructured, error) {
+			<-made
+			return objs, err
+		}
 	}
 	// Each component is an overlay of its base that adds what is its own
 	// (its component label, images, patches, generated config); one
@@ -367,7 +383,7 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 	for i := range runs {
 		runs[i].top = installOverlay(s, fmt.Sprintf("install-%d", i), runs[i].subs)
 	}
-	rendered, err := r.renderOverlays(runs)
+	rendered, err := r.renderOverlays(runs, !full)
 	if err != nil {
 		return nil, err
 	}
@@ -390,11 +406,10 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 		}
 	}
 	if s.Components.Base.Enabled {
-		key, render := sha256.Sum256([]byte("crds")), r.renderCRDs
-		if !full {
-			key, render = sha256.Sum256([]byte("crd heads")), r.renderCRDHeads
+		if crds == nil {
+			crds = renderCRDs // cached: not called
 		}
-		objs, err := r.cached(key, render)
+		objs, err := r.cached(crdKey, crds)
 		if err != nil {
 			return nil, err
 		}
@@ -550,7 +565,7 @@ type kustomizeRun struct {
 
 // kustomize renders the overlay o over the overlays subs in one run.
 func (r *renderer) kustomize(o overlay, subs ...overlay) ([]*unstructured.Unstructured, error) {
-	objs, err := r.kustomizeAll([]kustomizeRun{{top: o, subs: subs}})
+	objs, err := r.kustomizeAll([]kustomizeRun{{top: o, subs: subs}}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -562,8 +577,9 @@ func (r *renderer) kustomize(o overlay, subs ...overlay) ([]*unstructured.Unstru
 // into an empty directory so that nothing of a previous render (a file
 // that is no longer generated) leaks into this one; then the runs go
 // concurrently (a run only reads the filesystem; kyaml's one process-wide
-// schema is behind its own lock).
-func (r *renderer) kustomizeAll(runs []kustomizeRun) ([][]*unstructured.Unstructured, error) {
+// schema is behind its own lock). With encode, each run also encodes its
+// objects as YAML (WriteObjectsYAML's cache), for renders that are written.
+func (r *renderer) kustomizeAll(runs []kustomizeRun, encode bool) ([][]*unstructured.Unstructured, error) {
 	mfs, err := r.kustomizer()
 	if err != nil {
 		return nil, err
@@ -607,8 +623,19 @@ func (r *renderer) kustomizeAll(runs []kustomizeRun) ([][]*unstructured.Unstruct
 			if err != nil {
 				return fmt.Errorf("rendering %s (a bug in meshctl's manifests; please report it): %w", run.top.dir, err)
 			}
-			out[i], err = resourceObjects(rm)
-			return err
+			if out[i], err = resourceObjects(rm); err != nil || !encode {
+				return err
+			}
+			// A render that is to be written encodes each run's objects
+			// on the core that made them, while the other run is still
+			// going (the runs seldom end together); an error is left to
+			// the write, which reports it.
+			for _, o := range out[i] {
+				if b, err := marshalYAML(o.Object); err == nil {
+					encoded.Store(o, b)
+				}
+			}
+			return nil
 		})
 	}
 	return out, g.Wait()
@@ -683,7 +710,7 @@ func jsonValue(v any) (any, bool) {
 // on each run, so without this a render costs tens of milliseconds; with
 // it, re-rendering an unchanged spec is a map lookup. The objects are
 // shared between renders and must not be modified (DeepCopy first).
-func (r *renderer) renderOverlays(runs []kustomizeRun) ([][]*unstructured.Unstructured, error) {
+func (r *renderer) renderOverlays(runs []kustomizeRun, encode bool) ([][]*unstructured.Unstructured, error) {
 	out := make([][]*unstructured.Unstructured, len(runs))
 	keys := make([][32]byte, len(runs))
 	var missing []kustomizeRun
@@ -718,7 +745,7 @@ func (r *renderer) renderOverlays(runs []kustomizeRun) ([][]*unstructured.Unstru
 	if len(missing) == 0 {
 		return out, nil
 	}
-	made, err := r.kustomizeAll(missing)
+	made, err := r.kustomizeAll(missing, encode)
 	if err != nil {
 		return nil, err
 	}
