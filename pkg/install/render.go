@@ -303,7 +303,8 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 		}
 	}
 	// Each component is an overlay of its base that adds what is its own
-	// (its component label, images, patches, generated config); one
+	// (its component label, images, patches, generated config), or, for an
+	// addon as shipped, its base itself, which carries its label; one
 	// kustomization above them all adds what they share (the revision and
 	// install labels, the namespace, the cluster-scoped names), so that
 	// kustomize configures those transformers once per run, not once per
@@ -405,6 +406,9 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 			delete(byComponent, p.component)
 		}
 	}
+	for c, objs := range byComponent {
+		return nil, fmt.Errorf("rendered %s has %s %q, which is no component of the spec (a bug in meshctl; please report it)", Ref(objs[0]), vocab.LabelComponent, c)
+	}
 	if s.Components.Base.Enabled {
 		if crds == nil {
 			crds = renderCRDs // cached: not called
@@ -425,6 +429,10 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 // kustomize reads as YAML and which is much cheaper to encode), placed next to the
 // embedded bases.
 type overlay struct {
+	// base, when set, is an embedded base (relative to manifests/) that
+	// the run's top kustomization names directly: a component that adds
+	// nothing to its base needs no kustomization of its own.
+	base         string
 	dir          string
 	resources    []string
 	components   []string
@@ -587,6 +595,9 @@ func (r *renderer) kustomizeAll(runs []kustomizeRun, encode bool) ([][]*unstruct
 	seen := map[string]bool{}
 	for _, run := range runs {
 		for _, o := range append(slices.Clone(run.subs), run.top) {
+			if o.base != "" {
+				continue
+			}
 			if seen[o.dir] {
 				return nil, fmt.Errorf("two overlays in %s in one render", o.dir)
 			}
@@ -718,6 +729,9 @@ func (r *renderer) renderOverlays(runs []kustomizeRun, encode bool) ([][]*unstru
 	for i, run := range runs {
 		h := sha256.New()
 		for _, o := range append(slices.Clone(run.subs), run.top) {
+			if o.base != "" {
+				continue // named by the top's kustomization, which is hashed
+			}
 			k, files, err := o.kustomization(r.kustomizeLabels)
 			if err != nil {
 				return nil, err
@@ -823,7 +837,11 @@ func installOverlay(s *profiles.Spec, dir string, subs []overlay) overlay {
 		clusterNames: true,
 	}
 	for _, sub := range subs {
-		o.resources = append(o.resources, "../"+sub.dir)
+		if sub.base != "" {
+			o.resources = append(o.resources, "../../"+sub.base)
+		} else {
+			o.resources = append(o.resources, "../"+sub.dir)
+		}
 	}
 	return o
 }
@@ -1143,10 +1161,15 @@ func dig(m map[string]any, path ...string) map[string]any {
 }
 
 func addonOverlay(s *profiles.Spec, name string, a profiles.Addon) overlay {
+	if a.Image == "" && a.Resources == (inject.Resources{}) {
+		// The addons' bases carry their component label themselves
+		// (TestAddonBasesCarryTheirComponentLabel): an addon as shipped
+		// costs kustomize no kustomization and no label transformer.
+		return overlay{base: "addons/" + name}
+	}
 	o := overlay{
 		dir:       "addons/" + name,
 		resources: []string{"../../../addons/" + name},
-		labels:    componentLabels(name),
 	}
 	if a.Image != "" {
 		img := splitImage(a.Image)

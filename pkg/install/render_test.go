@@ -446,3 +446,31 @@ func TestLabelFieldSpecsMatchKustomize(t *testing.T) {
 		})
 	}
 }
+
+// TestAddonBasesCarryTheirComponentLabel: an addon as shipped is rendered
+// from its base alone, with no overlay adding its component label, so the
+// base must carry it on every object and on every pod template; an addon
+// with an override (its own overlay) gets the same objects.
+func TestAddonBasesCarryTheirComponentLabel(t *testing.T) {
+	for _, sets := range [][]string{nil, {"addons.grafana.image=example.com/grafana:1", "addons.kiali.resources.requests.cpu=1"}} {
+		m := renderProfile(t, profiles.ResolveOptions{Profile: "demo", Sets: sets})
+		for _, name := range AddonComponents {
+			c := m.Component(name)
+			if c == nil || len(c.Objects) == 0 {
+				t.Fatalf("demo (--set %v) renders no %s", sets, name)
+			}
+			for _, o := range c.Objects {
+				if got := o.GetLabels()[vocab.LabelComponent]; got != name {
+					t.Errorf("%s: %s = %q, want %q", Ref(o), vocab.LabelComponent, got, name)
+				}
+				if o.GetKind() != "Deployment" {
+					continue
+				}
+				got, _, _ := unstructured.NestedString(o.Object, "spec", "template", "metadata", "labels", vocab.LabelComponent)
+				if got != name {
+					t.Errorf("%s: pod template %s = %q, want %q", Ref(o), vocab.LabelComponent, got, name)
+				}
+			}
+		}
+	}
+}
