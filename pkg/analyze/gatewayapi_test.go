@@ -147,15 +147,7 @@ func TestGatewayClassNotFound(t *testing.T) {
 // first by namespace/name keeps the requests whatever the order of the
 // files.
 func TestGRPCRouteConflicts(t *testing.T) {
-	const gw = `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: web}
-spec:
-  gatewayClassName: istio
-  listeners:
-  - {name: grpc, port: 80, protocol: HTTP}
-  - {name: other, port: 8080, protocol: HTTP}
-`
+	gw := webGateway(`{name: grpc, port: 80, protocol: HTTP}`, `{name: other, port: 8080, protocol: HTTP}`)
 	route := func(name, section, hostnames, method string) string {
 		return `---
 apiVersion: gateway.networking.k8s.io/v1
@@ -206,15 +198,7 @@ spec:
 // whatever the order of the files, judges each listener a parentRef
 // selects on its own, and a route it refuses takes nothing from a third.
 func TestHTTPGRPCRouteConflicts(t *testing.T) {
-	const gw = `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: web}
-spec:
-  gatewayClassName: istio
-  listeners:
-  - {name: http, port: 80, protocol: HTTP}
-  - {name: other, port: 8080, protocol: HTTP}
-`
+	gw := webGateway(`{name: http, port: 80, protocol: HTTP}`, `{name: other, port: 8080, protocol: HTTP}`)
 	route := func(kind, name, parent, hostnames string) string {
 		return `---
 apiVersion: gateway.networking.k8s.io/v1
@@ -286,17 +270,7 @@ spec:
 // older, then the first by namespace/name, a route of a file without a
 // creationTimestamp counting as newer than one with.
 func TestConflictingRoutesPerListener(t *testing.T) {
-	const gw = `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: web}
-spec:
-  gatewayClassName: istio
-  listeners:
-  - {name: http, port: 80, protocol: HTTP}
-  - {name: other, port: 8080, protocol: HTTP}
-  - {name: store, port: 8081, protocol: HTTP, hostname: store.example.com}
-  - {name: wild, port: 8082, protocol: HTTP, hostname: "*.example.com"}
-`
+	gw := webGateway(`{name: http, port: 80, protocol: HTTP}`, `{name: other, port: 8080, protocol: HTTP}`, `{name: store, port: 8081, protocol: HTTP, hostname: store.example.com}`, `{name: wild, port: 8082, protocol: HTTP, hostname: "*.example.com"}`)
 	// Each route is ten lines; the first's match is on line 19, the
 	// second's on line 29.
 	route := func(kind, meta, parent, hostnames string) string {
@@ -420,4 +394,14 @@ spec:
 	if got := lines(Analyze(store, errs, Options{Cluster: true}).Findings, "MSH0905"); len(got) != 0 {
 		t.Errorf("with a cluster the Gateway is missing and the routes are attached to nothing; got:\n%s", strings.Join(got, "\n"))
 	}
+}
+
+// webGateway is the Gateway "web" the route conflict tests attach routes
+// to, with the listeners given (flow mappings, one per line).
+func webGateway(listeners ...string) string {
+	s := "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: web}\nspec:\n  gatewayClassName: istio\n  listeners:\n"
+	for _, l := range listeners {
+		s += "  - " + l + "\n"
+	}
+	return s
 }
