@@ -557,7 +557,21 @@ func (o overlay) kustomization(kustomizeLabels bool) ([]byte, map[string][]byte,
 		k["images"] = o.images
 	}
 	if len(o.patches) > 0 {
-		k["patches"] = o.patches
+		// Each patch is a file of the overlay, not a string inside the
+		// kustomization: kustomize converts a kustomization from YAML to
+		// JSON when it loads it and copies it through JSON each time it
+		// reads it, which with the patches inline (escaped strings of
+		// kilobytes) was a sixth of a render.
+		refs := make([]map[string]any, len(o.patches))
+		for i, p := range o.patches {
+			name := fmt.Sprintf("patch-%d.json", i)
+			files[name] = []byte(p.Patch)
+			refs[i] = map[string]any{"path": name}
+			if p.Target != nil {
+				refs[i]["target"] = p.Target
+			}
+		}
+		k["patches"] = refs
 	}
 	if len(o.configMaps) > 0 {
 		k["configMapGenerator"] = o.configMaps
