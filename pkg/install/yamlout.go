@@ -1,6 +1,8 @@
 package install
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"unicode/utf8"
 
@@ -9,17 +11,50 @@ import (
 )
 
 // marshalYAML returns what sigs.k8s.io/yaml.Marshal returns for obj, which
-// is the format of every manifest meshctl writes. That function encodes
-// the object as JSON, parses the JSON back with yaml.v2 and encodes the
-// result with yaml.v2: for an object that the JSON trip leaves unchanged in
-// yaml.v2's eyes, the trip is redundant, and it was most of the cost of
-// writing a manifest (yaml.v2 reads one-line JSON slowly). Other objects
-// take the trip. TestMarshalYAMLMatchesSigsYAML holds the two equal.
+// is the format of every manifest meshctl writes (kubectl's too). That
+// function encodes the object as JSON, parses the JSON back with yaml.v2
+// and encodes the result with yaml.v2: for an object that the JSON trip
+// leaves unchanged in yaml.v2's eyes, the trip is redundant, and it was
+// most of the cost of writing a manifest (yaml.v2 reads one-line JSON
+// slowly). Other objects take the trip, with one correction: JSON leaves
+// DEL, the C1 controls, U+FEFF, U+FFFE and U+FFFF raw in its strings, and
+// yaml.v2 reads a raw NEL (U+0085) as a line break and folds it into a
+// space, so sigs.k8s.io/yaml loses it (FuzzMarshalYAML found "\u0085"
+// written as ' '); escaped, yaml.v2 reads them as written and writes them
+// escaped. TestMarshalYAMLMatchesSigsYAML holds the output equal to
+// sigs.k8s.io/yaml's wherever that reads back as the object.
 func marshalYAML(obj map[string]any) ([]byte, error) {
-	if !sameThroughJSON(obj) {
-		return yaml.Marshal(obj)
+	if sameThroughJSON(obj) {
+		return yamlv2.Marshal(obj)
 	}
-	return yamlv2.Marshal(obj)
+	j, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling into JSON: %w", err)
+	}
+	return yaml.JSONToYAML(escapeUnreadable(j))
+}
+
+// escapeUnreadable writes as \u escapes the characters of JSON text that
+// yaml.v2 does not read back raw (see readableRunes); JSON's structure is
+// ASCII, so they can only be inside strings, where the escape means the same.
+func escapeUnreadable(j []byte) []byte {
+	var out []byte
+	for i := 0; i < len(j); {
+		r, n := utf8.DecodeRune(j[i:])
+		if r == 0x7f || r >= 0x80 && r <= 0x9f || r == 0xfeff || r == 0xfffe || r == 0xffff {
+			if out == nil {
+				out = append(make([]byte, 0, len(j)+16), j[:i]...)
+			}
+			out = fmt.Appendf(out, `\u%04x`, r)
+		} else if out != nil {
+			out = append(out, j[i:i+n]...)
+		}
+		i += n
+	}
+	if out == nil {
+		return j
+	}
+	return out
 }
 
 // sameThroughJSON reports whether yaml.v2 encodes v exactly as it encodes
