@@ -11,12 +11,11 @@ package analyze
 import (
 	"fmt"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
+	"github.com/meshctl/meshctl/internal/parallel"
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/validation"
 	"github.com/meshctl/meshctl/pkg/vocab"
@@ -340,29 +339,15 @@ func SortFindings(fs []Finding) {
 func runAnalyzers(store *config.Store, opts Options, analyzers []*Analyzer) []Finding {
 	sh := &shared{}
 	found := make([][]Finding, len(analyzers))
-	var next atomic.Int64
-	work := func() {
-		for {
-			i := int(next.Add(1)) - 1
-			if i >= len(analyzers) {
-				return
-			}
-			a := analyzers[i]
-			if a.Run == nil {
-				continue
-			}
-			c := &Context{Store: store, opts: opts, current: a, shared: sh}
-			a.Run(c)
-			found[i] = c.findings
+	parallel.Each(len(analyzers), 1, func(i int) {
+		a := analyzers[i]
+		if a.Run == nil {
+			return
 		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(analyzers))
-	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
+		c := &Context{Store: store, opts: opts, current: a, shared: sh}
+		a.Run(c)
+		found[i] = c.findings
+	})
 	var all []Finding
 	for _, f := range found {
 		all = append(all, f...)

@@ -2,13 +2,11 @@ package analyze
 
 import (
 	"encoding/json"
-	"runtime"
 	"sort"
-	"sync"
-	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/meshctl/meshctl/internal/parallel"
 	"github.com/meshctl/meshctl/pkg/config"
 	"github.com/meshctl/meshctl/pkg/inject"
 	"github.com/meshctl/meshctl/pkg/validation"
@@ -325,34 +323,11 @@ func (c *Context) validationIssues(r *config.Resource) []validation.Issue {
 			rs = append(rs, c.Store.List(kind, "")...)
 		}
 		found := make([][]validation.Issue, len(rs))
-		parallel(len(rs), func(i int) { found[i] = validation.Validate(rs[i]) })
+		parallel.Each(len(rs), 64, func(i int) { found[i] = validation.Validate(rs[i]) })
 		c.issues = make(map[*config.Resource][]validation.Issue, len(rs))
 		for i, r := range rs {
 			c.issues[r] = found[i]
 		}
 	})
 	return c.issues[r]
-}
-
-// parallel calls f(0) … f(n-1) on every core, in chunks.
-func parallel(n int, f func(i int)) {
-	const chunk = 64
-	var next atomic.Int64
-	work := func() {
-		for {
-			lo := int(next.Add(chunk)) - chunk
-			if lo >= n {
-				return
-			}
-			for i := lo; i < min(lo+chunk, n); i++ {
-				f(i)
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk) - 1 {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
 }

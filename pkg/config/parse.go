@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -19,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "sigs.k8s.io/json"
+
+	"github.com/meshctl/meshctl/internal/parallel"
 )
 
 // ErrorKind separates input that is not YAML/JSON at all from objects whose
@@ -79,23 +79,10 @@ func Parse(path string, data []byte) ([]*Resource, []*ParseError) {
 		errs []*ParseError
 	}
 	results := make([]result, (len(docs)+run-1)/run)
-	var next atomic.Int64
-	work := func() {
-		for {
-			i := int(next.Add(1)) - 1
-			if i >= len(results) {
-				return
-			}
-			lo, hi := i*run, min((i+1)*run, len(docs))
-			results[i].rs, results[i].errs = parseChunk(src, path, data, docs[lo:hi])
-		}
-	}
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(results)) - 1 {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
+	parallel.Each(len(results), 1, func(i int) {
+		lo, hi := i*run, min((i+1)*run, len(docs))
+		results[i].rs, results[i].errs = parseChunk(src, path, data, docs[lo:hi])
+	})
 	var (
 		out  []*Resource
 		errs []*ParseError
