@@ -83,14 +83,8 @@ func TestWriteRenderedMatchesRender(t *testing.T) {
 		cases = append(cases, profiles.ResolveOptions{Profile: name})
 	}
 	for _, o := range cases {
-		mi, err := profiles.Resolve(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := Render(mi)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := renderProfile(t, o)
+		mi := m.Spec
 		want, err := m.YAML()
 		if err != nil {
 			t.Fatal(err)
