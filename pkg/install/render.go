@@ -393,8 +393,8 @@ func (r *renderer) renderFor(mi *profiles.MeshInstall, full bool) (*Manifest, er
 	if err != nil {
 		return nil, err
 	}
-	// Every object carries its component's label (componentLabels);
-	// gateways of one kind form one component.
+	// Every object carries its component's label (componentLabels, or an
+	// addon's base as shipped); gateways of one kind form one component.
 	byComponent := map[string][]*unstructured.Unstructured{}
 	for _, objs := range rendered {
 		for _, o := range objs {

@@ -41,7 +41,7 @@ func escapeUnreadable(j []byte) []byte {
 	var out []byte
 	for i := 0; i < len(j); {
 		r, n := utf8.DecodeRune(j[i:])
-		if r == 0x7f || r >= 0x80 && r <= 0x9f || r == 0xfeff || r == 0xfffe || r == 0xffff {
+		if !rawReadable(r) {
 			if out == nil {
 				out = append(make([]byte, 0, len(j)+16), j[:i]...)
 			}
@@ -115,19 +115,27 @@ func readableString(s string) bool {
 
 func readableRunes(s string) bool {
 	for _, r := range s {
-		switch {
-		case r < 0x7f:
-		case r == utf8.RuneError:
-			// Invalid UTF-8 (JSON replaces it); a literal U+FFFD is
-			// refused too, which only costs the slow path.
-			return false
-		case r == 0xfeff:
-			// A byte order mark is skipped at the start of a line.
-			return false
-		case r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000 && r <= utf8.MaxRune:
-		default:
+		// Invalid UTF-8 (JSON replaces it); a literal U+FFFD is refused
+		// too, which only costs the slow path.
+		if r == utf8.RuneError || !rawReadable(r) {
 			return false
 		}
+	}
+	return true
+}
+
+// rawReadable reports whether yaml.v2 reads r back as itself when it stands
+// raw in a string: not DEL, the C1 controls (NEL among them is a line
+// break), surrogates, U+FFFE or U+FFFF, nor U+FEFF (a byte order mark is
+// skipped at the start of a line).
+func rawReadable(r rune) bool {
+	switch {
+	case r < 0x7f:
+	case r == 0xfeff:
+		return false
+	case r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000 && r <= utf8.MaxRune:
+	default:
+		return false
 	}
 	return true
 }
